@@ -1,0 +1,196 @@
+"""Directory of a region's municipalities (МО), authorities (УО) and settlements.
+
+The directory is a YAML file per region under ``include/config/regions/``.
+It turns the many spellings found in exports into one municipality id and
+one display name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from dupmon.text import clean_display, match_key
+
+# Forms in which a municipality «X» is written in exports and memos.
+_NAME_FORMS = (
+    "{stem}",
+    "{stem} городской округ",
+    "городской округ {stem}",
+    "го {stem}",
+    "мо го {stem}",
+    "{stem} го",
+    "{stem} район",
+    "{stem} муниципальный район",
+    "{stem} муниципальный округ",
+    "муниципальный округ {stem}",
+    "муниципальное образование {stem}",
+)
+# Settlement type prefixes dropped before a settlement is looked up.
+_SETTLEMENT_PREFIX = re.compile(
+    r"^(?:город|гор|пгт|поселок|пос|село|деревня|г|с|п|д)(?:\.\s*|\s+)"
+)
+
+
+class DirectoryError(ValueError):
+    """Invalid directory file."""
+
+
+@dataclass(frozen=True)
+class Municipality:
+    """One municipality (муниципальное образование) of the region."""
+
+    id: str
+    name: str
+    short: str
+    order: int
+    roots: tuple[str, ...] = ()
+    authorities: tuple[str, ...] = ()
+    settlements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuthorityMatch:
+    """What an «Управление» value resolves to.
+
+    ``regional`` is true for the regional ministry, whose schools belong to
+    no municipality; otherwise ``municipality_id`` is set, or is None when
+    the value is unknown.
+    """
+
+    regional: bool
+    municipality_id: str | None
+
+
+@dataclass
+class Directory:
+    """Lookup tables of one region, built from its directory file."""
+
+    path: Path
+    region_id: str
+    region_name: str
+    timezone: str
+    no_municipality_row: str
+    municipalities: list[Municipality]
+    _by_name: dict[str, str] = field(default_factory=dict, repr=False)
+    _by_settlement: dict[str, str] = field(default_factory=dict, repr=False)
+    _by_authority: dict[str, str] = field(default_factory=dict, repr=False)
+    _regional: set[str] = field(default_factory=set, repr=False)
+    _roots: list[tuple[str, str]] = field(default_factory=list, repr=False)
+
+    def get(self, municipality_id: str) -> Municipality:
+        for municipality in self.municipalities:
+            if municipality.id == municipality_id:
+                return municipality
+        raise KeyError(municipality_id)
+
+    @property
+    def ids(self) -> list[str]:
+        return [m.id for m in self.municipalities]
+
+    def resolve_municipality(self, value: object) -> str | None:
+        """Return the id of the municipality a name denotes, or None."""
+        key = match_key(value)
+        if not key:
+            return None
+        return self._by_name.get(key) or self._by_name.get(key.removeprefix("г."))
+
+    def resolve_settlement(self, value: object) -> str | None:
+        """Return the id of the municipality a settlement lies in, or None."""
+        key = _SETTLEMENT_PREFIX.sub("", match_key(value))
+        return self._by_settlement.get(key) if key else None
+
+    def resolve_authority(self, value: object) -> AuthorityMatch:
+        """Resolve an «Управление» value: regional ministry, a municipality or unknown."""
+        key = match_key(value)
+        if not key:
+            return AuthorityMatch(regional=False, municipality_id=None)
+        if key in self._regional:
+            return AuthorityMatch(regional=True, municipality_id=None)
+        if key in self._by_authority:
+            return AuthorityMatch(regional=False, municipality_id=self._by_authority[key])
+        return AuthorityMatch(regional=False, municipality_id=self.find_root(value))
+
+    def find_root(self, value: object) -> str | None:
+        """Return the municipality whose root starts a word of ``value``, if exactly one does."""
+        words = re.split(r"[\s.,()]+", match_key(value))
+        found = {
+            municipality_id
+            for word in words
+            for root, municipality_id in self._roots
+            if word.startswith(root)
+        }
+        return found.pop() if len(found) == 1 else None
+
+    def is_known_settlement(self, value: object, municipality_id: str) -> bool:
+        return self.resolve_settlement(value) == municipality_id
+
+
+def _add_unique(table: dict[str, str], key: str, value: str, path: Path, what: str) -> None:
+    if not key:
+        return
+    previous = table.setdefault(key, value)
+    if previous != value:
+        raise DirectoryError(
+            f"{path}: {what} {key!r} is listed under both {previous!r} and {value!r}; "
+            "keep it under one municipality"
+        )
+
+
+def load_directory(path: Path) -> Directory:
+    """Load and check a region's directory file."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise DirectoryError(f"cannot read the municipality directory {path}: {error}") from error
+
+    region = raw.get("region") or {}
+    directory = Directory(
+        path=path,
+        region_id=str(region.get("id", path.parent.name)),
+        region_name=clean_display(region.get("name", "")),
+        timezone=str(region.get("timezone", "UTC")),
+        no_municipality_row=clean_display(
+            raw.get("no_municipality_row", "Организации регионального подчинения")
+        ),
+        municipalities=[],
+    )
+    for entry in raw.get("regional_authorities") or []:
+        for name in [entry["name"], *(entry.get("aliases") or [])]:
+            directory._regional.add(match_key(name))
+
+    for order, entry in enumerate(raw.get("municipalities") or []):
+        try:
+            municipality = Municipality(
+                id=str(entry["id"]),
+                name=clean_display(entry["name"]),
+                short=clean_display(entry.get("short") or entry["name"]),
+                order=order,
+                roots=tuple(match_key(r) for r in entry.get("roots") or []),
+                authorities=tuple(clean_display(a) for a in entry.get("authorities") or []),
+                settlements=tuple(clean_display(s) for s in entry.get("settlements") or []),
+            )
+        except KeyError as error:
+            raise DirectoryError(
+                f"{path}: municipality #{order + 1} lacks the field {error.args[0]!r}"
+            ) from error
+        directory.municipalities.append(municipality)
+
+        stem = entry.get("stem") or municipality.name
+        names = [municipality.name, municipality.short, *(entry.get("aliases") or [])]
+        names += [form.format(stem=stem) for form in _NAME_FORMS]
+        for name in names:
+            _add_unique(directory._by_name, match_key(name), municipality.id, path, "name")
+        for settlement in municipality.settlements:
+            key = _SETTLEMENT_PREFIX.sub("", match_key(settlement))
+            _add_unique(directory._by_settlement, key, municipality.id, path, "settlement")
+        for authority in municipality.authorities:
+            _add_unique(directory._by_authority, match_key(authority), municipality.id, path, "authority")
+        directory._roots.extend((root, municipality.id) for root in municipality.roots)
+
+    if not directory.municipalities:
+        raise DirectoryError(f"{path}: the directory lists no municipalities")
+    return directory

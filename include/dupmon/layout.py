@@ -1,0 +1,195 @@
+"""Finding the table of «Список учащихся-«дублей»» in a grid, in either known layout.
+
+Layouts:
+
+* ``two_row_header``: the layout of the memo's Appendix 2. Row one has
+  № п/п, Управление, ОО, Населенный пункт, Класс/группа, Промежутки
+  пересечения and «Информация о дубле» over three columns; row two names
+  those three: ОО, Населенный пункт, Класс/группа of the duplicate.
+* ``fourteen_column``: older versions. One header row of 14 columns with
+  the pupil's ФИО, ID, Пол, Дата рождения and Район; the pupil's cells are
+  merged down over one sub-row per overlapping account.
+
+Columns right of «Промежутки пересечения» always describe the duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from dupmon.columns import (
+    CAPTIONS,
+    DUPLICATE_SIDE,
+    EXPORT_COLUMNS,
+    column_for_caption,
+    is_duplicate_group,
+)
+from dupmon.dates import find_dates
+from dupmon.errors import Problem
+from dupmon.readers.grid import Grid
+from dupmon.text import match_key
+
+_NO_DUPLICATES = re.compile(
+    r"(дубл\w*\s+(не\s+)?(найден|обнаружен|выявлен)\w*\s*(не\s+)?|"
+    r"нет\s+(ни\s+одного\s+)?(дубл|учащихся-дубл|данных)|"
+    r"дубл\w*\s+отсутству|отсутствуют\s+учащиеся-дубли|данные\s+отсутствуют)"
+)
+_FOOTER = re.compile(r"^(итого|всего)\b")
+_REQUIRED_HEADER = ("organisation", "intersections")
+
+
+@dataclass
+class ExportTable:
+    """The rows of one export, with what its header block says."""
+
+    layout: str
+    rows: list[dict[str, str]]
+    header_lines: list[str] = field(default_factory=list)
+    period_start: dt.date | None = None
+    period_end: dt.date | None = None
+    no_duplicates: bool = False
+    columns: list[str] = field(default_factory=list)
+
+
+class LayoutError(ValueError):
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def parse_layout(grids: list[Grid]) -> ExportTable:
+    """Find the duplicates table in the grids of one file and return its rows.
+
+    Raises LayoutError when no grid holds the table and none holds the
+    report's «no duplicates» message either.
+    """
+    for grid in grids:
+        header_at = _find_header(grid)
+        if header_at is not None:
+            return _parse_table(grid, header_at)
+
+    text = " ".join(match_key(cell) for grid in grids for row in grid.rows for cell in row if cell)
+    if _NO_DUPLICATES.search(text):
+        lines = [_row_text(row) for grid in grids for row in grid.rows if _row_text(row)]
+        start, end = _find_period(lines)
+        return ExportTable(
+            layout="no_duplicates",
+            rows=[],
+            header_lines=lines,
+            period_start=start,
+            period_end=end,
+            no_duplicates=True,
+        )
+    raise LayoutError(
+        Problem(
+            message="no table of «Список учащихся-«дублей»» found: the header row with the "
+            "columns «ОО» and «Промежутки пересечения» is missing",
+            message_ru="не найдена таблица отчёта «Список учащихся-«дублей»»: нет строки "
+            "заголовка со столбцами «ОО» и «Промежутки пересечения»",
+            action="Put the report itself in the inbox, with its header row unchanged",
+            action_ru="Положите во входящую папку сам отчёт, не меняя строку заголовка",
+        )
+    )
+
+
+def _row_text(row: list[str]) -> str:
+    seen: list[str] = []
+    for cell in row:
+        if cell and cell not in seen:
+            seen.append(cell)
+    return " ".join(seen)
+
+
+def _find_header(grid: Grid) -> int | None:
+    for index, row in enumerate(grid.rows[:200]):
+        found = {column_for_caption(cell) for cell in row if cell}
+        if all(column in found for column in _REQUIRED_HEADER):
+            return index
+    return None
+
+
+def _column_map(grid: Grid, header_at: int) -> tuple[dict[str, int], int]:
+    """Map column names to positions; return the map and the first data row."""
+    header = grid.rows[header_at]
+    below = grid.rows[header_at + 1] if header_at + 1 < len(grid.rows) else []
+    two_rows = any(is_duplicate_group(cell) for cell in header) or (
+        any(column_for_caption(cell) for cell in below) and not _is_data_row(below)
+    )
+
+    positions: dict[str, int] = {}
+    duplicate_side = False
+    for index, caption in enumerate(header):
+        if two_rows and index < len(below) and below[index] and below[index] != caption:
+            caption = below[index]
+        column = column_for_caption(caption) if caption else None
+        if column is None:
+            continue
+        if duplicate_side and column in DUPLICATE_SIDE:
+            column = f"duplicate_{column}"
+        positions.setdefault(column, index)
+        if column == "intersections":
+            duplicate_side = True
+    return positions, header_at + (2 if two_rows else 1)
+
+
+def _is_data_row(row: list[str]) -> bool:
+    first = next((cell for cell in row if cell), "")
+    return bool(re.fullmatch(r"\d+\.?", first))
+
+
+def _is_column_numbers(row: list[str]) -> bool:
+    cells = [cell for cell in row if cell]
+    return len(cells) > 3 and all(c.isdigit() for c in cells) and cells == sorted(cells, key=int)
+
+
+def _parse_table(grid: Grid, header_at: int) -> ExportTable:
+    positions, first_data = _column_map(grid, header_at)
+    rows: list[dict[str, str]] = []
+    for index in range(first_data, len(grid.rows)):
+        cells = grid.rows[index]
+        if not any(cells) or _is_column_numbers(cells):
+            continue
+        first = next(cell for cell in cells if cell)
+        if _FOOTER.match(match_key(first)):
+            break
+        record = {
+            column: (cells[pos] if pos < len(cells) else "") for column, pos in positions.items()
+        }
+        record["source_row"] = index + 1
+        rows.append(record)
+
+    header_lines = [_row_text(row) for row in grid.rows[:header_at] if _row_text(row)]
+    start, end = _find_period(header_lines)
+    layout = "fourteen_column" if "pupil_name" in positions else "two_row_header"
+    return ExportTable(
+        layout=layout,
+        rows=rows,
+        header_lines=header_lines,
+        period_start=start,
+        period_end=end,
+        columns=[c for c in EXPORT_COLUMNS if c in positions],
+    )
+
+
+def _find_period(lines: list[str]) -> tuple[dt.date | None, dt.date | None]:
+    """Return the report period named in the header block, if any.
+
+    A line that mentions «период» wins; otherwise the first line with two
+    dates is taken. A single date is read as the period's end.
+    """
+    candidates = [line for line in lines if "период" in match_key(line)] + lines
+    for line in candidates:
+        dates = find_dates(line)
+        if len(dates) >= 2:
+            return dates[0], dates[1]
+    for line in candidates:
+        dates = find_dates(line)
+        if len(dates) == 1 and ("состоянию" in match_key(line) or "период" in match_key(line)):
+            return None, dates[0]
+    return None, None
+
+
+def caption(column: str) -> str:
+    return CAPTIONS.get(column, column)

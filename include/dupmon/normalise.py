@@ -1,0 +1,229 @@
+"""Normalise: canonical municipalities, attribution and the pair key of every pair.
+
+Attribution rules:
+
+* The pupil's side belongs to no municipality when its «Управление» is the
+  regional ministry; otherwise to the municipality its «Район» names, else
+  its authority, else its settlement, else a root of its school's name.
+* The duplicate's side, which the export prints without an authority,
+  belongs to the municipality its «Район» names, else its settlement, else
+  a root of its school's name.
+
+Pair key, by what the export holds (``key_basis``):
+
+* ``accounts``: both account ids are known (the older 14-column layout
+  puts the duplicate's id in brackets after the intersection). The key is
+  the HMAC of the two account hashes, sorted, so rows A-B and B-A are one.
+* ``pupil``: the pupil's name and birth date are known but an id is not.
+  The key is the HMAC of the pupil hash and the two schools, sorted.
+* ``organisations``: the export carries no personal data (the two-row
+  layout). The key is the HMAC of the two sides' (school, settlement,
+  class), sorted, and the first day of the intersection. Two pupils of the
+  same two classes whose overlaps start on the same day get one key and
+  count as one pair, and a pair whose class changes between monitoring
+  dates counts as eliminated and new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dupmon.directory import Directory
+from dupmon.ingest import load_staged, staging_dir
+from dupmon.pseudonymise import keyed_hash
+from dupmon.settings import Settings
+from dupmon.text import match_key
+
+log = logging.getLogger(__name__)
+
+REGIONAL = "regional"
+UNKNOWN = "unknown"
+
+PAIRS_SCHEMA = pa.schema(
+    [
+        ("pair_key", pa.string()),
+        ("key_basis", pa.string()),
+        ("authority", pa.string()),
+        ("municipality_id", pa.string()),
+        ("organisation", pa.string()),
+        ("settlement", pa.string()),
+        ("class_name", pa.string()),
+        ("intersections", pa.string()),
+        ("intersection_start", pa.date32()),
+        ("intersection_end", pa.date32()),
+        ("duplicate_municipality_id", pa.string()),
+        ("duplicate_organisation", pa.string()),
+        ("duplicate_settlement", pa.string()),
+        ("duplicate_class_name", pa.string()),
+        ("source_file", pa.string()),
+        ("source_row", pa.int32()),
+    ]
+)
+
+
+def _resolve_pupil_side(directory: Directory, authority, municipality, settlement, organisation):
+    match = directory.resolve_authority(authority)
+    if match.regional:
+        return REGIONAL
+    return (
+        directory.resolve_municipality(municipality)
+        or match.municipality_id
+        or directory.resolve_settlement(settlement)
+        or directory.find_root(organisation)
+        or UNKNOWN
+    )
+
+
+def _resolve_duplicate_side(directory: Directory, municipality, settlement, organisation):
+    if match_key(municipality) and directory.resolve_authority(municipality).regional:
+        return REGIONAL
+    return (
+        directory.resolve_municipality(municipality)
+        or directory.resolve_settlement(settlement)
+        or directory.find_root(organisation)
+        or UNKNOWN
+    )
+
+
+def _map_unique(frame: pd.DataFrame, columns: list[str], function) -> pd.Series:
+    """Apply ``function`` once per distinct combination of ``columns``."""
+    keys = frame[columns].astype(object).where(frame[columns].notna(), None)
+    tuples = list(keys.itertuples(index=False, name=None))
+    cache = {key: function(*key) for key in set(tuples)}
+    return pd.Series([cache[key] for key in tuples], index=frame.index, dtype="string")
+
+
+def resolve_municipalities(frame: pd.DataFrame, directory: Directory) -> pd.DataFrame:
+    """Add ``municipality_id`` and ``duplicate_municipality_id`` to a staging table.
+
+    Each is a directory id, ``regional`` for a school of the regional
+    ministry, or ``unknown``. Also adds ``settlement_known`` and
+    ``duplicate_settlement_known``: False where a settlement is given but
+    is not one of that municipality's.
+    """
+    frame = frame.copy()
+    for column in ("authority", "municipality", "duplicate_municipality"):
+        if column not in frame:
+            frame[column] = None
+    frame["municipality_id"] = _map_unique(
+        frame,
+        ["authority", "municipality", "settlement", "organisation"],
+        lambda *values: _resolve_pupil_side(directory, *values),
+    )
+    frame["duplicate_municipality_id"] = _map_unique(
+        frame,
+        ["duplicate_municipality", "duplicate_settlement", "duplicate_organisation"],
+        lambda *values: _resolve_duplicate_side(directory, *values),
+    )
+    for prefix in ("", "duplicate_"):
+        frame[f"{prefix}settlement_known"] = _map_unique(
+            frame,
+            [f"{prefix}settlement", f"{prefix}municipality_id"],
+            lambda settlement, municipality: _settlement_status(directory, settlement, municipality),
+        )
+    return frame
+
+
+def _settlement_status(directory: Directory, settlement, municipality_id) -> str:
+    if not match_key(settlement) or municipality_id in (REGIONAL, UNKNOWN):
+        return "not checked"
+    return "known" if directory.is_known_settlement(settlement, municipality_id) else "unknown"
+
+
+def _side(row, prefix: str) -> str:
+    return "\x1e".join(
+        match_key(row[f"{prefix}{c}"]) for c in ("organisation", "settlement", "class_name")
+    )
+
+
+def pair_keys(frame: pd.DataFrame, secret: bytes) -> tuple[pd.Series, pd.Series]:
+    """Return the pair key and its basis for every row of a resolved staging table."""
+    keys, bases = [], []
+    for row in frame.to_dict("records"):
+        a, b = row.get("account_token"), row.get("duplicate_account_token")
+        if pd.notna(a) and pd.notna(b) and a and b:
+            keys.append(keyed_hash(secret, "accounts", *sorted((a, b))))
+            bases.append("accounts")
+        elif pd.notna(row.get("pupil_token")) and row.get("pupil_token"):
+            schools = sorted(
+                (match_key(row["organisation"]), match_key(row["duplicate_organisation"]))
+            )
+            keys.append(keyed_hash(secret, "pupil", row["pupil_token"], *schools))
+            bases.append("pupil")
+        else:
+            start = row["intersection_start"]
+            start_text = start.isoformat() if isinstance(start, dt.date) else ""
+            sides = sorted((_side(row, ""), _side(row, "duplicate_")))
+            keys.append(keyed_hash(secret, "organisations", *sides, start_text))
+            bases.append("organisations")
+    return (
+        pd.Series(keys, index=frame.index, dtype="string"),
+        pd.Series(bases, index=frame.index, dtype="string"),
+    )
+
+
+def _merge_rows_of_pairs(resolved: pd.DataFrame) -> pd.DataFrame:
+    """Keep one row per pair key: the first, with the intersections of all its rows."""
+    grouped = resolved.groupby("pair_key", sort=False)
+    pairs = grouped.head(1).set_index("pair_key")
+    texts = grouped["intersections"].agg(
+        lambda values: "; ".join(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+    )
+    pairs["intersections"] = texts.reindex(pairs.index).astype("string")
+    pairs["intersection_start"] = grouped["intersection_start"].min().reindex(pairs.index)
+    pairs["intersection_end"] = grouped["intersection_end"].max().reindex(pairs.index)
+    return pairs.reset_index()
+
+
+def read_staged_frame(path: str) -> pd.DataFrame:
+    return pq.read_table(path).to_pandas(types_mapper=_string_types)
+
+
+def _string_types(arrow_type: pa.DataType):
+    return pd.StringDtype() if pa.types.is_string(arrow_type) else None
+
+
+def normalise(
+    settings: Settings, monitoring_date: dt.date, directory: Directory, secret: bytes
+) -> tuple[pd.DataFrame, dict]:
+    """Build the depersonalised pairs of a monitoring date from its staged exports.
+
+    Rows that denote the same pair (A-B and B-A, or the same pair in two
+    files) are kept once: the first in file and row order.
+    Returns the pairs and a summary for the task log.
+    """
+    exports = load_staged(settings, monitoring_date)
+    frames = [read_staged_frame(export.staged_path) for export in exports]
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
+        empty = pa.Table.from_pylist([], schema=PAIRS_SCHEMA).to_pandas(types_mapper=_string_types)
+        return empty, {"rows": 0, "pairs": 0, "files": len(exports)}
+
+    staged = pd.concat(frames, ignore_index=True)
+    resolved = resolve_municipalities(staged, directory)
+    resolved["pair_key"], resolved["key_basis"] = pair_keys(resolved, secret)
+    pairs = _merge_rows_of_pairs(resolved)[PAIRS_SCHEMA.names]
+    summary = {
+        "rows": len(staged),
+        "pairs": len(pairs),
+        "files": len(exports),
+        "key_basis": pairs["key_basis"].value_counts().to_dict(),
+    }
+    log.info(
+        "Normalised %s: %d rows of %d files give %d pairs (%s)",
+        monitoring_date.isoformat(),
+        summary["rows"],
+        summary["files"],
+        summary["pairs"],
+        summary["key_basis"],
+    )
+    return pairs, summary
+
+
+def work_pairs_path(settings: Settings, monitoring_date: dt.date):
+    return staging_dir(settings, monitoring_date).parent / "pairs.parquet"

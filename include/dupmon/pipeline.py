@@ -1,0 +1,248 @@
+"""The steps of a monitoring run, each callable on its own.
+
+The Airflow tasks and the ``dupmon run`` command call these functions; each
+takes the settings and the monitoring date, works on files under the data
+root, and returns a small JSON-serialisable summary (an Airflow XCom).
+Reruns of any step give the same result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from dupmon.delta import Delta, appendix1_csv, appendix2_csv, compute_delta, load_register
+from dupmon.directory import Directory, load_directory
+from dupmon.errors import ConfigError
+from dupmon.ingest import ingest
+from dupmon.normalise import normalise, work_pairs_path
+from dupmon.pseudonymise import load_secret
+from dupmon.raw_store import write_atomic
+from dupmon.recipients import load_recipients
+from dupmon.settings import Settings
+from dupmon.snapshot import (
+    choose_baseline,
+    list_snapshot_dates,
+    read_snapshot,
+    write_snapshot,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Region:
+    """The configuration of one region: directory, texts and recipients."""
+
+    directory: Directory
+    texts: dict
+    recipients: dict
+
+
+def load_region(settings: Settings) -> Region:
+    folder = settings.region_dir
+    if not folder.is_dir():
+        raise ConfigError(
+            f"the region folder {folder} does not exist; set DUPMON_REGION to one of "
+            f"{sorted(p.name for p in settings.config_dir.iterdir() if p.is_dir())}"
+        )
+    directory = load_directory(folder / "municipalities.yaml")
+    try:
+        texts = yaml.safe_load((folder / "texts.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read {folder / 'texts.yaml'}: {error}") from error
+    recipients = load_recipients(folder / "recipients.yaml", directory)
+    return Region(directory=directory, texts=texts, recipients=recipients)
+
+
+def report_dir(settings: Settings, monitoring_date: dt.date) -> Path:
+    return settings.reports_dir / monitoring_date.isoformat()
+
+
+def secret_of(settings: Settings) -> bytes:
+    return load_secret(settings.pair_key_secret, settings.secret_file, settings.data_dir)
+
+
+def run_ingest(settings: Settings, monitoring_date: dt.date) -> list[dict]:
+    staged = ingest(settings, monitoring_date, secret_of(settings))
+    return [
+        {k: v for k, v in asdict(e).items() if k not in ("staged_path", "raw_path", "columns")}
+        for e in staged
+    ]
+
+
+def run_validate(settings: Settings, monitoring_date: dt.date) -> list[dict]:
+    from dupmon.validate import validate
+
+    region = load_region(settings)
+    return [asdict(outcome) for outcome in validate(settings, monitoring_date, region.directory)]
+
+
+def run_normalise(settings: Settings, monitoring_date: dt.date) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dupmon.normalise import PAIRS_SCHEMA
+
+    region = load_region(settings)
+    pairs, summary = normalise(settings, monitoring_date, region.directory, secret_of(settings))
+    path = work_pairs_path(settings, monitoring_date)
+    table = pa.Table.from_pandas(pairs, schema=PAIRS_SCHEMA, preserve_index=False)
+    temporary = path.with_name(".pairs.parquet.tmp")
+    pq.write_table(table, temporary)
+    temporary.replace(path)
+    return summary
+
+
+def run_snapshot(settings: Settings, monitoring_date: dt.date) -> dict:
+    import pyarrow.parquet as pq
+
+    path = work_pairs_path(settings, monitoring_date)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; run the normalise step first")
+    pairs = pq.read_table(path).to_pandas()
+    exports = json.loads((path.parent / "staged" / "exports.json").read_text(encoding="utf-8"))
+    metadata = {
+        "sources": [
+            {"sha256": e["sha256"], "file_format": e["file_format"], "layout": e["layout"]}
+            for e in exports
+        ],
+        "pairs": len(pairs),
+    }
+    written = write_snapshot(settings.snapshots_dir, monitoring_date, pairs, metadata)
+    return {"snapshot": str(written), "pairs": len(pairs)}
+
+
+def run_delta(
+    settings: Settings, monitoring_date: dt.date, baseline: dt.date | None = None
+) -> dict:
+    region = load_region(settings)
+    dates = list_snapshot_dates(settings.snapshots_dir)
+    if monitoring_date not in dates:
+        raise FileNotFoundError(
+            f"no snapshot for {monitoring_date.isoformat()}; run the snapshot step first"
+        )
+    baseline_date = choose_baseline(dates, monitoring_date, baseline)
+    current = read_snapshot(settings.snapshots_dir, monitoring_date)
+    previous = read_snapshot(settings.snapshots_dir, baseline_date) if baseline_date else None
+    register = load_register(settings.data_dir / "register" / "unresolvable.csv")
+    delta = compute_delta(
+        monitoring_date, current, previous, baseline_date, region.directory, set(register)
+    )
+
+    out = report_dir(settings, monitoring_date)
+    write_atomic(out / "appendix1.csv", appendix1_csv(delta).encode("utf-8"), mode=0o644)
+    write_atomic(out / "appendix2.csv", appendix2_csv(delta).encode("utf-8"), mode=0o644)
+    write_atomic(
+        out / "delta.json",
+        json.dumps(delta.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"),
+        mode=0o644,
+    )
+    return {
+        "baseline_date": delta.baseline_date,
+        "previous": delta.total.previous,
+        "current": delta.total.current,
+        "eliminated": delta.total.eliminated,
+        "new": delta.total.new,
+        "percent_eliminated": delta.total.percent_eliminated,
+    }
+
+
+def load_delta(settings: Settings, monitoring_date: dt.date) -> Delta:
+    path = report_dir(settings, monitoring_date) / "delta.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; run the delta step first")
+    return Delta.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def run_render(settings: Settings, monitoring_date: dt.date) -> dict:
+    from dupmon.render import render_reports
+
+    region = load_region(settings)
+    files = render_reports(
+        load_delta(settings, monitoring_date),
+        region.directory,
+        region.texts,
+        settings.templates_dir,
+        report_dir(settings, monitoring_date),
+    )
+    write_atomic(
+        report_dir(settings, monitoring_date) / "report_files.json",
+        json.dumps(files.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"),
+        mode=0o644,
+    )
+    return files.to_dict()
+
+
+def run_mail(
+    settings: Settings,
+    monitoring_date: dt.date,
+    smtp,
+    *,
+    include_spravka: bool,
+    force_resend: bool = False,
+) -> dict:
+    """Compose the справка and reminder messages of the date and send what the ledger lacks.
+
+    Raises MailDeliveryError after trying every message when any failed.
+    """
+    from dupmon.mail import MailLedger, send_messages
+    from dupmon.render import ReportFiles, compose_messages
+
+    region = load_region(settings)
+    out = report_dir(settings, monitoring_date)
+    messages = compose_messages(
+        load_delta(settings, monitoring_date),
+        region.directory,
+        region.texts,
+        region.recipients,
+        ReportFiles.from_dict(json.loads((out / "report_files.json").read_text(encoding="utf-8"))),
+        settings.templates_dir,
+        include_spravka=include_spravka,
+    )
+    ledger = MailLedger(settings.mail_dir / "ledger.sqlite")
+    report = send_messages(
+        messages, monitoring_date.isoformat(), smtp, ledger, force_resend=force_resend
+    )
+    summary = report.to_dict()
+    write_atomic(
+        out / "mail_report.json",
+        json.dumps(summary, ensure_ascii=False, indent=1).encode("utf-8"),
+        mode=0o644,
+    )
+    report.raise_for_failures()
+    return summary
+
+
+def run_all(
+    settings: Settings,
+    monitoring_date: dt.date,
+    *,
+    baseline: dt.date | None = None,
+    smtp=None,
+    include_spravka: bool = True,
+    force_resend: bool = False,
+) -> dict:
+    """Run every step in order; mail only when ``smtp`` settings are given."""
+    summary = {
+        "ingest": run_ingest(settings, monitoring_date),
+        "validate": run_validate(settings, monitoring_date),
+        "normalise": run_normalise(settings, monitoring_date),
+        "snapshot": run_snapshot(settings, monitoring_date),
+        "delta": run_delta(settings, monitoring_date, baseline),
+        "render": run_render(settings, monitoring_date),
+    }
+    if smtp is not None:
+        summary["mail"] = run_mail(
+            settings,
+            monitoring_date,
+            smtp,
+            include_spravka=include_spravka,
+            force_resend=force_resend,
+        )
+    return summary

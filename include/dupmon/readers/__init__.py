@@ -1,0 +1,150 @@
+"""Readers of the export files: the format is told from the bytes, not the name.
+
+Each reader returns a list of :class:`Grid`; the layout module finds the
+table in them. Add a format by writing a ``read_<format>(data) -> list[Grid]``
+function and listing it in ``READERS``.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from dupmon.errors import Problem
+from dupmon.readers.biff import read_xls
+from dupmon.readers.delimited import read_csv
+from dupmon.readers.grid import Grid
+from dupmon.readers.html_table import read_html
+from dupmon.readers.mhtml import read_mhtml
+from dupmon.readers.ods import read_ods
+from dupmon.readers.spreadsheetml import read_spreadsheetml
+from dupmon.readers.textcodec import decode_text
+from dupmon.readers.xlsx import read_xlsx
+
+__all__ = ["Grid", "UnreadableExportError", "detect_format", "read_grids"]
+
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP = b"PK\x03\x04"
+
+
+class UnreadableExportError(Exception):
+    """The file is not an export this project can read."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def _problem(message: str, message_ru: str, action: str, action_ru: str) -> UnreadableExportError:
+    return UnreadableExportError(
+        Problem(message=message, message_ru=message_ru, action=action, action_ru=action_ru)
+    )
+
+
+def detect_format(data: bytes) -> str:
+    """Return the format of an export: ``xlsx``, ``ods``, ``xls``, ``html``, ``spreadsheetml``,
+    ``mhtml`` or ``csv``.
+
+    Raises UnreadableExportError for a file whose format cannot be told.
+    """
+    if data.startswith(_ZIP):
+        return _detect_zip(data)
+    if data.startswith(_OLE2):
+        return "xls"
+    if not data.strip():
+        raise _problem(
+            "the file is empty",
+            "файл пуст",
+            "Build the report again and save it without changes",
+            "Сформируйте отчёт заново и сохраните его без изменений",
+        )
+    head = decode_text(data[:65536], strict=False).lstrip().lower()
+    if head.startswith("mime-version:") or "content-type: multipart/related" in head[:4096]:
+        return "mhtml"
+    if "urn:schemas-microsoft-com:office:spreadsheet" in head and "<workbook" in head:
+        return "spreadsheetml"
+    if "<table" in head or head.startswith(("<!doctype html", "<html")):
+        return "html"
+    if b"\x00" in data[:4096]:
+        raise _unknown_format()
+    return "csv"
+
+
+def _detect_zip(data: bytes) -> str:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+            if "xl/workbook.xml" in names:
+                return "xlsx"
+            if "mimetype" in names:
+                mimetype = archive.read("mimetype").decode("ascii", "replace").strip()
+                if mimetype == "application/vnd.oasis.opendocument.spreadsheet":
+                    return "ods"
+    except zipfile.BadZipFile as error:
+        raise _problem(
+            f"the file looks like a workbook but is damaged ({error})",
+            f"файл похож на книгу Excel, но повреждён ({error})",
+            "Save the report from the school system again and put the new file in the inbox",
+            "Выгрузите отчёт из АИС СГО заново и положите новый файл во входящую папку",
+        ) from error
+    raise _unknown_format()
+
+
+def _unknown_format() -> UnreadableExportError:
+    return _problem(
+        "the file format cannot be told: it is not xlsx, xls, ods, HTML, SpreadsheetML, "
+        "MHTML or CSV",
+        "не удалось определить формат файла: это не xlsx, xls, ods, HTML, SpreadsheetML, MHTML или CSV",
+        "Export the report «Список учащихся-«дублей»» again as Excel or CSV",
+        "Выгрузите отчёт «Список учащихся-«дублей»» заново в Excel или CSV",
+    )
+
+
+READERS = {
+    "xlsx": read_xlsx,
+    "ods": read_ods,
+    "xls": read_xls,
+    "html": read_html,
+    "spreadsheetml": read_spreadsheetml,
+    "mhtml": read_mhtml,
+    "csv": read_csv,
+}
+
+
+def read_grids(data: bytes, file_format: str, max_unpacked_bytes: int) -> list[Grid]:
+    """Read the sheets or tables of an export in the given format."""
+    reader = READERS.get(file_format)
+    if reader is None:
+        raise _problem(
+            f"the format {file_format!r} is recognised but not supported yet",
+            f"формат {file_format!r} распознан, но пока не поддерживается",
+            "Open the file in Excel and save it as .xlsx",
+            "Откройте файл в Excel и сохраните его как .xlsx",
+        )
+    if file_format in ("xlsx", "ods"):
+        _check_unpacked_size(data, max_unpacked_bytes)
+    try:
+        return reader(data)
+    except UnreadableExportError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any parser failure means a damaged file
+        raise _problem(
+            f"the {file_format} file cannot be read: {type(error).__name__}: {error}",
+            f"файл формата {file_format} не читается: {type(error).__name__}: {error}",
+            "Save the report from the school system again and put the new file in the inbox",
+            "Выгрузите отчёт из АИС СГО заново и положите новый файл во входящую папку",
+        ) from error
+
+
+def _check_unpacked_size(data: bytes, limit: int) -> None:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > limit:
+        raise _problem(
+            f"the workbook unpacks to {unpacked} bytes, over the limit of {limit}",
+            f"книга распаковывается в {unpacked} байт, больше предела {limit}",
+            "Check that the file is a real report export; raise DUPMON_MAX_UNPACKED_BYTES "
+            "only for a genuine large report",
+            "Проверьте, что это настоящая выгрузка отчёта; предел DUPMON_MAX_UNPACKED_BYTES "
+            "поднимайте только для настоящего большого отчёта",
+        )

@@ -1,0 +1,241 @@
+"""Validate: the Great Expectations suite run on every staged export of a date.
+
+The suite lives in ``include/gx/duplicate_export_suite.json``. Each
+expectation's ``meta`` words its failure for the clerk, so the messages can
+be edited with the checks. GX is imported inside the functions because its
+import takes seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from dupmon.columns import CAPTIONS
+from dupmon.directory import Directory
+from dupmon.errors import Problem, RejectedFileError
+from dupmon.ingest import load_staged, staging_dir
+from dupmon.normalise import REGIONAL, read_staged_frame, resolve_municipalities
+from dupmon.quarantine import quarantine
+from dupmon.raw_store import write_atomic
+from dupmon.settings import Settings
+
+if TYPE_CHECKING:
+    from great_expectations.core import ExpectationSuiteValidationResult
+
+log = logging.getLogger(__name__)
+
+# Columns every layout has; a missing one is reported by the suite instead.
+_ALWAYS = ("source_file", "source_row", "intersection_start", "intersection_end")
+
+
+@dataclass
+class FileValidation:
+    """Outcome of the suite on one export, JSON-serialisable for the task output."""
+
+    file: str
+    sha256: str
+    success: bool
+    errors: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
+
+
+def load_suite_config(suite_file: Path, directory: Directory) -> dict:
+    """Read the suite and fill in the region's municipality ids and directory path."""
+    text = suite_file.read_text(encoding="utf-8")
+    text = text.replace("$directory_file", str(directory.path).replace("\\", "/"))
+    config = json.loads(text)
+    allowed = [*directory.ids, REGIONAL]
+    for expectation in config["expectations"]:
+        if expectation["kwargs"].get("value_set") == "$municipality_ids":
+            expectation["kwargs"]["value_set"] = allowed
+    return config
+
+
+def _build_suite(config: dict, no_duplicates: bool):
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=config["name"], meta=config.get("meta"))
+    for item in config["expectations"]:
+        meta = item.get("meta", {})
+        if no_duplicates and meta.get("skip_for_no_duplicates_message"):
+            continue
+        expectation_class = _expectation_class(item["type"])
+        expectation = expectation_class(**item["kwargs"], meta=meta)
+        if item.get("severity"):
+            expectation.severity = item["severity"]
+        suite.add_expectation(expectation)
+    return suite
+
+
+def _expectation_class(type_name: str):
+    import great_expectations as gx
+
+    class_name = "".join(part.capitalize() for part in type_name.split("_"))
+    try:
+        return getattr(gx.expectations, class_name)
+    except AttributeError:
+        raise ValueError(f"unknown expectation type {type_name!r} in the suite file") from None
+
+
+def run_suite(frame: pd.DataFrame, config: dict, no_duplicates: bool) -> ExpectationSuiteValidationResult:
+    """Run the suite on one resolved staging table and return GX's result."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.enable_analytics(False)
+    asset = context.data_sources.add_pandas("exports").add_dataframe_asset("export")
+    batch = asset.add_batch_definition_whole_dataframe("whole")
+    suite = context.suites.add(_build_suite(config, no_duplicates))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="export", data=batch, suite=suite)
+    )
+    return definition.run(
+        batch_parameters={"dataframe": frame},
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": ["source_row"],
+            "return_unexpected_index_query": False,
+        },
+    )
+
+
+def prepare_frame(frame: pd.DataFrame, columns: list[str], directory: Directory) -> pd.DataFrame:
+    """Return a staging table with the columns the suite checks.
+
+    ``columns`` are the columns the file has; the others are dropped so that
+    the suite's column checks see what the file really holds.
+    """
+    frame = resolve_municipalities(frame, directory)
+    a, b = frame["account_token"], frame["duplicate_account_token"]
+    frame["self_pair"] = (a.notna() & b.notna() & (a == b)).astype(bool)
+    absent = [c for c in CAPTIONS if c not in columns and c in frame and c not in _ALWAYS]
+    checked = frame.drop(columns=absent)
+    for column in ("intersection_start", "intersection_end"):
+        checked[column] = pd.to_datetime(checked[column])
+    return checked
+
+
+def problems_from_result(result, frame: pd.DataFrame) -> list[Problem]:
+    """Word every failed expectation as one Problem per offending row."""
+    problems: list[Problem] = []
+    by_row = frame.drop_duplicates("source_row").set_index("source_row")
+    for item in result.results:
+        if item.success:
+            continue
+        config = item.expectation_config
+        meta = config.meta or {}
+        severity = "warning" if str(getattr(config, "severity", "")).endswith("warning") else "error"
+        rows = [entry["source_row"] for entry in (item.result or {}).get("unexpected_index_list") or []]
+        base = dict(
+            message=meta.get("message", config.type),
+            message_ru=meta.get("message_ru", config.type),
+            action=meta.get("action", ""),
+            action_ru=meta.get("action_ru", ""),
+            severity=severity,
+        )
+        if not rows:
+            problems.append(Problem(**base))
+            continue
+        for source_row in sorted(set(rows)):
+            column, value = _shown_value(by_row.loc[source_row], meta.get("report_columns", []))
+            problems.append(Problem(**base, row=int(source_row), column=column, value=value))
+    return problems
+
+
+def _shown_value(row: pd.Series, columns: list[str]) -> tuple[str | None, str | None]:
+    for column in columns:
+        value = row.get(column)
+        if value is not None and not pd.isna(value) and str(value).strip():
+            return CAPTIONS.get(column, column), str(value)
+    if columns:
+        return CAPTIONS.get(columns[0], columns[0]), ""
+    return None, None
+
+
+def validate(settings: Settings, monitoring_date: dt.date, directory: Directory) -> list[FileValidation]:
+    """Validate every staged export of the date.
+
+    Raises RejectedFileError when any file fails; those files are quarantined
+    with their reports. Warnings are logged and returned, and do not stop the run.
+    """
+    config = load_suite_config(settings.suite_file, directory)
+    outcomes: list[FileValidation] = []
+    rejected: list[RejectedFileError] = []
+    results_dir = staging_dir(settings, monitoring_date).parent / "validation"
+    for export in load_staged(settings, monitoring_date):
+        frame = prepare_frame(read_staged_frame(export.staged_path), export.columns, directory)
+        result = run_suite(frame, config, export.no_duplicates)
+        write_atomic(
+            results_dir / f"{export.sha256}.json",
+            json.dumps(result.to_json_dict(), ensure_ascii=False, indent=1, default=str).encode(),
+        )
+        problems = problems_from_result(result, frame)
+        errors = [p for p in problems if p.severity == "error"]
+        warnings = [p for p in problems if p.severity == "warning"]
+        for warning in warnings:
+            log.warning("Validation warning: %s", warning.describe(export.original_name))
+        outcomes.append(
+            FileValidation(
+                file=export.original_name,
+                sha256=export.sha256,
+                success=not errors,
+                errors=[p.to_dict() for p in errors],
+                warnings=[p.to_dict() for p in warnings],
+            )
+        )
+        if errors:
+            error = RejectedFileError(export.original_name, errors)
+            quarantine(settings, monitoring_date, Path(export.raw_path), error)
+            rejected.append(error)
+        else:
+            log.info("Validated %s: %d rows, %d warnings", export.original_name, len(frame), len(warnings))
+
+    if rejected:
+        names = ", ".join(error.file_name for error in rejected)
+        raise RejectedFileError(names, [p for error in rejected for p in error.problems])
+    return outcomes
+
+
+def check_file(path: Path, settings: Settings, directory: Directory) -> tuple[dict, list[Problem]]:
+    """Parse and validate one file without storing anything; for ``dupmon validate``.
+
+    Returns what the file holds (format, layout, rows, period) and its
+    problems, errors and warnings both.
+    """
+    import secrets
+
+    from dupmon.ingest import read_export, stage_table
+    from dupmon.layout import LayoutError
+    from dupmon.readers import UnreadableExportError
+
+    data = path.read_bytes()
+    try:
+        file_format, table = read_export(data, settings.max_unpacked_bytes)
+    except (UnreadableExportError, LayoutError) as error:
+        return {"file": str(path)}, [error.problem]
+    # The hashes are thrown away, so a one-off secret will do.
+    staged = stage_table(table, "check", secrets.token_bytes(32))
+    frame = prepare_frame(staged, table.columns, directory)
+    config = load_suite_config(settings.suite_file, directory)
+    result = run_suite(frame, config, table.no_duplicates)
+    facts = {
+        "file": str(path),
+        "format": file_format,
+        "layout": table.layout,
+        "rows": len(table.rows),
+        "no_duplicates": table.no_duplicates,
+        "period_start": table.period_start.isoformat() if table.period_start else None,
+        "period_end": table.period_end.isoformat() if table.period_end else None,
+    }
+    return facts, problems_from_result(result, frame)

@@ -1,0 +1,4 @@
+"""Airflow glue of the dupmon pipeline: the DAG factory and the task runtime.
+
+The domain package ``dupmon`` imports no Airflow; everything that does lives here.
+"""

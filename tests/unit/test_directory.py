@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+
+from dupmon.directory import DirectoryError, load_directory
+
+DIRECTORY = Path(__file__).resolve().parents[2] / "include/config/regions/sakhalin/municipalities.yaml"
+
+
+@pytest.fixture(scope="module")
+def directory():
+    return load_directory(DIRECTORY)
+
+
+def test_directory_lists_eighteen(directory):
+    assert len(directory.municipalities) == 18
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ('Городской округ "город Южно-Сахалинск"', "yuzhno_sakhalinsk"),
+        ("ГО «Город Южно-Сахалинск»", "yuzhno_sakhalinsk"),
+        ("Анивский городской округ", "anivsky"),
+        ("Городской округ «Анивский»", "anivsky"),
+        ("Городской округ Анивский", "anivsky"),
+        ('МО ГО "Анивский"', "anivsky"),
+        ("Анивский ГО", "anivsky"),
+        ("Анивский район", "anivsky"),
+        ("Анивский муниципальный округ", "anivsky"),
+        ("Городской округ «Александровск-Сахалинский район»", "aleksandrovsk_sakhalinsky"),
+        ("Александровск-Сахалинский городской округ", "aleksandrovsk_sakhalinsky"),
+        ("Северо - Курильский городской округ", "severo_kurilsky"),
+        ("Северо-Курильский городской округ", "severo_kurilsky"),
+        ("Южно-Курильский ГО", "yuzhno_kurilsky"),
+        ("холмский городской округ", "kholmsky"),
+        ("Xолмский ГО", "kholmsky"),  # Latin X typed in a Cyrillic word
+        ("Городской\u00a0округ «Долинский»", "dolinsky"),
+        ("Ногликский муниципальный округ", "noglikinsky"),
+    ],
+)
+def test_municipality_variants_resolve(directory, name, expected):
+    assert directory.resolve_municipality(name) == expected
+
+
+def test_unknown_municipality_is_none(directory):
+    assert directory.resolve_municipality("Энский городской округ") is None
+
+
+def test_regional_ministry_is_regional(directory):
+    assert directory.resolve_authority("Сахминобр").regional
+
+
+def test_authority_resolves_by_root(directory):
+    match = directory.resolve_authority('МКУ Управление ОКС МО ГО "Долинский"')
+    assert match.municipality_id == "dolinsky"
+
+
+@pytest.mark.parametrize(
+    ("settlement", "expected"),
+    [("Долинск", "dolinsky"), ("г.Долинск", "dolinsky"), ("с. Костромское", "kholmsky"),
+     ("пгт Ноглики", "noglikinsky"), ("Южно-Сахалинск", "yuzhno_sakhalinsk")],
+)
+def test_settlements_resolve(directory, settlement, expected):
+    assert directory.resolve_settlement(settlement) == expected
+
+
+def test_root_in_school_name(directory):
+    school = "МАОУ СОШ №8 им. генерал-лейтенанта В.Г. Асапова города Южно-Сахалинска"
+    assert directory.find_root(school) == "yuzhno_sakhalinsk"
+
+
+def test_duplicate_alias_rejected(tmp_path):
+    path = tmp_path / "municipalities.yaml"
+    path.write_text(
+        "municipalities:\n"
+        "  - {id: a, name: Альфа городской округ, stem: Альфа, settlements: [Бета]}\n"
+        "  - {id: b, name: Гамма городской округ, stem: Гамма, settlements: [Бета]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(DirectoryError, match="Бета|бета"):
+        load_directory(path)
