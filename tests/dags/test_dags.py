@@ -21,7 +21,7 @@ pytestmark = pytest.mark.airflow
 def dag_bag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(ROOT / "dags"), include_examples=False)
+    return DagBag(dag_folder=str(ROOT / "dags"))
 
 
 def test_dagbag_no_import_errors(dag_bag):
@@ -34,18 +34,18 @@ def test_dagbag_has_both_dags(dag_bag):
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
 def test_dag_has_tags(dag_bag, dag_id):
-    assert dag_bag.get_dag(dag_id).tags
+    assert dag_bag.dags[dag_id].tags
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
 def test_dag_tasks_have_retries(dag_bag, dag_id):
-    tasks = dag_bag.get_dag(dag_id).tasks
+    tasks = dag_bag.dags[dag_id].tasks
     assert [t.task_id for t in tasks if t.retries < 1] == []
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
 def test_dag_has_doc_md(dag_bag, dag_id):
-    assert "Asia/Sakhalin" in dag_bag.get_dag(dag_id).doc_md
+    assert "Asia/Sakhalin" in dag_bag.dags[dag_id].doc_md
 
 
 def test_dag_files_skip_heavy_imports():
@@ -75,7 +75,7 @@ def airflow_env(airflow_db, env_settings, smtp_sink, monkeypatch):
 
 
 def _run(dag_bag, dag_id: str, day: dt.date, conf: dict | None = None):
-    dag = dag_bag.get_dag(dag_id)
+    dag = dag_bag.dags[dag_id]
     logical = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     return dag.test(logical_date=logical, run_conf=conf)
 

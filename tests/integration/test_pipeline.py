@@ -11,7 +11,7 @@ import pytest
 
 from dupmon import pipeline
 from dupmon.mail import SmtpSettings
-from tests.conftest import JANUARY, OCTOBER, received_messages
+from tests.conftest import JANUARY, OCTOBER, SAMPLES, SECRET, received_messages
 
 # Appendix 1 for 17.01.2025 by the counting rules: the memo's figures with
 # its errors corrected (Южно-Сахалинск 100,0 %, Долинский «—», total 3 eliminated).
@@ -52,19 +52,39 @@ def read_csv(path):
     return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
 
 
-@pytest.fixture
+# The runs are shared by the module's tests: each test only reads, or reruns
+# a date, which must change nothing.
+@pytest.fixture(scope="module")
+def smtp_sink(tmp_path_factory):
+    from dupmon.smtp_sink import SmtpSink
+
+    with SmtpSink(tmp_path_factory.mktemp("received"), host="127.0.0.1", port=0) as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
 def smtp(smtp_sink):
     return SmtpSettings(
-        host="127.0.0.1", port=smtp_sink.port, use_ssl=False, starttls=False, user="",
-        password="", timeout=10, from_email="monitoring@example.org",
+        host="127.0.0.1", port=smtp_sink.port, timeout=10, from_email="monitoring@example.org"
     )
 
 
-@pytest.fixture
-def both_dates(env_settings, smtp):
+@pytest.fixture(scope="module")
+def both_dates(tmp_path_factory, smtp):
+    from dupmon.settings import load_settings
+
+    root = tmp_path_factory.mktemp("pipeline")
+    settings = load_settings(
+        {
+            "DUPMON_DATA_DIR": str(root / "data"),
+            "DUPMON_INBOX": str(SAMPLES),
+            "DUPMON_PAIR_KEY_SECRET": SECRET,
+            "DUPMON_SECRET_FILE": str(root / "secret"),
+        }
+    )
     for day in (OCTOBER, JANUARY):
-        pipeline.run_all(env_settings, day, smtp=smtp)
-    return env_settings
+        pipeline.run_all(settings, day, smtp=smtp)
+    return settings
 
 
 def test_appendix1_header(both_dates):
