@@ -42,7 +42,7 @@ for DAY in 2024-10-17 2025-01-17; do
   LOG="$AIRFLOW_HOME/dags-test-$DAY.log"
   echo "Running dupmon_quarterly for $DAY (log: $LOG) ..."
   if ! "$BIN/airflow" dags test dupmon_quarterly "$DAY" >"$LOG" 2>&1 \
-      || ! grep -q "state=success\|state=DagRunState.SUCCESS\|final state: success" "$LOG"; then
+      || ! grep -q "DagRun Finished:.*state=success" "$LOG"; then
     grep -E "ERROR|Error|rejected|failed" "$LOG" | tail -20 >&2 || true
     echo "The run for $DAY did not succeed; see $LOG" >&2
     exit 1

@@ -125,6 +125,7 @@ def ingest(settings: Settings, monitoring_date: dt.date, secret: bytes) -> list[
 
     staged: list[StagedExport] = []
     rejected: list[RejectedFileError] = []
+    taken: dict[str, str] = {}
     for path in list_inbox(settings.inbox_dir):
         name = str(path.relative_to(settings.inbox_dir))
         try:
@@ -133,8 +134,13 @@ def ingest(settings: Settings, monitoring_date: dt.date, secret: bytes) -> list[
             quarantine(settings, monitoring_date, path, error)
             rejected.append(error)
             continue
-        if export is not None:
-            staged.append(export)
+        if export is None:
+            continue
+        if export.sha256 in taken:
+            log.info("Skipping %s: the same bytes as %s", name, taken[export.sha256])
+            continue
+        taken[export.sha256] = name
+        staged.append(export)
 
     if rejected:
         shutil.rmtree(building, ignore_errors=True)

@@ -23,7 +23,7 @@ def quarantine(
     The copy is skipped for a file over the size limit; the inbox file and
     the raw copy are left as they are. Returns the folder of the report.
     """
-    folder = settings.quarantine_dir / monitoring_date.isoformat() / _safe_name(error.file_name)
+    folder = settings.quarantine_dir / monitoring_date.isoformat() / f"rejected-{_safe_name(error.file_name)}"
     make_private_dir(folder)
     if source.exists() and source.stat().st_size <= settings.max_file_bytes:
         copy = folder / Path(error.file_name).name

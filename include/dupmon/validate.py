@@ -65,7 +65,9 @@ def _build_suite(config: dict, no_duplicates: bool):
     suite = gx.ExpectationSuite(name=config["name"], meta=config.get("meta"))
     for item in config["expectations"]:
         meta = item.get("meta", {})
-        if no_duplicates and meta.get("skip_for_no_duplicates_message"):
+        # A «no duplicates» message has no table: only the expectations
+        # written for it apply, and they apply to nothing else.
+        if no_duplicates != bool(meta.get("only_for_no_duplicates_message")):
             continue
         expectation_class = _expectation_class(item["type"])
         expectation = expectation_class(**item["kwargs"], meta=meta)
@@ -210,8 +212,8 @@ def validate(settings: Settings, monitoring_date: dt.date, directory: Directory)
 def check_file(path: Path, settings: Settings, directory: Directory) -> tuple[dict, list[Problem]]:
     """Parse and validate one file without storing anything; for ``dupmon validate``.
 
-    Returns what the file holds (format, layout, rows, period) and its
-    problems, errors and warnings both.
+    Returns the file's format, layout, row count and period, and its
+    problems (errors and warnings).
     """
     import secrets
 

@@ -1,0 +1,234 @@
+"""Ingest and validation on real files in an inbox: good, bad and odd exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import stat
+
+import pytest
+
+from dupmon import pipeline
+from dupmon.errors import RejectedFileError
+from dupmon.settings import load_settings
+from tests.conftest import SECRET
+
+DAY = dt.date(2025, 1, 17)
+HEADER = (
+    "№ п/п;Управление;ОО;Населенный пункт;Класс/группа;Промежутки пересечения;"
+    "Информация о дубле;;\n;;;;;;ОО;Населенный пункт;Класс/группа\n"
+)
+GOOD_ROW = (
+    '1;МКУ Управление ОКС МО ГО "Долинский";МБОУ СОШ №2 г.Долинск;Долинск;7Б;'
+    "9.01.2025 - 12.01.2025;МБОУ СОШ № 1;Долинск;7А\n"
+)
+
+
+@pytest.fixture
+def inbox_settings(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    settings = load_settings(
+        {
+            "DUPMON_DATA_DIR": str(tmp_path / "data"),
+            "DUPMON_INBOX": str(inbox),
+            "DUPMON_PAIR_KEY_SECRET": SECRET,
+            "DUPMON_SECRET_FILE": str(tmp_path / "secret"),
+        }
+    )
+    return settings
+
+
+def drop(settings, name: str, text: str, encoding: str = "utf-8"):
+    path = settings.inbox_dir / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def ingest_and_validate(settings):
+    pipeline.run_ingest(settings, DAY)
+    return pipeline.run_validate(settings, DAY)
+
+
+def rejection(settings) -> RejectedFileError:
+    with pytest.raises(RejectedFileError) as caught:
+        ingest_and_validate(settings)
+    return caught.value
+
+
+def test_good_csv_validates(inbox_settings):
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    (outcome,) = ingest_and_validate(inbox_settings)
+    assert outcome["success"]
+
+
+def test_windows_1251_csv_validates(inbox_settings):
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW, encoding="cp1251")
+    (outcome,) = ingest_and_validate(inbox_settings)
+    assert outcome["success"]
+
+
+def test_unknown_municipality_names_row_and_value(inbox_settings):
+    row = "1;Управление образования;Школа А;Энск;5;1.01.2025 - 5.01.2025;Школа Б;Энск;5\n"
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    shown = [(p.row, p.column, p.value) for p in rejection(inbox_settings).problems]
+    assert shown == [
+        (3, "Управление", "Управление образования"),
+        (3, "Информация о дубле: Населенный пункт", "Энск"),
+    ]
+
+
+def test_rejection_message_names_file(inbox_settings):
+    row = "1;Управление образования;Школа А;Энск;5;1.01.2025 - 5.01.2025;Школа Б;Энск;5\n"
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    assert "dubli_17.01.2025.csv" in str(rejection(inbox_settings))
+
+
+def test_rejection_message_names_directory_file(inbox_settings):
+    row = "1;Управление образования;Школа А;Энск;5;1.01.2025 - 5.01.2025;Школа Б;Энск;5\n"
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    assert "municipalities.yaml" in str(rejection(inbox_settings))
+
+
+def test_invalid_date_names_value(inbox_settings):
+    row = GOOD_ROW.replace("9.01.2025 - 12.01.2025", "9.13.2025 - 12.01.2025")
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    problem = rejection(inbox_settings).problems[0]
+    assert (problem.column, problem.value) == ("Промежутки пересечения", "9.13.2025 - 12.01.2025")
+
+
+def test_start_after_end_rejected(inbox_settings):
+    row = GOOD_ROW.replace("9.01.2025 - 12.01.2025", "12.01.2025 - 9.01.2025")
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    messages = [p.message for p in rejection(inbox_settings).problems]
+    assert messages == ["the intersection ends before it starts"]
+
+
+def test_blank_school_rejected(inbox_settings):
+    row = GOOD_ROW.replace("МБОУ СОШ №2 г.Долинск", "")
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    problem = rejection(inbox_settings).problems[0]
+    assert (problem.row, problem.column) == (3, "ОО")
+
+
+def test_empty_table_rejected(inbox_settings):
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER)
+    messages = [p.message for p in rejection(inbox_settings).problems]
+    assert any("no rows" in m for m in messages)
+
+
+def test_no_duplicates_message_is_zero(inbox_settings):
+    text = (
+        "Список учащихся-«дублей» (образовательные организации)\n"
+        "Период: 02.09.2024 - 17.01.2025\nДубли не найдены\n"
+    )
+    drop(inbox_settings, "dubli.csv", text)
+    (outcome,) = ingest_and_validate(inbox_settings)
+    assert outcome["success"]
+
+
+def test_quarantine_report_written(inbox_settings):
+    row = GOOD_ROW.replace("9.01.2025 - 12.01.2025", "9.13.2025 - 12.01.2025")
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    rejection(inbox_settings)
+    (report,) = (inbox_settings.quarantine_dir / DAY.isoformat()).rglob("report.txt")
+    text = report.read_text(encoding="utf-8")
+    assert "строка 3" in text
+    assert "row 3" in text
+
+
+def test_quarantine_holds_copy(inbox_settings):
+    row = "1;Управление образования;Школа А;Энск;5;1.01.2025 - 5.01.2025;Школа Б;Энск;5\n"
+    source = drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    rejection(inbox_settings)
+    folder = inbox_settings.quarantine_dir / DAY.isoformat()
+    copies = [p for p in folder.rglob(source.name) if p.is_file()]
+    assert [c.read_bytes() for c in copies] == [source.read_bytes()]
+
+
+def test_rejected_file_stays_in_raw_and_inbox(inbox_settings):
+    row = GOOD_ROW.replace("9.01.2025 - 12.01.2025", "bad")
+    source = drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    rejection(inbox_settings)
+    raw = [p for p in inbox_settings.raw_dir.iterdir() if p.suffix == ".csv"]
+    assert source.exists()
+    assert [p.read_bytes() for p in raw] == [source.read_bytes()]
+
+
+def test_raw_area_private(inbox_settings):
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    pipeline.run_ingest(inbox_settings, DAY)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in inbox_settings.raw_dir.iterdir()}
+    folder = stat.S_IMODE(inbox_settings.raw_dir.stat().st_mode)
+    assert folder == 0o700
+    assert modes == {0o600}
+
+
+def test_header_and_name_conflict_shows_both(inbox_settings):
+    text = "Период: 02.09.2024 - 17.01.2025\n" + HEADER + GOOD_ROW
+    drop(inbox_settings, "dubli_17.12.2024.csv", text)
+    error = rejection(inbox_settings)
+    assert "17.01.2025" in str(error)
+    assert "17.12.2024" in str(error)
+
+
+def test_file_of_other_date_skipped(inbox_settings):
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    drop(inbox_settings, "dubli_17.10.2024.csv", HEADER + GOOD_ROW.replace("2025", "2024"))
+    assert [e["original_name"] for e in pipeline.run_ingest(inbox_settings, DAY)] == [
+        "dubli_17.01.2025.csv"
+    ]
+
+
+def test_same_bytes_twice_taken_once(inbox_settings):
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    drop(inbox_settings, "copy of dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    assert len(pipeline.run_ingest(inbox_settings, DAY)) == 1
+
+
+def test_overlapping_files_count_pair_once(inbox_settings):
+    second = (
+        "1;Сахминобр;СГКСУВОУ зт;Костромское;8;24.12.2024 - 1.01.2025;"
+        "МАОУ СОШ №8 города Южно-Сахалинска;Южно-Сахалинск;8В\n"
+    )
+    drop(inbox_settings, "dolinsky_17.01.2025.csv", HEADER + GOOD_ROW)
+    drop(inbox_settings, "region_17.01.2025.csv", HEADER + GOOD_ROW + second.replace("1;", "2;", 1))
+    ingest_and_validate(inbox_settings)
+    assert pipeline.run_normalise(inbox_settings, DAY)["pairs"] == 2
+
+
+def test_reversed_row_is_same_pair(inbox_settings):
+    reverse = (
+        "2;;МБОУ СОШ № 1;Долинск;7А;9.01.2025 - 12.01.2025;МБОУ СОШ №2 г.Долинск;Долинск;7Б\n"
+    )
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW + reverse)
+    ingest_and_validate(inbox_settings)
+    assert pipeline.run_normalise(inbox_settings, DAY)["pairs"] == 1
+
+
+def test_class_stays_text(inbox_settings):
+    import pyarrow.parquet as pq
+
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW.replace("7Б", "8"))
+    ingest_and_validate(inbox_settings)
+    pipeline.run_normalise(inbox_settings, DAY)
+    pipeline.run_snapshot(inbox_settings, DAY)
+    path = inbox_settings.snapshots_dir / f"monitoring_date={DAY}" / "pairs.parquet"
+    assert pq.read_table(path)["class_name"].to_pylist() == ["8"]
+
+
+def test_staging_holds_no_personal_columns(inbox_settings):
+    import pyarrow.parquet as pq
+
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    pipeline.run_ingest(inbox_settings, DAY)
+    (staged,) = (inbox_settings.work_dir / DAY.isoformat() / "staged").glob("*.parquet")
+    names = set(pq.read_schema(staged).names)
+    assert names.isdisjoint({"pupil_name", "account_id", "birth_date", "sex"})
+
+
+def test_validation_result_kept(inbox_settings):
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    ingest_and_validate(inbox_settings)
+    (result,) = (inbox_settings.work_dir / DAY.isoformat() / "validation").glob("*.json")
+    assert json.loads(result.read_text(encoding="utf-8"))["success"] is True

@@ -1,0 +1,93 @@
+import datetime as dt
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from dupmon.normalise import PAIRS_SCHEMA
+from dupmon.snapshot import (
+    choose_baseline,
+    list_snapshot_dates,
+    partition_dir,
+    read_snapshot,
+    write_snapshot,
+)
+
+DAY = dt.date(2025, 1, 17)
+
+
+def pairs(*keys: str) -> pd.DataFrame:
+    rows = []
+    for number, key in enumerate(keys, 1):
+        row = dict.fromkeys(PAIRS_SCHEMA.names)
+        row.update(pair_key=key, key_basis="accounts", class_name="8", source_row=number,
+                   intersection_start=dt.date(2025, 1, 9), intersection_end=dt.date(2025, 1, 12))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=PAIRS_SCHEMA.names)
+
+
+def test_snapshot_round_trip(tmp_path):
+    write_snapshot(tmp_path, DAY, pairs("a", "b"), {})
+    assert list(read_snapshot(tmp_path, DAY)["pair_key"]) == ["a", "b"]
+
+
+def test_snapshot_schema_is_explicit(tmp_path):
+    path = write_snapshot(tmp_path, DAY, pairs("a"), {})
+    assert pq.read_schema(path).remove_metadata() == PAIRS_SCHEMA
+
+
+def test_rerun_replaces_partition(tmp_path):
+    write_snapshot(tmp_path, DAY, pairs("a", "b"), {})
+    write_snapshot(tmp_path, DAY, pairs("c"), {})
+    assert list(read_snapshot(tmp_path, DAY)["pair_key"]) == ["c"]
+
+
+def test_replaced_snapshot_kept(tmp_path):
+    write_snapshot(tmp_path, DAY, pairs("a", "b"), {})
+    write_snapshot(tmp_path, DAY, pairs("c"), {})
+    kept = list((tmp_path / "_replaced").rglob("*.parquet"))
+    assert [list(pq.read_table(p)["pair_key"].to_pylist()) for p in kept] == [["a", "b"]]
+
+
+def test_same_content_not_archived(tmp_path):
+    write_snapshot(tmp_path, DAY, pairs("a"), {})
+    write_snapshot(tmp_path, DAY, pairs("a"), {})
+    assert not (tmp_path / "_replaced").exists()
+
+
+def test_no_temporary_file_left(tmp_path):
+    write_snapshot(tmp_path, DAY, pairs("a"), {})
+    assert [p.name for p in partition_dir(tmp_path, DAY).iterdir()] == ["pairs.parquet"]
+
+
+def test_failed_write_keeps_old_snapshot(tmp_path):
+    write_snapshot(tmp_path, DAY, pairs("a"), {})
+    broken = pairs("b").assign(source_row="not a number")
+    with pytest.raises(Exception):
+        write_snapshot(tmp_path, DAY, broken, {})
+    assert list(read_snapshot(tmp_path, DAY)["pair_key"]) == ["a"]
+
+
+def test_dates_listed_in_order(tmp_path):
+    for day in (dt.date(2025, 1, 17), dt.date(2024, 10, 17)):
+        write_snapshot(tmp_path, day, pairs("a"), {})
+    assert list_snapshot_dates(tmp_path) == [dt.date(2024, 10, 17), dt.date(2025, 1, 17)]
+
+
+def test_baseline_latest_earlier():
+    dates = [dt.date(2024, 10, 17), dt.date(2024, 12, 17), dt.date(2025, 1, 17)]
+    assert choose_baseline(dates, DAY) == dt.date(2024, 12, 17)
+
+
+def test_baseline_none_for_first_date():
+    assert choose_baseline([DAY], DAY) is None
+
+
+def test_requested_baseline_must_exist():
+    with pytest.raises(ValueError, match="no snapshot for the baseline 2024-11-17"):
+        choose_baseline([dt.date(2024, 10, 17)], DAY, dt.date(2024, 11, 17))
+
+
+def test_requested_baseline_must_be_earlier():
+    with pytest.raises(ValueError, match="not earlier"):
+        choose_baseline([DAY], DAY, DAY)
