@@ -219,6 +219,13 @@ def run_mail(
     return summary
 
 
+def run_retention(settings: Settings) -> dict:
+    """Delete raw exports and quarantined copies past the retention period."""
+    from dupmon.retention import apply_retention
+
+    return apply_retention(settings)
+
+
 def run_all(
     settings: Settings,
     monitoring_date: dt.date,
@@ -245,4 +252,5 @@ def run_all(
             include_spravka=include_spravka,
             force_resend=force_resend,
         )
+    summary["retention"] = run_retention(settings)
     return summary

@@ -16,6 +16,8 @@ DUPMON_SECRET_FILE               file the secret is kept in when the
                                  variable is unset
 DUPMON_MAX_FILE_BYTES            largest export accepted, in bytes
 DUPMON_MAX_UNPACKED_BYTES        largest unpacked size of a zipped workbook
+DUPMON_RAW_RETENTION_DAYS        days raw exports and quarantined copies
+                                 are kept (default: forever)
 DUPMON_SMTP_HOST / _PORT         SMTP server of the command line runs
 DUPMON_MAIL_FROM                 sender address of the command line runs
 ===============================  ==========================================
@@ -42,6 +44,7 @@ class Settings:
     secret_file: Path = Path.home() / ".config" / "dupmon" / "pair_key_secret"
     max_file_bytes: int = 50 * 1024 * 1024
     max_unpacked_bytes: int = 500 * 1024 * 1024
+    raw_retention_days: int | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     mail_from: str = "monitoring@example.org"
@@ -93,6 +96,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides) -> Setting
         "secret_file": ("DUPMON_SECRET_FILE", Path),
         "max_file_bytes": ("DUPMON_MAX_FILE_BYTES", int),
         "max_unpacked_bytes": ("DUPMON_MAX_UNPACKED_BYTES", int),
+        "raw_retention_days": ("DUPMON_RAW_RETENTION_DAYS", int),
         "smtp_host": ("DUPMON_SMTP_HOST", str),
         "smtp_port": ("DUPMON_SMTP_PORT", int),
         "mail_from": ("DUPMON_MAIL_FROM", str),

@@ -155,6 +155,13 @@ def build_monitoring_dag(
                     force_resend=bool(params.get("force_resend")),
                 )
 
-        mail(render(delta(snapshot(normalise(validate(ingest()))))))
+        @task
+        def retention(_: dict) -> dict:
+            from dupmon import pipeline
+
+            settings, _day = _context()
+            return pipeline.run_retention(settings)
+
+        retention(mail(render(delta(snapshot(normalise(validate(ingest())))))))
 
     return monitoring()
