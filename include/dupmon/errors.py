@@ -53,8 +53,20 @@ class RejectedFileError(Exception):
 
     file_name: str
     problems: list[Problem] = field(default_factory=list)
+    files: list[RejectedFileError] = field(default_factory=list)
+
+    @classmethod
+    def combine(cls, errors: list[RejectedFileError]) -> RejectedFileError:
+        """Return one error for several rejected files, each keeping its own name."""
+        if len(errors) == 1:
+            return errors[0]
+        names = ", ".join(error.file_name for error in errors)
+        problems = [problem for error in errors for problem in error.problems]
+        return cls(names, problems, files=list(errors))
 
     def __str__(self) -> str:
+        if self.files:
+            return f"{len(self.files)} files rejected: " + " | ".join(str(e) for e in self.files)
         shown = [p.describe(self.file_name) for p in self.problems[:5]]
         more = len(self.problems) - len(shown)
         if more > 0:

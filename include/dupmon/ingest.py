@@ -144,9 +144,7 @@ def ingest(settings: Settings, monitoring_date: dt.date, secret: bytes) -> list[
 
     if rejected:
         shutil.rmtree(building, ignore_errors=True)
-        problems = [p for error in rejected for p in error.problems]
-        names = ", ".join(error.file_name for error in rejected)
-        raise RejectedFileError(names, problems)
+        raise RejectedFileError.combine(rejected)
 
     shutil.rmtree(target, ignore_errors=True)
     building.rename(target)

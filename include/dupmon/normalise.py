@@ -93,9 +93,9 @@ def _resolve_duplicate_side(directory: Directory, municipality, settlement, orga
 def _map_unique(frame: pd.DataFrame, columns: list[str], function) -> pd.Series:
     """Apply ``function`` once per distinct combination of ``columns``."""
     keys = frame[columns].astype(object).where(frame[columns].notna(), None)
-    tuples = list(keys.itertuples(index=False, name=None))
-    cache = {key: function(*key) for key in set(tuples)}
-    return pd.Series([cache[key] for key in tuples], index=frame.index, dtype="string")
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(keys))
+    results = [function(*key) for key in uniques]
+    return pd.Series(pd.array(results, dtype="string")[codes], index=frame.index)
 
 
 def resolve_municipalities(frame: pd.DataFrame, directory: Directory) -> pd.DataFrame:
@@ -135,48 +135,78 @@ def _settlement_status(directory: Directory, settlement, municipality_id) -> str
     return "known" if directory.is_known_settlement(settlement, municipality_id) else "unknown"
 
 
-def _side(row, prefix: str) -> str:
-    return "\x1e".join(
-        match_key(row[f"{prefix}{c}"]) for c in ("organisation", "settlement", "class_name")
-    )
+def _side_keys(frame: pd.DataFrame, prefix: str) -> pd.Series:
+    parts = [
+        _map_unique(frame, [f"{prefix}{c}"], match_key)
+        for c in ("organisation", "settlement", "class_name")
+    ]
+    return parts[0].str.cat(parts[1:], sep="\x1e")
+
+
+def _sorted_pair(first: pd.Series, second: pd.Series) -> tuple[pd.Series, pd.Series]:
+    first, second = first.fillna(""), second.fillna("")
+    swap = first > second
+    return first.where(~swap, second), second.where(~swap, first)
 
 
 def pair_keys(frame: pd.DataFrame, secret: bytes) -> tuple[pd.Series, pd.Series]:
     """Return the pair key and its basis for every row of a resolved staging table."""
-    keys, bases = [], []
-    for row in frame.to_dict("records"):
-        a, b = row.get("account_token"), row.get("duplicate_account_token")
-        if pd.notna(a) and pd.notna(b) and a and b:
-            keys.append(keyed_hash(secret, "accounts", *sorted((a, b))))
-            bases.append("accounts")
-        elif pd.notna(row.get("pupil_token")) and row.get("pupil_token"):
-            schools = sorted(
-                (match_key(row["organisation"]), match_key(row["duplicate_organisation"]))
-            )
-            keys.append(keyed_hash(secret, "pupil", row["pupil_token"], *schools))
-            bases.append("pupil")
-        else:
-            start = row["intersection_start"]
-            start_text = start.isoformat() if isinstance(start, dt.date) else ""
-            sides = sorted((_side(row, ""), _side(row, "duplicate_")))
-            keys.append(keyed_hash(secret, "organisations", *sides, start_text))
-            bases.append("organisations")
-    return (
-        pd.Series(keys, index=frame.index, dtype="string"),
-        pd.Series(bases, index=frame.index, dtype="string"),
+    account, duplicate = frame["account_token"], frame["duplicate_account_token"]
+    by_accounts = (account.fillna("") != "") & (duplicate.fillna("") != "")
+    by_pupil = ~by_accounts & (frame["pupil_token"].fillna("") != "")
+    bases = pd.Series("organisations", index=frame.index, dtype="string")
+    bases[by_accounts] = "accounts"
+    bases[by_pupil] = "pupil"
+
+    low, high = _sorted_pair(account, duplicate)
+    school_low, school_high = _sorted_pair(
+        _map_unique(frame, ["organisation"], match_key),
+        _map_unique(frame, ["duplicate_organisation"], match_key),
     )
+    side_low, side_high = _sorted_pair(_side_keys(frame, ""), _side_keys(frame, "duplicate_"))
+    start = frame["intersection_start"].map(
+        lambda day: day.isoformat() if isinstance(day, dt.date) else ""
+    )
+
+    keys = []
+    columns = zip(
+        bases, low, high, frame["pupil_token"].fillna(""), school_low, school_high,
+        side_low, side_high, start, strict=True,
+    )
+    for basis, a, b, pupil, school_a, school_b, side_a, side_b, day in columns:
+        if basis == "accounts":
+            keys.append(keyed_hash(secret, "accounts", a, b))
+        elif basis == "pupil":
+            keys.append(keyed_hash(secret, "pupil", pupil, school_a, school_b))
+        else:
+            keys.append(keyed_hash(secret, "organisations", side_a, side_b, day))
+    return pd.Series(keys, index=frame.index, dtype="string"), bases
 
 
 def _merge_rows_of_pairs(resolved: pd.DataFrame) -> pd.DataFrame:
     """Keep one row per pair key: the first, with the intersections of all its rows."""
-    grouped = resolved.groupby("pair_key", sort=False)
-    pairs = grouped.head(1).set_index("pair_key")
-    texts = grouped["intersections"].agg(
-        lambda values: "; ".join(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+    pairs = resolved.drop_duplicates("pair_key", keep="first").set_index("pair_key")
+    repeated = resolved[resolved.duplicated("pair_key", keep=False)]
+    if repeated.empty:
+        return pairs.reset_index()
+
+    # Only keys printed on several rows need their intersections joined.
+    distinct = repeated.drop_duplicates(["pair_key", "intersections"]).dropna(
+        subset=["intersections"]
     )
-    pairs["intersections"] = texts.reindex(pairs.index).astype("string")
-    pairs["intersection_start"] = grouped["intersection_start"].min().reindex(pairs.index)
-    pairs["intersection_end"] = grouped["intersection_end"].max().reindex(pairs.index)
+    texts = distinct.groupby("pair_key", sort=False)["intersections"].agg("; ".join)
+    pairs.loc[texts.index, "intersections"] = texts
+    dates = repeated[["pair_key", "intersection_start", "intersection_end"]].copy()
+    for column in ("intersection_start", "intersection_end"):
+        dates[column] = pd.to_datetime(dates[column])
+    bounds = dates.groupby("pair_key", sort=False).agg(
+        intersection_start=("intersection_start", "min"),
+        intersection_end=("intersection_end", "max"),
+    )
+    for column in ("intersection_start", "intersection_end"):
+        pairs.loc[bounds.index, column] = [
+            value.date() if pd.notna(value) else None for value in bounds[column]
+        ]
     return pairs.reset_index()
 
 

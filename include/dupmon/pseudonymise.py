@@ -7,7 +7,6 @@ key that reverses it).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
@@ -65,4 +64,4 @@ def load_secret(secret: str | None, secret_file: Path, data_dir: Path) -> bytes:
 def keyed_hash(secret: bytes, *parts: str) -> str:
     """Return the hex HMAC-SHA256 of the parts joined by a unit separator."""
     message = "\x1f".join(parts).encode("utf-8")
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+    return hmac.digest(secret, message, "sha256").hex()

@@ -37,11 +37,20 @@ _NUMBER_SIGN = re.compile(r"№\s*")
 _CYRILLIC = re.compile(r"[а-яё]")
 
 
+# Anything clean_display would change: a run of spaces, a space other than
+# U+0020, a space at either end, or an invisible character.
+_UNTIDY = re.compile(r"\s\s|[^\S ]|^\s|\s$|[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+
+
 def clean_display(value: object) -> str:
     """Return the display form: invisible characters removed, spaces collapsed."""
     if value is None:
         return ""
-    text = unicodedata.normalize("NFC", str(value)).translate(_ZERO_WIDTH)
+    text = str(value)
+    # Most cells are already tidy; checking first is several times faster.
+    if _UNTIDY.search(text) is None and unicodedata.is_normalized("NFC", text):
+        return text
+    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
     return _SPACES.sub(" ", text).strip()
 
 

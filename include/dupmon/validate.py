@@ -9,7 +9,6 @@ import takes seconds.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -194,11 +193,10 @@ def _row_keys(frame: pd.DataFrame) -> pd.Series:
     Rows A-B and B-A of one pair differ in direction, so both may appear;
     the same digest twice means a row was printed (or pasted) twice.
     """
-    if frame.empty:
-        return pd.Series([], index=frame.index, dtype="string")
     present = [c for c in _ROW_KEY_COLUMNS if c in frame]
-    joined = frame[present].astype("string").fillna("").agg("\x1f".join, axis=1)
-    return joined.map(lambda text: hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
+    # pandas' vectorised 64-bit row hash: the digest is only compared within
+    # one file, so a collision would at worst add a false warning.
+    return pd.util.hash_pandas_object(frame[present], index=False).astype("uint64")
 
 
 def problems_from_result(result, frame: pd.DataFrame) -> list[Problem]:
@@ -288,8 +286,7 @@ def validate(settings: Settings, monitoring_date: dt.date, directory: Directory)
             log.info("Validated %s: %d rows, %d warnings", export.original_name, len(frame), len(warnings))
 
     if rejected:
-        names = ", ".join(error.file_name for error in rejected)
-        raise RejectedFileError(names, [p for error in rejected for p in error.problems])
+        raise RejectedFileError.combine(rejected)
     return outcomes
 
 
