@@ -26,17 +26,25 @@ PIDFILE="$AIRFLOW_HOME/smtp_sink.pid"
   --pid-file "$PIDFILE" >"$AIRFLOW_HOME/smtp_sink.log" 2>&1 &
 SINK=$!
 trap 'kill "$SINK" 2>/dev/null || true; wait "$SINK" 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  if "$BIN/python" -c "import socket,sys; socket.create_connection(('127.0.0.1', $DUPMON_SMTP_PORT), 1)" 2>/dev/null; then
+# Wait until our own sink listens. Another program on the port would also
+# accept a connection, so the sink must still be alive once the port answers.
+sink_failed() {
+  cat "$AIRFLOW_HOME/smtp_sink.log" >&2
+  echo "The SMTP sink did not start on 127.0.0.1:$DUPMON_SMTP_PORT; if the port is taken, rerun with DUPMON_SMTP_PORT set to a free port." >&2
+  exit 1
+}
+READY=no
+for _ in $(seq 100); do
+  kill -0 "$SINK" 2>/dev/null || sink_failed
+  if "$BIN/python" -c "import socket; socket.create_connection(('127.0.0.1', $DUPMON_SMTP_PORT), 1)" 2>/dev/null; then
+    sleep 0.5
+    kill -0 "$SINK" 2>/dev/null || sink_failed
+    READY=yes
     break
-  fi
-  if ! kill -0 "$SINK" 2>/dev/null; then
-    cat "$AIRFLOW_HOME/smtp_sink.log" >&2
-    echo "The SMTP sink did not start on 127.0.0.1:$DUPMON_SMTP_PORT; is the port taken? Set DUPMON_SMTP_PORT." >&2
-    exit 1
   fi
   sleep 0.2
 done
+[ "$READY" = yes ] || sink_failed
 
 for DAY in 2024-10-17 2025-01-17; do
   LOG="$AIRFLOW_HOME/dags-test-$DAY.log"

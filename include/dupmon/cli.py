@@ -20,7 +20,9 @@ EXIT_DELIVERY_FAILED = 3
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
-    except ValueError:
+    except ValueError as error:
+        if len(text) == 10 and text[4] == "-" and text[7] == "-":
+            raise argparse.ArgumentTypeError(f"invalid date {text!r}: {error}") from None
         raise argparse.ArgumentTypeError(f"invalid date {text!r}; use YYYY-MM-DD") from None
 
 
@@ -132,17 +134,20 @@ def _validate(args) -> int:
 
     settings = load_settings()
     if not args.file.is_file():
-        raise FileNotFoundError(f"the file {args.file} does not exist")
+        what = "is a folder, not a file" if args.file.is_dir() else "does not exist"
+        raise FileNotFoundError(f"{args.file} {what}")
     facts, problems = check_file(args.file, settings, load_region(settings).directory)
     errors = [p for p in problems if p.severity == "error"]
     if args.json:
         print(json.dumps({**facts, "problems": [p.to_dict() for p in problems]}, ensure_ascii=False))
     else:
         if "layout" in facts:
-            print(
-                f"{args.file}: {facts['format']}, {facts['layout']} layout, {facts['rows']} rows, "
-                f"period {facts['period_start'] or '?'} - {facts['period_end'] or '?'}"
+            period = (
+                f"period {facts['period_start'] or '?'} - {facts['period_end']}"
+                if facts["period_end"]
+                else "no period in the header block"
             )
+            print(f"{args.file}: {facts['format']}, {facts['layout']} layout, {facts['rows']} rows, {period}")
         for problem in problems:
             print(f"{problem.severity}: {problem.describe(args.file.name)}")
         print("rejected" if errors else "valid")

@@ -81,6 +81,14 @@ class StagedExport:
     columns: list[str]
 
 
+class NoExportsError(FileNotFoundError):
+    """The inbox holds no export of the monitoring date.
+
+    A run without exports must stop: comparing nothing with the baseline
+    would report every duplicate as eliminated.
+    """
+
+
 def staging_dir(settings: Settings, monitoring_date: dt.date) -> Path:
     return settings.work_dir / monitoring_date.isoformat() / "staged"
 
@@ -89,7 +97,8 @@ def list_inbox(inbox: Path) -> list[Path]:
     """Return the inbox files in a stable order, skipping lock and partial files."""
     if not inbox.is_dir():
         raise FileNotFoundError(
-            f"the inbox folder {inbox} does not exist; create it or set DUPMON_INBOX"
+            f"the inbox folder {inbox} does not exist; create it, or point DUPMON_INBOX "
+            "(or dupmon run --inbox) at the folder of the exports"
         )
     files = [
         path
@@ -117,6 +126,7 @@ def ingest(settings: Settings, monitoring_date: dt.date, secret: bytes) -> list[
     Raises RejectedFileError naming every file of the date that could not be
     taken; each of them is in quarantine with its report by then.
     """
+    files = list_inbox(settings.inbox_dir)
     store = RawStore(settings.raw_dir)
     target = staging_dir(settings, monitoring_date)
     building = target.with_name("staged.building")
@@ -126,7 +136,7 @@ def ingest(settings: Settings, monitoring_date: dt.date, secret: bytes) -> list[
     staged: list[StagedExport] = []
     rejected: list[RejectedFileError] = []
     taken: dict[str, str] = {}
-    for path in list_inbox(settings.inbox_dir):
+    for path in files:
         name = str(path.relative_to(settings.inbox_dir))
         try:
             export = _take_file(settings, store, path, name, monitoring_date, secret, building)
@@ -145,6 +155,14 @@ def ingest(settings: Settings, monitoring_date: dt.date, secret: bytes) -> list[
     if rejected:
         shutil.rmtree(building, ignore_errors=True)
         raise RejectedFileError.combine(rejected)
+    if not staged:
+        shutil.rmtree(building, ignore_errors=True)
+        raise NoExportsError(
+            f"no export for {monitoring_date.isoformat()} in the inbox {settings.inbox_dir}: no "
+            "file there has this date in its header block or its name. Put the export of this "
+            "date in the inbox (or point DUPMON_INBOX or --inbox at it) and rerun; a date with "
+            "no duplicates needs the report's own «no duplicates» export"
+        )
 
     shutil.rmtree(target, ignore_errors=True)
     building.rename(target)
@@ -204,7 +222,7 @@ def _take_file(
     data = path.read_bytes()
     record, is_new = store.put(data, name)
     if not is_new and record.monitoring_date and record.monitoring_date != monitoring_date.isoformat():
-        log.debug("Skipping %s: it belongs to %s", name, record.monitoring_date)
+        log.info("Skipping %s: it belongs to %s", name, record.monitoring_date)
         return None
 
     try:

@@ -183,6 +183,15 @@ def pair_keys(frame: pd.DataFrame, secret: bytes) -> tuple[pd.Series, pd.Series]
     return pd.Series(keys, index=frame.index, dtype="string"), bases
 
 
+def _classes_of_duplicates(staged: pd.DataFrame) -> pd.Series:
+    """Fill the duplicate's class where the export lacks it but prints the
+    duplicate's own row (the 14-column layout lists both accounts)."""
+    known = staged.dropna(subset=["account_token", "class_name"])
+    class_of_account = known.drop_duplicates("account_token").set_index("account_token")["class_name"]
+    found = staged["duplicate_account_token"].map(class_of_account)
+    return staged["duplicate_class_name"].fillna(found).astype("string")
+
+
 def _merge_rows_of_pairs(resolved: pd.DataFrame) -> pd.DataFrame:
     """Keep one row per pair key: the first, with the intersections of all its rows."""
     pairs = resolved.drop_duplicates("pair_key", keep="first").set_index("pair_key")
@@ -235,6 +244,7 @@ def normalise(
         return empty, {"rows": 0, "pairs": 0, "files": len(exports)}
 
     staged = pd.concat(frames, ignore_index=True)
+    staged["duplicate_class_name"] = _classes_of_duplicates(staged)
     resolved = resolve_municipalities(staged, directory)
     resolved["pair_key"], resolved["key_basis"] = pair_keys(resolved, secret)
     pairs = _merge_rows_of_pairs(resolved)[PAIRS_SCHEMA.names]

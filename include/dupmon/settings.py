@@ -106,9 +106,19 @@ def load_settings(environ: dict[str, str] | None = None, **overrides) -> Setting
         if env.get(name):
             try:
                 values[attribute] = convert(env[name])
-            except ValueError as error:
-                raise ValueError(f"invalid value {env[name]!r} of {name}: {error}") from error
+            except ValueError:
+                expected = "a whole number" if convert is int else "a valid value"
+                raise ValueError(
+                    f"invalid value {env[name]!r} of {name}: expected {expected}"
+                    + (" of bytes" if name.endswith("_BYTES") else "")
+                    + (" of days" if name.endswith("_DAYS") else "")
+                ) from None
     settings = replace(settings, **values)
-    if "data_dir" in overrides and overrides["data_dir"] is not None and "DUPMON_INBOX" not in env:
-        overrides.setdefault("inbox_dir", Path(overrides["data_dir"]) / "inbox")
+    data_override = overrides.get("data_dir")
+    if data_override is not None:
+        overrides["data_dir"] = Path(data_override).resolve()
+        if overrides.get("inbox_dir") is None and "DUPMON_INBOX" not in env:
+            overrides["inbox_dir"] = overrides["data_dir"] / "inbox"
+    if overrides.get("inbox_dir") is not None:
+        overrides["inbox_dir"] = Path(overrides["inbox_dir"]).resolve()
     return settings.with_overrides(**overrides)

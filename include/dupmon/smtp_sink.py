@@ -200,7 +200,7 @@ class SmtpSink:
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m dupmon.smtp_sink",
+        prog="dupmon smtp-sink",
         description="Run a local SMTP server that stores every message it receives "
         "as an .eml file.",
     )

@@ -109,6 +109,11 @@ def run_suite(
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # GX logs its internals (temporary folders, data sources) at INFO.
+    gx_log = logging.getLogger("great_expectations")
+    if gx_log.getEffectiveLevel() < logging.WARNING:
+        gx_log.setLevel(logging.WARNING)
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.enable_analytics(False)
@@ -220,8 +225,9 @@ def problems_from_result(result, frame: pd.DataFrame) -> list[Problem]:
         if not rows:
             problems.append(Problem(**base))
             continue
+        shown_columns = [c for c in meta.get("report_columns", []) if c in frame]
         for source_row in sorted(set(rows)):
-            column, value = _shown_value(by_row.loc[source_row], meta.get("report_columns", []))
+            column, value = _shown_value(by_row.loc[source_row], shown_columns)
             problems.append(Problem(**base, row=int(source_row), column=column, value=value))
     return problems
 
@@ -247,11 +253,13 @@ def validate(settings: Settings, monitoring_date: dt.date, directory: Directory)
     rejected: list[RejectedFileError] = []
     results_dir = staging_dir(settings, monitoring_date).parent / "validation"
     for export in load_staged(settings, monitoring_date):
+        # Without a period in the header, nothing can overlap after the
+        # monitoring date, which is then the period's end.
         frame = prepare_frame(
             read_staged_frame(export.staged_path),
             export.columns,
             directory,
-            period=(export.period_start, export.period_end),
+            period=(export.period_start, export.period_end or export.monitoring_date),
         )
         result = run_suite(
             frame,

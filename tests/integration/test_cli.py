@@ -127,3 +127,21 @@ def test_console_script_creates_secret_outside_data(tmp_path):
     assert secret.exists()
     assert str(secret) in result.stderr
     shutil.rmtree(tmp_path / "data")
+
+
+def test_data_option_moves_default_inbox(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DUPMON_INBOX", raising=False)
+    monkeypatch.setenv("DUPMON_SECRET_FILE", str(tmp_path / "secret"))
+    code = main(["run", "--date", "2025-01-17", "--data", str(tmp_path / "data"), "--no-mail"])
+    assert code == EXIT_BAD_INPUT
+    assert str(tmp_path / "data" / "inbox") in capsys.readouterr().err
+
+
+def test_run_empty_inbox_exits_two(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DUPMON_SECRET_FILE", str(tmp_path / "secret"))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    code = main(["run", "--date", "2025-04-17", "--inbox", str(inbox),
+                 "--data", str(tmp_path / "data"), "--no-mail"])
+    assert code == EXIT_BAD_INPUT
+    assert "no export for 2025-04-17" in capsys.readouterr().err

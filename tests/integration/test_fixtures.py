@@ -136,3 +136,9 @@ def test_data_docs_written(tmp_path):
     settings = settings_with(tmp_path, TWO_ROW[0])
     pairs_of(settings)
     assert (settings.data_dir / "data_docs" / "index.html").exists()
+
+
+def test_duplicate_class_from_mirrored_row(snapshots):
+    pairs = snapshots["fourteen_column_17.10.2024.xlsx"]
+    sakhalinsk = pairs[pairs["municipality_id"] == "yuzhno_sakhalinsk"]
+    assert list(sakhalinsk["duplicate_class_name"]) == ["6Б"]

@@ -232,3 +232,50 @@ def test_validation_result_kept(inbox_settings):
     ingest_and_validate(inbox_settings)
     (result,) = (inbox_settings.work_dir / DAY.isoformat() / "validation").glob("*.json")
     assert json.loads(result.read_text(encoding="utf-8"))["success"] is True
+
+
+def test_date_without_export_stops(inbox_settings):
+    from dupmon.ingest import NoExportsError
+
+    drop(inbox_settings, "dubli_17.10.2024.csv", HEADER + GOOD_ROW.replace("2025", "2024"))
+    with pytest.raises(NoExportsError, match="no export for 2025-01-17"):
+        pipeline.run_ingest(inbox_settings, DAY)
+
+
+def test_no_export_leaves_no_staging(inbox_settings):
+    from dupmon.ingest import NoExportsError
+
+    with pytest.raises(NoExportsError):
+        pipeline.run_ingest(inbox_settings, DAY)
+    assert not (inbox_settings.work_dir / DAY.isoformat()).exists() or not any(
+        (inbox_settings.work_dir / DAY.isoformat()).iterdir()
+    )
+
+
+def test_other_secret_rejected_at_snapshot(inbox_settings):
+    from dataclasses import replace
+
+    from dupmon.errors import ConfigError
+
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    drop(inbox_settings, "dubli_17.02.2025.csv", HEADER + GOOD_ROW, encoding="cp1251")
+    for day in (DAY, dt.date(2025, 2, 17)):
+        settings = inbox_settings if day == DAY else replace(inbox_settings, pair_key_secret="z" * 40)
+        ingest_and_validate_day(settings, day)
+        pipeline.run_normalise(settings, day)
+        if day == DAY:
+            pipeline.run_snapshot(settings, day)
+    with pytest.raises(ConfigError, match="another pair-key secret"):
+        pipeline.run_snapshot(settings, dt.date(2025, 2, 17))
+
+
+def ingest_and_validate_day(settings, day):
+    pipeline.run_ingest(settings, day)
+    pipeline.run_validate(settings, day)
+
+
+def test_binary_file_rejected_as_unknown_format(inbox_settings):
+    path = inbox_settings.inbox_dir / "dubli_17.01.2025.xlsx"
+    path.write_bytes(b"\x89PNG\r\n\x1a\nIHDR" + bytes(range(1, 32)) * 4)
+    messages = [p.message for p in rejection(inbox_settings).problems]
+    assert any("format cannot be told" in m for m in messages)

@@ -65,9 +65,16 @@ def detect_format(data: bytes) -> str:
         return "spreadsheetml"
     if "<table" in head or head.startswith(("<!doctype html", "<html")):
         return "html"
-    if b"\x00" in data[:4096]:
+    if _looks_binary(data[:4096]):
         raise _unknown_format()
     return "csv"
+
+
+def _looks_binary(head: bytes) -> bool:
+    # Text exports carry no control characters but tab, CR, LF and form
+    # feed; an image or archive renamed to .csv or .xls has many.
+    controls = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13))
+    return b"\x00" in head or controls > len(head) // 100
 
 
 def _detect_zip(data: bytes) -> str:
