@@ -15,6 +15,7 @@ log = logging.getLogger("dupmon")
 
 EXIT_BAD_INPUT = 2
 EXIT_DELIVERY_FAILED = 3
+EXIT_INTERRUPTED = 130
 
 
 def _date(text: str) -> dt.date:
@@ -170,9 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     except RejectedFileError as error:
         print(f"dupmon: rejected: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (ConfigError, FileNotFoundError, ValueError) as error:
+    except (ConfigError, ValueError, OSError) as error:
+        # OSError covers a missing inbox, a data root under a regular file and
+        # the like: each message names the path.
         print(f"dupmon: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("dupmon: interrupted; rerun the same command to finish", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _BRACKETS = re.compile(r"\([^()]*\)")
+_WORD_WITH_LETTER = re.compile(r"\S*[^\W\d_]\S*")
 _IGNORED_NAMES = re.compile(r"^(\.|~\$)|\.(tmp|part|crdownload)$", re.IGNORECASE)
 
 # Columns of a staging table, with their Arrow types. Nothing personal is
@@ -221,12 +222,27 @@ def _take_file(
 
     data = path.read_bytes()
     record, is_new = store.put(data, name)
-    if not is_new and record.monitoring_date and record.monitoring_date != monitoring_date.isoformat():
-        log.info("Skipping %s: it belongs to %s", name, record.monitoring_date)
+    belongs_elsewhere = (
+        not is_new
+        and record.monitoring_date
+        and record.monitoring_date != monitoring_date.isoformat()
+    )
+    # A file dated only by the run that first took it is dated again when
+    # its name now gives a date (the operator renamed it).
+    redated = record.date_source == "run" and name_date is not None
+    if belongs_elsewhere and not redated:
+        log.info(
+            "Skipping %s: it was taken for %s (date from the %s)",
+            name,
+            record.monitoring_date,
+            record.date_source,
+        )
         return None
 
     try:
-        record.file_format, table = read_export(data, settings.max_unpacked_bytes)
+        record.file_format, table = read_export(
+            data, settings.max_unpacked_bytes, settings.max_cells
+        )
     except (UnreadableExportError, LayoutError) as error:
         if name_date not in (None, monitoring_date):
             return None
@@ -268,13 +284,16 @@ def _take_file(
     )
 
 
-def read_export(data: bytes, max_unpacked_bytes: int) -> tuple[str, ExportTable]:
+def read_export(
+    data: bytes, max_unpacked_bytes: int, max_cells: int = 2_000_000
+) -> tuple[str, ExportTable]:
     """Tell the format of an export and parse its table.
 
     Raises UnreadableExportError or LayoutError, each carrying a Problem.
     """
     file_format = detect_format(data)
-    return file_format, parse_layout(read_grids(data, file_format, max_unpacked_bytes))
+    grids = read_grids(data, file_format, max_unpacked_bytes, max_cells)
+    return file_format, parse_layout(grids)
 
 
 def _monitoring_date_of(
@@ -317,6 +336,16 @@ def stage_table(table: ExportTable, sha256: str, secret: bytes) -> pd.DataFrame:
     return frame
 
 
+def safe_intersection_text(text: str) -> str | None:
+    """Return an unparsable intersection cell without anything that may be an
+    account id (personal data): text in brackets and every word with a letter."""
+    if not clean_display(text):
+        return None
+    without_brackets = _BRACKETS.sub(" ", text)
+    # An ellipsis keeps a cell that had only words apart from an empty one.
+    return clean_display(_WORD_WITH_LETTER.sub(" ", without_brackets)) or "…"
+
+
 def _token(secret: bytes, kind: str, *values: str) -> str | None:
     if not all(values):
         return None
@@ -352,8 +381,7 @@ def _stage_row(row: dict, sha256: str, secret: bytes) -> list[dict]:
         "account_token": account,
     }
     if not ranges:
-        # Bracketed text may be an account id, which is personal data.
-        shown = clean_display(_BRACKETS.sub("", text)) or None
+        shown = safe_intersection_text(text)
         return [{**base, "intersections": shown, "intersection_start": None, "intersection_end": None,
                  "duplicate_account_token": None}]
 

@@ -31,10 +31,13 @@ from dupmon.errors import Problem
 from dupmon.readers.grid import Grid
 from dupmon.text import match_key
 
+# The report's message in place of a table. Every form says that there are
+# no duplicates; a bare «нет данных» could belong to any report, so it is not one.
 _NO_DUPLICATES = re.compile(
-    r"(дубл\w*\s+(не\s+)?(найден|обнаружен|выявлен)\w*\s*(не\s+)?|"
-    r"нет\s+(ни\s+одного\s+)?(дубл|учащихся-дубл|данных)|"
-    r"дубл\w*\s+отсутству|отсутствуют\s+учащиеся-дубли|данные\s+отсутствуют)"
+    r"(дубл\w*\s+не\s+(найден|обнаружен|выявлен)|"
+    r"не\s+(найден|обнаружен|выявлен)\w*\s+(ни\s+одного\s+)?(учащ\w*-?\s*)?дубл|"
+    r"нет\s+(ни\s+одного\s+)?(учащ\w*-?\s*)?дубл|"
+    r"дубл\w*\s+отсутству|отсутству\w*\s+(учащ\w*-?\s*)?дубл)"
 )
 _FOOTER = re.compile(r"^(итого|всего)\b")
 _REQUIRED_HEADER = ("organisation", "intersections")
@@ -65,10 +68,13 @@ def parse_layout(grids: list[Grid]) -> ExportTable:
     Raises LayoutError when no grid holds the table and none holds the
     report's «no duplicates» message either.
     """
+    tables = []
     for grid in grids:
         header_at = _find_header(grid)
         if header_at is not None:
-            return _parse_table(grid, header_at)
+            tables.append(_parse_table(grid, header_at))
+    if tables:
+        return _merge_tables(tables)
 
     text = " ".join(match_key(cell) for grid in grids for row in grid.rows for cell in row if cell)
     if _NO_DUPLICATES.search(text):
@@ -92,6 +98,31 @@ def parse_layout(grids: list[Grid]) -> ExportTable:
             action_ru="Положите во входящую папку сам отчёт, не меняя строку заголовка",
         )
     )
+
+
+def _merge_tables(tables: list[ExportTable]) -> ExportTable:
+    """Join the tables of several sheets (or HTML tables) of one file.
+
+    NOTE: row numbers stay those of each sheet, so a problem reported for
+    row N of a workbook with several tables does not name its sheet.
+    """
+    first = tables[0]
+    for table in tables[1:]:
+        if table.layout != first.layout:
+            raise LayoutError(
+                Problem(
+                    message=f"the file holds tables of two layouts ({first.layout} and "
+                    f"{table.layout})",
+                    message_ru="в файле таблицы двух разных форм отчёта",
+                    action="Export each layout to its own file",
+                    action_ru="Выгрузите таблицы разных форм в отдельные файлы",
+                )
+            )
+        first.rows.extend(table.rows)
+        first.columns = [c for c in first.columns if c in table.columns]
+        first.period_start = first.period_start or table.period_start
+        first.period_end = first.period_end or table.period_end
+    return first
 
 
 def _row_text(row: list[str]) -> str:
@@ -154,6 +185,8 @@ def _parse_table(grid: Grid, header_at: int) -> ExportTable:
         first = next(cell for cell in cells if cell)
         if _FOOTER.match(match_key(first)):
             break
+        if cells == grid.rows[header_at] or (first_data - header_at == 2 and cells == grid.rows[header_at + 1]):
+            continue  # the header printed again on the next page of a paged export
         record = {
             column: (cells[pos] if pos < len(cells) else "") for column, pos in positions.items()
         }

@@ -120,6 +120,17 @@ def resolve_municipalities(frame: pd.DataFrame, directory: Directory) -> pd.Data
         ["duplicate_municipality", "duplicate_settlement", "duplicate_organisation"],
         lambda *values: _resolve_duplicate_side(directory, *values),
     )
+    # The duplicate's side has no «Управление», so a school of the regional
+    # ministry there would be placed by its settlement. Such a school is
+    # known as regional wherever the export prints it on the pupil's side.
+    regional_schools = set(
+        frame.loc[frame["municipality_id"] == REGIONAL, "organisation"].dropna().map(match_key)
+    )
+    if regional_schools:
+        is_regional = frame["duplicate_organisation"].map(
+            lambda name: isinstance(name, str) and match_key(name) in regional_schools
+        )
+        frame.loc[is_regional.astype(bool), "duplicate_municipality_id"] = REGIONAL
     for prefix in ("", "duplicate_"):
         frame[f"{prefix}settlement_known"] = _map_unique(
             frame,

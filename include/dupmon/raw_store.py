@@ -31,6 +31,7 @@ class RawRecord:
     file_format: str | None = None
     monitoring_date: str | None = None
     date_source: str | None = None
+    expired_on: str | None = None
 
 
 def make_private_dir(path: Path) -> None:
@@ -83,6 +84,12 @@ class RawStore:
         sha256 = hashlib.sha256(data).hexdigest()
         record = self.get(sha256)
         if record is not None:
+            if record.expired_on:
+                log.info(
+                    "Not storing %s again: its raw copy expired on %s (DUPMON_RAW_RETENTION_DAYS)",
+                    original_name,
+                    record.expired_on[:10],
+                )
             if original_name not in record.original_names:
                 record.original_names.append(original_name)
                 self.save(record)

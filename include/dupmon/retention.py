@@ -55,8 +55,13 @@ def _expire_raw(settings: Settings, cutoff: dt.datetime) -> int:
         record = store.get(sidecar.stem)
         if record is None or dt.datetime.fromisoformat(record.first_seen) >= cutoff:
             continue
+        if record.expired_on:
+            continue
         store.path_of(record).unlink(missing_ok=True)
-        sidecar.unlink(missing_ok=True)
+        # The sidecar stays, without personal data, so that the same file
+        # still in the inbox keeps its monitoring date and is not stored again.
+        record.expired_on = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        store.save(record)
         log.info("Deleted raw export %s (first seen %s)", record.sha256[:12], record.first_seen)
         deleted += 1
     return deleted

@@ -16,6 +16,8 @@ DUPMON_SECRET_FILE               file the secret is kept in when the
                                  variable is unset
 DUPMON_MAX_FILE_BYTES            largest export accepted, in bytes
 DUPMON_MAX_UNPACKED_BYTES        largest unpacked size of a zipped workbook
+DUPMON_MAX_CELLS                 most cells one sheet may expand to
+                                 (merged ranges and spans included)
 DUPMON_RAW_RETENTION_DAYS        days raw exports and quarantined copies
                                  are kept (default: forever)
 DUPMON_SMTP_HOST / _PORT         SMTP server of the command line runs
@@ -45,6 +47,7 @@ class Settings:
     max_file_bytes: int = 50 * 1024 * 1024
     max_unpacked_bytes: int = 500 * 1024 * 1024
     raw_retention_days: int | None = None
+    max_cells: int = 2_000_000
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     mail_from: str = "monitoring@example.org"
@@ -97,6 +100,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides) -> Setting
         "max_file_bytes": ("DUPMON_MAX_FILE_BYTES", int),
         "max_unpacked_bytes": ("DUPMON_MAX_UNPACKED_BYTES", int),
         "raw_retention_days": ("DUPMON_RAW_RETENTION_DAYS", int),
+        "max_cells": ("DUPMON_MAX_CELLS", int),
         "smtp_host": ("DUPMON_SMTP_HOST", str),
         "smtp_port": ("DUPMON_SMTP_PORT", int),
         "mail_from": ("DUPMON_MAIL_FROM", str),
@@ -113,6 +117,10 @@ def load_settings(environ: dict[str, str] | None = None, **overrides) -> Setting
                     + (" of bytes" if name.endswith("_BYTES") else "")
                     + (" of days" if name.endswith("_DAYS") else "")
                 ) from None
+    for attribute in ("max_file_bytes", "max_unpacked_bytes", "max_cells", "raw_retention_days"):
+        if attribute in values and values[attribute] < (0 if attribute == "raw_retention_days" else 1):
+            name = optional[attribute][0]
+            raise ValueError(f"invalid value {values[attribute]} of {name}: it must be positive")
     settings = replace(settings, **values)
     data_override = overrides.get("data_dir")
     if data_override is not None:

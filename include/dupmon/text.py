@@ -29,7 +29,12 @@ _LATIN_LOOKALIKES = str.maketrans(
         "b": "в",
     }
 )
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# Invisible characters, and the C0 control characters that are not
+# whitespace (XML, and so DOCX, cannot hold them).
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad" + "".join(
+    chr(c) for c in range(32) if chr(c) not in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+)
+_ZERO_WIDTH = dict.fromkeys(map(ord, _INVISIBLE), None)
 _SPACES = re.compile(r"[\s\u00a0\u2007\u202f]+")
 _QUOTES = re.compile(r"[\"'«»„“”‟‘’`]")
 _DASHES = re.compile(r"\s*[-‐‑‒–—―]\s*")
@@ -39,7 +44,7 @@ _CYRILLIC = re.compile(r"[а-яё]")
 
 # Anything clean_display would change: a run of spaces, a space other than
 # U+0020, a space at either end, or an invisible character.
-_UNTIDY = re.compile(r"\s\s|[^\S ]|^\s|\s$|[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_UNTIDY = re.compile(r"\s\s|[^\S ]|^\s|\s$|[" + re.escape(_INVISIBLE) + "]")
 
 
 def clean_display(value: object) -> str:

@@ -213,7 +213,8 @@ def problems_from_result(result, frame: pd.DataFrame) -> list[Problem]:
             continue
         config = item.expectation_config
         meta = config.meta or {}
-        severity = "warning" if str(getattr(config, "severity", "")).endswith("warning") else "error"
+        # GX 1.x gives a FailureSeverity enum whose str() is "FailureSeverity.WARNING".
+        severity = "warning" if "warning" in str(getattr(config, "severity", "")).lower() else "error"
         rows = [entry["source_row"] for entry in (item.result or {}).get("unexpected_index_list") or []]
         base = dict(
             message=meta.get("message", config.type),
@@ -312,7 +313,7 @@ def check_file(path: Path, settings: Settings, directory: Directory) -> tuple[di
 
     data = path.read_bytes()
     try:
-        file_format, table = read_export(data, settings.max_unpacked_bytes)
+        file_format, table = read_export(data, settings.max_unpacked_bytes, settings.max_cells)
     except (UnreadableExportError, LayoutError) as error:
         return {"file": str(path)}, [error.problem]
     # The hashes are thrown away, so a one-off secret will do.

@@ -279,3 +279,61 @@ def test_binary_file_rejected_as_unknown_format(inbox_settings):
     path.write_bytes(b"\x89PNG\r\n\x1a\nIHDR" + bytes(range(1, 32)) * 4)
     messages = [p.message for p in rejection(inbox_settings).problems]
     assert any("format cannot be told" in m for m in messages)
+
+
+def test_warning_does_not_reject(inbox_settings):
+    row = GOOD_ROW.replace(";Долинск;7А", ";Быков;Седьмой")
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    (outcome,) = ingest_and_validate(inbox_settings)
+    assert outcome["success"]
+    assert [w["column"] for w in outcome["warnings"]] == ["Информация о дубле: Класс/группа"]
+
+
+def test_unknown_settlement_is_warning(inbox_settings):
+    row = GOOD_ROW.replace(";Долинск;7А", ";Невельск;7А").replace("МБОУ СОШ № 1", "МБОУ СОШ № 1 г. Долинска")
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    (outcome,) = ingest_and_validate(inbox_settings)
+    assert outcome["success"]
+
+
+def test_row_printed_twice_is_warning(inbox_settings):
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW + GOOD_ROW.replace("1;", "2;", 1))
+    (outcome,) = ingest_and_validate(inbox_settings)
+    assert outcome["success"]
+    assert "more than once" in outcome["warnings"][0]["message"]
+
+
+def test_regional_school_on_duplicate_side(inbox_settings):
+    forward = (
+        "1;Сахминобр;СГКСУВОУ зт;Костромское;8;24.12.2024 - 1.01.2025;"
+        "МАОУ СОШ №8 города Южно-Сахалинска;Южно-Сахалинск;8В\n"
+    )
+    backward = (
+        "2;Департамент образования г. Южно-Сахалинска;МАОУ СОШ №8 города Южно-Сахалинска;"
+        "Южно-Сахалинск;8В;24.12.2024 - 1.01.2025;СГКСУВОУ зт;Костромское;8\n"
+    )
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + backward + forward)
+    ingest_and_validate(inbox_settings)
+    pipeline.run_normalise(inbox_settings, DAY)
+    pipeline.run_snapshot(inbox_settings, DAY)
+    summary = pipeline.run_delta(inbox_settings, DAY)
+    rows = (inbox_settings.reports_dir / DAY.isoformat() / "appendix1.csv").read_text(encoding="utf-8")
+    assert summary["current"] == 1
+    assert "Холмский городской округ,0,0," in rows
+
+
+def test_undated_file_redated_by_new_name(inbox_settings):
+    path = drop(inbox_settings, "dubli.csv", HEADER + GOOD_ROW)
+    pipeline.run_ingest(inbox_settings, dt.date(2024, 12, 17))
+    path.rename(path.with_name("dubli_17.01.2025.csv"))
+    assert len(pipeline.run_ingest(inbox_settings, DAY)) == 1
+
+
+def test_unparsable_intersection_hides_account_id(inbox_settings):
+    import pyarrow.parquet as pq
+
+    row = GOOD_ROW.replace("9.01.2025 - 12.01.2025", "2.09.2024-31.09.2024 s900002")
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    pipeline.run_ingest(inbox_settings, DAY)
+    (staged,) = (inbox_settings.work_dir / DAY.isoformat() / "staged").glob("*.parquet")
+    assert "s900002" not in str(pq.read_table(staged).to_pylist())

@@ -39,11 +39,11 @@ def test_recent_raw_kept(tmp_path):
     assert recent.exists()
 
 
-def test_sidecar_deleted_with_export(tmp_path):
+def test_sidecar_kept_without_export(tmp_path):
     settings = settings_for(tmp_path, 30)
     stored(settings, b"old", NOW - dt.timedelta(days=31))
     apply_retention(settings, NOW)
-    assert list(settings.raw_dir.iterdir()) == []
+    assert [p.suffix for p in settings.raw_dir.iterdir()] == [".json"]
 
 
 def test_retention_off_keeps_everything(tmp_path):
@@ -70,3 +70,11 @@ def test_retention_logged(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="dupmon.retention"):
         apply_retention(settings, NOW)
     assert "deleted 1 raw exports" in caplog.text
+
+
+def test_expired_file_not_stored_again(tmp_path):
+    settings = settings_for(tmp_path, 30)
+    old = stored(settings, b"old", NOW - dt.timedelta(days=31))
+    apply_retention(settings, NOW)
+    RawStore(settings.raw_dir).put(b"old", "export.csv")
+    assert not old.exists()

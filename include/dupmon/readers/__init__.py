@@ -13,7 +13,7 @@ import zipfile
 from dupmon.errors import Problem
 from dupmon.readers.biff import read_xls
 from dupmon.readers.delimited import read_csv
-from dupmon.readers.grid import Grid
+from dupmon.readers.grid import MAX_CELLS, Grid, GridTooLargeError
 from dupmon.readers.html_table import read_html
 from dupmon.readers.mhtml import read_mhtml
 from dupmon.readers.ods import read_ods
@@ -118,7 +118,9 @@ READERS = {
 }
 
 
-def read_grids(data: bytes, file_format: str, max_unpacked_bytes: int) -> list[Grid]:
+def read_grids(
+    data: bytes, file_format: str, max_unpacked_bytes: int, max_cells: int = 2_000_000
+) -> list[Grid]:
     """Read the sheets or tables of an export in the given format."""
     reader = READERS.get(file_format)
     if reader is None:
@@ -130,10 +132,29 @@ def read_grids(data: bytes, file_format: str, max_unpacked_bytes: int) -> list[G
         )
     if file_format in ("xlsx", "ods"):
         _check_unpacked_size(data, max_unpacked_bytes)
+    token = MAX_CELLS.set(max_cells)
     try:
         return reader(data)
     except UnreadableExportError:
         raise
+    except GridTooLargeError as error:
+        raise _problem(
+            f"{error}, over the limit of {max_cells}: a merged range, span or value far outside "
+            "the table stretches it",
+            f"лист {error.sheet!r} разворачивается в {error.cells} ячеек, больше предела "
+            f"{max_cells}: таблицу растягивает объединённая область или значение далеко за ней",
+            "Delete the rows and columns outside the table (or export the report again); raise "
+            "DUPMON_MAX_CELLS only for a genuine large report",
+            "Удалите строки и столбцы за пределами таблицы (или выгрузите отчёт заново); предел "
+            "DUPMON_MAX_CELLS поднимайте только для настоящего большого отчёта",
+        ) from error
+    except MemoryError as error:
+        raise _problem(
+            f"the {file_format} file does not fit in memory",
+            f"файл формата {file_format} не помещается в память",
+            "Delete the rows and columns outside the table, or export the report again",
+            "Удалите строки и столбцы за пределами таблицы или выгрузите отчёт заново",
+        ) from error
     except Exception as error:  # noqa: BLE001 - any parser failure means a damaged file
         raise _problem(
             f"the {file_format} file cannot be read: {type(error).__name__}: {error}",
@@ -141,6 +162,8 @@ def read_grids(data: bytes, file_format: str, max_unpacked_bytes: int) -> list[G
             "Save the report from the school system again and put the new file in the inbox",
             "Выгрузите отчёт из АИС СГО заново и положите новый файл во входящую папку",
         ) from error
+    finally:
+        MAX_CELLS.reset(token)
 
 
 def _check_unpacked_size(data: bytes, limit: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from dataclasses import dataclass
 
@@ -44,12 +45,38 @@ def cell_text(value: object) -> str:
     return clean_display(value)
 
 
-def fill_merged(rows: list[list[str]], ranges: list[tuple[int, int, int, int]]) -> None:
+# Most cells one sheet may expand to, merged ranges and spans included
+# (DUPMON_MAX_CELLS). read_grids sets it for the readers it calls.
+MAX_CELLS: contextvars.ContextVar[int] = contextvars.ContextVar("max_cells", default=2_000_000)
+
+
+class GridTooLargeError(ValueError):
+    """A sheet would expand to more cells than DUPMON_MAX_CELLS allows."""
+
+    def __init__(self, sheet: str, cells: int):
+        super().__init__(f"the sheet {sheet!r} would expand to {cells} cells")
+        self.sheet = sheet
+        self.cells = cells
+
+
+def check_cells(sheet: str, cells: int) -> None:
+    """Raise GridTooLargeError when ``cells`` exceeds the limit in force."""
+    if cells > MAX_CELLS.get():
+        raise GridTooLargeError(sheet, cells)
+
+
+def fill_merged(
+    rows: list[list[str]], ranges: list[tuple[int, int, int, int]], sheet: str = "sheet"
+) -> None:
     """Copy each merged range's first cell into the rest of the range.
 
     ``ranges`` holds zero-based, inclusive (first_row, first_col, last_row,
-    last_col) tuples; ``rows`` is extended as needed.
+    last_col) tuples; ``rows`` is extended as needed. Raises
+    GridTooLargeError before filling when the ranges would exceed the limit.
     """
+    height = max([len(rows), *(r[2] + 1 for r in ranges)])
+    width = max([max((len(row) for row in rows), default=0), *(r[3] + 1 for r in ranges)])
+    check_cells(sheet, height * width)
     for first_row, first_col, last_row, last_col in ranges:
         while len(rows) <= last_row:
             rows.append([])

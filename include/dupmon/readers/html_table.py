@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lxml.html
 
-from dupmon.readers.grid import Grid, cell_text
+from dupmon.readers.grid import Grid, cell_text, check_cells
 from dupmon.readers.textcodec import decode_text
 
 
@@ -71,6 +71,7 @@ def _expand_table(table) -> list[list[str]]:
             text = cell_text(" ".join(cell.itertext()))
             rowspan = _span(cell.get("rowspan"))
             colspan = _span(cell.get("colspan"))
+            check_cells("table", len(grid) + rowspan * colspan)
             for dr in range(rowspan):
                 for dc in range(colspan):
                     grid[(row_index + dr, col + dc)] = text
@@ -79,6 +80,7 @@ def _expand_table(table) -> list[list[str]]:
 
     height = max((r for r, _ in grid), default=-1) + 1
     width = max((c for _, c in grid), default=-1) + 1
+    check_cells("table", height * width)
     return [[grid.get((r, c), "") for c in range(width)] for r in range(height)]
 
 
