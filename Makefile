@@ -5,9 +5,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup clean
+# Debian packages of the PDF справка: LibreOffice Writer converts the DOCX,
+# DejaVu fonts carry its Cyrillic text, poppler's pdftotext and pdftoppm
+# read the PDF back in the tests.
+SYSTEM_PACKAGES := libreoffice-writer-nogui fonts-dejavu-core poppler-utils
 
-setup: $(STAMP)
+.PHONY: demo test setup system-packages clean
+
+setup: system-packages $(STAMP)
+
+# Installs the packages as root when soffice, pdftotext or pdftoppm is
+# missing; otherwise prints the command to run as root.
+system-packages:
+	@if command -v soffice >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 \
+		&& command -v pdftoppm >/dev/null 2>&1; then \
+		echo "system packages present: soffice, pdftotext, pdftoppm"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends $(SYSTEM_PACKAGES); \
+	else \
+		echo "LibreOffice or poppler is missing; install them as root:"; \
+		echo "  apt-get update && apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES)"; \
+	fi
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version.split()[0] + "; set PYTHON=python3.11")'
@@ -17,10 +36,10 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: setup
 	bash tools/demo.sh
 
-test: $(STAMP)
+test: setup
 	$(BIN)/python -m pytest
 
 clean:

@@ -12,8 +12,12 @@ Tags an editor must keep intact:
 * ``{%p ... %}`` paragraphs (for, if, endfor, endif): each occupies a whole
   paragraph, which the render removes;
 * ``{%tr ... %}`` rows in the tables: the loop over the rows of an appendix;
+* ``{%tc ... %}`` cells in Appendix 3: the loop over the monitoring dates,
+  one column per date (dupmon.render gives each date column the width of
+  the cell between the two tags);
 * ``{% cellbg row.color %}`` at the start of every cell of the Appendix 1
-  data row: the red or green fill of the row.
+  data row: the red or green fill of the row;
+* ``{{ trend_chart }}`` alone in its paragraph: the trend chart.
 
 Word's AutoFormat turns typed straight quotes into «» in Russian text, and
 docxtpl only converts “” and ‘’ back. Type quotes inside tags with AutoFormat
@@ -26,7 +30,7 @@ from pathlib import Path
 
 from docx import Document
 from docx.enum.section import WD_ORIENT, WD_SECTION
-from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
+from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_ROW_HEIGHT_RULE, WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -37,9 +41,11 @@ OUT = Path(__file__).resolve().parent.parent / "include" / "templates" / "spravk
 FONT = "Times New Roman"
 BODY_SIZE = Pt(13)
 TABLE_SIZE = Pt(10.5)
+HEADER_SIZE = Pt(9.5)
 HEADER_FILL = "F2F2F2"
 
 DUPLICATES = '"дубль", "дубля", "дублей"'
+DAYS = '"день", "дня", "дней"'
 MUNICIPALITIES = '"муниципальном образовании", "муниципальных образованиях"'
 
 # Paragraphs of the справка before the lists, as (text, style) pairs.
@@ -73,16 +79,16 @@ FINDINGS = [
     "{%p if total.current %}",
     'На {{ monitoring_date }} {{ total.current|plural("выявлен", "выявлено", "выявлено") }} '
     f"{{{{ total.current|count_phrase({DUPLICATES}) }}}} учётных записей"
-    "{% if with_duplicates %}, они есть {{ with_duplicates|length|plural("
-    '"в следующем муниципальном образовании", "в следующих муниципальных образованиях", '
-    '"в следующих муниципальных образованиях") }} (в приложении 1 '
-    '{{ with_duplicates|length|plural("выделено", "выделены", "выделены") }} красным):'
-    "{% else %}.{% endif %}",
+    "{% if with_duplicates %} {{ with_duplicates|length|one_or_many("
+    '"в следующем муниципальном образовании", "в следующих муниципальных образованиях") }} '
+    '(в приложении 1 {{ with_duplicates|length|one_or_many("выделено", "выделены") }} '
+    "красным):{% else %}.{% endif %}",
     "{%p for row in with_duplicates %}",
     'LIST:{{ loop.index }}) {{ row.municipality }}{{ ";" if not loop.last else "." }}',
     "{%p endfor %}",
     "{%p if regional_row and regional_row.current %}",
-    f"{{{{ regional_row.current|count_phrase({DUPLICATES})|upper_first }}}} не относится ни к "
+    f"{{{{ regional_row.current|count_phrase({DUPLICATES})|upper_first }}}} "
+    '{{ regional_row.current|plural("не относится", "не относятся", "не относятся") }} ни к '
     "одному муниципальному образованию (строка «{{ regional_row.municipality }}» в "
     "приложении 1).",
     "{%p endif %}",
@@ -116,6 +122,75 @@ FINDINGS = [
     "{%p endif %}",
 ]
 
+# The register of pairs that cannot be eliminated: those current now, and
+# those that have left the report.
+REGISTER = [
+    "{%p if register_current %}",
+    "По письмам муниципальных органов управления образованием "
+    f"{{{{ total.unresolvable|count_phrase({DUPLICATES}) }}}} из приложения 2 нельзя устранить "
+    'по техническим причинам; в приложении 1 {{ total.unresolvable|one_or_many("он учтён", '
+    '"они учтены") }} в отдельной графе:',
+    "{%p for entry in register_current %}",
+    'LIST:{{ loop.index }}) № {{ entry.numbers|join(", ") }} приложения 2: '
+    "{{ entry.organisation }}{% if entry.class_name %}, {{ entry.class_name }}{% endif %} — "
+    "{{ entry.duplicate_organisation }}{% if entry.duplicate_class_name %}, "
+    "{{ entry.duplicate_class_name }}{% endif %}. Причина: {{ entry.reason }}. Письмо "
+    "{{ entry.letter }}{% if entry.reported_by %} ({{ entry.reported_by }}){% endif %}, дата "
+    'сообщения {{ entry.reported_on|date_ru }}{{ ";" if not loop.last else "." }}',
+    "{%p endfor %}",
+    "{%p endif %}",
+    "{%p if register_resolved %}",
+    '{{ register_resolved|length|one_or_many("Дубль, о котором сообщалось как о неустранимом, '
+    'больше не появляется в отчёте и считается устранённым:", "Дубли, о которых сообщалось '
+    'как о неустранимых, больше не появляются в отчёте и считаются устранёнными:") }}',
+    "{%p for entry in register_resolved %}",
+    "LIST:{{ loop.index }}) {{ entry.organisation }}{% if entry.class_name %}, "
+    "{{ entry.class_name }}{% endif %} — {{ entry.duplicate_organisation }}"
+    "{% if entry.duplicate_class_name %}, {{ entry.duplicate_class_name }}{% endif %}: письмо "
+    "{{ entry.letter }}{% if entry.reported_by %} ({{ entry.reported_by }}){% endif %}, "
+    "причина: {{ entry.reason }}; в последний раз дубль был в отчёте на "
+    '{{ entry.last_seen|date_ru }}{{ ";" if not loop.last else "." }}',
+    "{%p endfor %}",
+    "{%p endif %}",
+]
+
+# The trend over the school year with its chart, and the organisations.
+TREND = [
+    "{% if trend.dates|length > 1 %}В {{ trend.school_year }} учебном году сохранены результаты "
+    "мониторинга по состоянию на "
+    '{{ trend.dates|length|count_phrase("дату", "даты", "дат") }}: '
+    '{{ trend.dates|join(", ") }}. Число дублей по региону на эти даты составляло '
+    'соответственно {{ trend.total[:-1]|join(", ") }} и {{ trend.total[-1] }}. Динамика по '
+    "муниципальным образованиям показана на графике и в приложении 3.{% else %}Мониторинг на "
+    "{{ monitoring_date }} — первый в {{ trend.school_year }} учебном году, поэтому график и "
+    "приложение 3 содержат одну дату; динамика появится после следующего мониторинга."
+    "{% endif %}",
+    "{%p if trend_chart %}",
+    "CENTER:{{ trend_chart }}",
+    "{%p endif %}",
+    "{%p if organisations %}",
+    "Учётные записи-дубли есть {{ organisations|length|locative_phrase("
+    '"образовательной организации", "образовательных организациях", feminine=True) }}; '
+    '{{ organisations|length|one_or_many("по ней", "по каждой из них") }} в приложении 4 '
+    "указаны дубли и число дней, прошедших с их первого выявления в этом учебном году."
+    "{% if oldest_pair and oldest_pair.days %} Дольше всего, "
+    f"{{{{ oldest_pair.days|count_phrase({DAYS}) }}}} "
+    "(с {{ oldest_pair.first_seen|date_ru }}), "
+    "не устранён дубль № {{ oldest_pair.number }} приложения 2.{% endif %}",
+    "{%p endif %}",
+]
+
+# Warnings about the data (validation warnings, a suspicious drop in the
+# count); the section is left out when there are none.
+NOTES = [
+    "{%p if notes %}",
+    "HEADING:Замечания к данным мониторинга",
+    "{%p for note in notes %}",
+    "LIST:– {{ note }}",
+    "{%p endfor %}",
+    "{%p endif %}",
+]
+
 CONCLUSIONS = [
     "1. Дубли нужно устранять регулярно: чем длиннее промежуток пересечения учётных записей, "
     "тем вероятнее, что удалить дубль уже не получится.",
@@ -127,8 +202,9 @@ CONCLUSIONS = [
     "приложении 2{% else %}Новые дубли, если они появятся, устранять в течение "
     "{{ texts.deadline_days|count_phrase('дня', 'дней', 'дней') }} после их выявления{% endif %}.",
     "4. Если дубль невозможно удалить на уровне образовательной организации, муниципальный "
-    "орган управления образованием направляет письмо с описанием причины на адрес "
-    "{{ texts.escalation_email }}.",
+    "орган управления образованием направляет письмо с описанием причины и кодом дубля на "
+    "адрес {{ texts.escalation_email }}; такой дубль вносится в реестр и учитывается в "
+    "приложении 1 в отдельной графе.",
     "5. На уровне региона {{ texts.centre }} проводит мониторинг дублей раз в квартал.",
 ]
 
@@ -177,17 +253,47 @@ APPENDIX2_FIELDS = [
     "{{ pair.duplicate_class_name }}",
     "{{ pair.pair_id }}",
 ]
+# Appendix 3: a column per monitoring date between the two {%tc %} cells.
+# The dates are written bottom to top, so twelve monthly dates fit the page.
+APPENDIX3_NAME_WIDTH = Cm(8.0)
+APPENDIX3_DATE_WIDTH = Cm(1.3)
+APPENDIX3_TAG_WIDTH = Cm(0.5)
+APPENDIX3_HEADER_HEIGHT = Cm(2.6)
+
+APPENDIX4_HEADER = [
+    "№ п/п",
+    "Муниципальное образование",
+    "ОО",
+    "Дублей",
+    "Дубли: № в приложении 2, дата первого выявления, срок",
+    "Наибольший срок, дней",
+]
+APPENDIX4_FIELDS = [
+    "{{ loop.index }}.",
+    '{{ row.municipality or "—" }}',
+    "{{ row.organisation }}",
+    "{{ row.count }}",
+    "{% for pair in row.pairs %}№ {{ pair.number }}: {% if pair.first_seen %}с "
+    f"{{{{ pair.first_seen|date_ru }}}}, {{{{ pair.days|count_phrase({DAYS}) }}}}"
+    "{% else %}дата выявления неизвестна{% endif %}"
+    '{{ "; " if not loop.last else "" }}{% endfor %}',
+    '{{ row.max_days if row.max_days is not none else "—" }}',
+]
+APPENDIX4_CENTERED = {0, 3, 5}
+APPENDIX4_WIDTHS = [Cm(1.2), Cm(5.0), Cm(7.2), Cm(2.0), Cm(7.4), Cm(3.0)]
+
+# 26.7 cm: the text width of the landscape page.
 APPENDIX2_WIDTHS = [
-    Cm(1.3),
-    Cm(3.4),
-    Cm(3.8),
-    Cm(2.4),
-    Cm(1.8),
+    Cm(1.1),
     Cm(3.0),
-    Cm(3.8),
+    Cm(3.65),
     Cm(2.4),
-    Cm(1.8),
-    Cm(2.0),
+    Cm(2.1),
+    Cm(3.1),
+    Cm(3.65),
+    Cm(2.4),
+    Cm(2.1),
+    Cm(3.2),
 ]
 
 
@@ -237,10 +343,20 @@ def add_text(
 
 
 def add_blocks(document: Document, blocks: list[str]) -> None:
-    """Add paragraphs; a ``{%p`` tag gets a bare paragraph, ``LIST:`` a list item."""
+    """Add paragraphs: bare ones for ``{%p`` tags, list items, centred ones and body text.
+
+    ``LIST:`` starts a list item, ``CENTER:`` a centred paragraph and ``HEADING:`` a bold
+    one.
+    """
     for block in blocks:
         if block.startswith("{%p"):
             document.add_paragraph(block)
+        elif block.startswith("CENTER:"):
+            text = block.removeprefix("CENTER:")
+            paragraph = add_text(document, text, indent=False, align=WD_ALIGN_PARAGRAPH.CENTER)
+            paragraph.paragraph_format.space_before = Pt(6)
+        elif block.startswith("HEADING:"):
+            add_text(document, block.removeprefix("HEADING:"), indent=True, bold=True)
         elif block.startswith("LIST:"):
             paragraph = add_text(
                 document, block.removeprefix("LIST:"), indent=False, align=WD_ALIGN_PARAGRAPH.LEFT
@@ -252,14 +368,20 @@ def add_blocks(document: Document, blocks: list[str]) -> None:
 
 
 def set_cell(
-    cell, text: str, *, bold: bool = False, center: bool = False, fill: str | None = None
+    cell,
+    text: str,
+    *,
+    bold: bool = False,
+    center: bool = False,
+    fill: str | None = None,
+    size=TABLE_SIZE,
 ) -> None:
     cell.text = ""
     paragraph = cell.paragraphs[0]
     paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER if center else WD_ALIGN_PARAGRAPH.LEFT
     run = paragraph.add_run(text)
     run.bold = bold
-    run.font.size = TABLE_SIZE
+    run.font.size = size
     cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
     if fill:
         shading = OxmlElement("w:shd")
@@ -267,6 +389,10 @@ def set_cell(
         shading.set(qn("w:color"), "auto")
         shading.set(qn("w:fill"), fill)
         cell._tc.get_or_add_tcPr().append(shading)
+
+
+def set_header_cell(cell, text: str) -> None:
+    set_cell(cell, text, bold=True, center=True, fill=HEADER_FILL, size=HEADER_SIZE)
 
 
 def repeat_as_header(row) -> None:
@@ -277,10 +403,25 @@ def repeat_as_header(row) -> None:
 
 
 def set_widths(table, widths) -> None:
+    """Set the width of every cell and of the grid columns, which LibreOffice lays out by."""
     table.autofit = False
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = width
     for row in table.rows:
         for cell, width in zip(row.cells, widths, strict=True):
             cell.width = width
+
+
+def rotate_text(cell) -> None:
+    """Write a cell's text bottom to top, so that a date fits a narrow column."""
+    direction = OxmlElement("w:textDirection")
+    direction.set(qn("w:val"), "btLr")
+    cell._tc.get_or_add_tcPr().append(direction)
+
+
+def set_height(row, height) -> None:
+    row.height = height
+    row.height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
 
 
 def tag_row(table, tag: str) -> None:
@@ -300,7 +441,7 @@ def add_appendix1(document: Document) -> None:
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     for cell, caption in zip(table.rows[0].cells, APPENDIX1_HEADER, strict=True):
-        set_cell(cell, caption, bold=True, center=True, fill=HEADER_FILL)
+        set_header_cell(cell, caption)
     repeat_as_header(table.rows[0])
 
     tag_row(table, "{%tr for row in rows %}")
@@ -347,12 +488,12 @@ def add_appendix2(document: Document) -> None:
     captions = [*APPENDIX2_TOP, APPENDIX2_LAST]
     for position, caption in zip(vertical, captions, strict=True):
         merged = top.cells[position].merge(sub.cells[position])
-        set_cell(merged, caption, bold=True, center=True, fill=HEADER_FILL)
+        set_header_cell(merged, caption)
     first, last = len(APPENDIX2_TOP), len(APPENDIX2_TOP) + len(APPENDIX2_DUPLICATE) - 1
     spanning = top.cells[first].merge(top.cells[last])
-    set_cell(spanning, "Информация о дубле", bold=True, center=True, fill=HEADER_FILL)
+    set_header_cell(spanning, "Информация о дубле")
     for offset, caption in enumerate(APPENDIX2_DUPLICATE):
-        set_cell(sub.cells[first + offset], caption, bold=True, center=True, fill=HEADER_FILL)
+        set_header_cell(sub.cells[first + offset], caption)
     repeat_as_header(top)
     repeat_as_header(sub)
 
@@ -374,6 +515,95 @@ def add_appendix2(document: Document) -> None:
     note.paragraph_format.space_before = Pt(4)
     document.add_paragraph("{%p else %}")
     add_text(document, "На {{ monitoring_date }} дублирующихся учётных записей нет.")
+    document.add_paragraph("{%p endif %}")
+
+
+def add_appendix3(document: Document) -> None:
+    document.add_page_break()
+    add_text(document, "Приложение 3", indent=False, align=WD_ALIGN_PARAGRAPH.RIGHT)
+    document.add_heading(
+        "Число дублей учётных записей по муниципальным образованиям на даты мониторинга "
+        "{{ trend.school_year }} учебного года",
+        level=2,
+    )
+    table = document.add_table(rows=1, cols=4)
+    table.style = "Table Grid"
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    header = table.rows[0]
+    set_header_cell(header.cells[0], "Муниципальное образование")
+    set_cell(header.cells[1], "{%tc for day in trend.dates %}")
+    set_header_cell(header.cells[2], "{{ day }}")
+    rotate_text(header.cells[2])
+    set_cell(header.cells[3], "{%tc endfor %}")
+    set_height(header, APPENDIX3_HEADER_HEIGHT)
+    repeat_as_header(header)
+
+    tag_row(table, "{%tr for row in trend.rows %}")
+    data = table.add_row()
+    set_cell(data.cells[0], "{{ row.municipality }}")
+    set_cell(data.cells[1], "{%tc for count in row.counts %}")
+    set_cell(data.cells[2], "{{ count }}", center=True)
+    set_cell(data.cells[3], "{%tc endfor %}")
+    tag_row(table, "{%tr endfor %}")
+
+    total = table.add_row()
+    set_cell(total.cells[0], "{{ total.municipality }}", bold=True)
+    set_cell(total.cells[1], "{%tc for count in trend.total %}")
+    set_cell(total.cells[2], "{{ count }}", bold=True, center=True)
+    set_cell(total.cells[3], "{%tc endfor %}")
+    set_widths(
+        table,
+        [APPENDIX3_NAME_WIDTH, APPENDIX3_TAG_WIDTH, APPENDIX3_DATE_WIDTH, APPENDIX3_TAG_WIDTH],
+    )
+
+    note = add_text(
+        document,
+        "{% if trend.rows %}Муниципальных образований без дублей на всех этих датах: "
+        "{{ trend.quiet_count }}, в таблицу они не включены. Дубль, затрагивающий два "
+        "муниципальных образования, учтён в строке каждого из них, а в строке "
+        "«{{ total.municipality }}» — один раз.{% else %}Ни на одну из этих дат дублей в регионе "
+        "не было.{% endif %}",
+        indent=False,
+    )
+    note.runs[0].font.size = TABLE_SIZE
+    note.paragraph_format.space_before = Pt(4)
+
+
+def add_appendix4(document: Document) -> None:
+    document.add_page_break()
+    add_text(document, "Приложение 4", indent=False, align=WD_ALIGN_PARAGRAPH.RIGHT)
+    document.add_heading(
+        "Образовательные организации с дублями учётных записей на {{ monitoring_date }} и срок, "
+        "в течение которого дубли не устранены",
+        level=2,
+    )
+    document.add_paragraph("{%p if organisations %}")
+    table = document.add_table(rows=1, cols=len(APPENDIX4_HEADER))
+    table.style = "Table Grid"
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    for cell, caption in zip(table.rows[0].cells, APPENDIX4_HEADER, strict=True):
+        set_header_cell(cell, caption)
+    repeat_as_header(table.rows[0])
+
+    tag_row(table, "{%tr for row in organisations %}")
+    data = table.add_row()
+    for position, (cell, text) in enumerate(zip(data.cells, APPENDIX4_FIELDS, strict=True)):
+        set_cell(cell, text, center=position in APPENDIX4_CENTERED)
+    tag_row(table, "{%tr endfor %}")
+    set_widths(table, APPENDIX4_WIDTHS)
+
+    note = add_text(
+        document,
+        "Срок отсчитывается от первой даты мониторинга этого учебного года, на которую дубль был "
+        "в отчёте, до {{ monitoring_date }} и указан в днях. Организация учтена в строке своего "
+        "муниципального образования, поэтому дубль между организациями двух муниципальных "
+        "образований указан у обеих.",
+        indent=False,
+    )
+    note.runs[0].font.size = TABLE_SIZE
+    note.paragraph_format.space_before = Pt(4)
+    document.add_paragraph("{%p else %}")
+    add_text(document, "На {{ monitoring_date }} образовательных организаций с дублями нет.")
     document.add_paragraph("{%p endif %}")
 
 
@@ -406,8 +636,13 @@ def build() -> Document:
     )
     add_blocks(document, INTRODUCTION)
     add_blocks(document, FINDINGS)
+    add_blocks(document, REGISTER)
+    add_blocks(document, TREND)
+    add_blocks(document, NOTES)
     add_text(document, "Выводы и предложения", indent=True, bold=True)
     add_blocks(document, CONCLUSIONS)
+    # The signature stays on the page of the last conclusion.
+    document.paragraphs[-1].paragraph_format.keep_with_next = True
     signature = add_text(
         document, "{{ texts.signature }}", indent=False, align=WD_ALIGN_PARAGRAPH.LEFT
     )
@@ -416,6 +651,8 @@ def build() -> Document:
     landscape_section(document)
     add_appendix1(document)
     add_appendix2(document)
+    add_appendix3(document)
+    add_appendix4(document)
     return document
 
 

@@ -22,9 +22,8 @@ import csv
 import datetime as dt
 import io
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pandas as pd
 
@@ -79,16 +78,29 @@ class MunicipalityRow:
 
 @dataclass
 class Delta:
-    """Appendix 1 and Appendix 2 of one monitoring date."""
+    """Appendix 1 and Appendix 2 of one monitoring date.
+
+    ``trend`` is the pairs per municipality at every monitoring date of the
+    school year (``dupmon.trend.compute_trend``), None when not computed.
+    ``register`` lists the entries of the register of pairs that cannot be
+    eliminated, each with its status (``dupmon.register.RegisterEntry.listing``).
+    """
 
     monitoring_date: str
     baseline_date: str | None
     rows: list[MunicipalityRow]
     total: MunicipalityRow
     current_pairs: list[dict] = field(default_factory=list)
+    trend: dict | None = None
+    register: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # asdict() deep-copies every pair; the pairs are plain dicts already.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["rows"] = [asdict(row) for row in self.rows]
+        data["total"] = asdict(self.total)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Delta:
@@ -98,6 +110,9 @@ class Delta:
             rows=[MunicipalityRow(**row) for row in data["rows"]],
             total=MunicipalityRow(**data["total"]),
             current_pairs=data["current_pairs"],
+            trend=data.get("trend"),
+            register=data.get("register", []),
+            notes=data.get("notes", []),
         )
 
     def by_status(self, *statuses: str) -> list[MunicipalityRow]:
@@ -130,10 +145,66 @@ def touched(pair: dict) -> set[str]:
     return sides or {REGIONAL}
 
 
-def _records(frame: pd.DataFrame | None) -> dict[str, dict]:
+# A drop this large at once more often means a missing export than real work.
+MASS_ELIMINATION_SHARE = 0.5
+MASS_ELIMINATION_MIN_BASELINE = 10
+
+
+def _attribution(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """Return one (pair_key, municipality_id) row per municipality each pair counts for."""
     if frame is None or frame.empty:
-        return {}
-    return {row["pair_key"]: row for row in frame.to_dict("records")}
+        return pd.DataFrame({"pair_key": pd.Series(dtype="string"),
+                             "municipality_id": pd.Series(dtype="string")})
+    sides = pd.concat(
+        [
+            frame[["pair_key", "municipality_id"]],
+            frame[["pair_key", "duplicate_municipality_id"]].rename(
+                columns={"duplicate_municipality_id": "municipality_id"}
+            ),
+        ],
+        ignore_index=True,
+    )
+    municipal = sides[~sides["municipality_id"].isin([REGIONAL, UNKNOWN]) & sides["municipality_id"].notna()]
+    municipal = municipal.drop_duplicates()
+    without = frame.loc[~frame["pair_key"].isin(municipal["pair_key"]), ["pair_key"]].assign(
+        municipality_id=REGIONAL
+    )
+    return pd.concat([municipal, without], ignore_index=True).astype("string")
+
+
+def _counts(now: pd.DataFrame, before: pd.DataFrame, register: set[str]) -> pd.DataFrame:
+    """Count previous, current, eliminated, new and unresolvable pairs per municipality."""
+    both = now.merge(before, on=["pair_key", "municipality_id"], how="outer", indicator=True)
+    both["is_unresolvable"] = both["pair_key"].str.slice(0, 12).isin(register) & (
+        both["_merge"] != "right_only"
+    )
+    grouped = both.groupby("municipality_id", observed=True)
+    return pd.DataFrame(
+        {
+            "previous": grouped["_merge"].agg(lambda m: int((m != "left_only").sum())),
+            "current": grouped["_merge"].agg(lambda m: int((m != "right_only").sum())),
+            "eliminated": grouped["_merge"].agg(lambda m: int((m == "right_only").sum())),
+            "new": grouped["_merge"].agg(lambda m: int((m == "left_only").sum())),
+            "unresolvable": grouped["is_unresolvable"].sum().astype(int),
+        }
+    )
+
+
+def _row(municipality_id: str, name: str, counts: dict | None) -> MunicipalityRow:
+    counts = counts or {}
+    previous, current = int(counts.get("previous", 0)), int(counts.get("current", 0))
+    eliminated = int(counts.get("eliminated", 0))
+    return MunicipalityRow(
+        municipality_id=municipality_id,
+        municipality=name,
+        previous=previous,
+        current=current,
+        eliminated=eliminated,
+        new=int(counts.get("new", 0)),
+        unresolvable=int(counts.get("unresolvable", 0)),
+        percent_eliminated=format_percent(eliminated, previous),
+        status=status_of(previous, current, eliminated),
+    )
 
 
 def compute_delta(
@@ -145,55 +216,37 @@ def compute_delta(
     unresolvable_ids: set[str] | None = None,
 ) -> Delta:
     """Compare the pairs of the monitoring date with those of the baseline."""
-    now, before = _records(current), _records(baseline)
     register = unresolvable_ids or set()
-
-    def counts(keys_now: set[str], keys_before: set[str]) -> tuple[int, int, int, int, int]:
-        unresolvable = sum(1 for key in keys_now if pair_id(key) in register)
-        return (
-            len(keys_before),
-            len(keys_now),
-            len(keys_before - keys_now),
-            len(keys_now - keys_before),
-            unresolvable,
-        )
-
-    def row_for(municipality_id: str, name: str, keys_now: set[str], keys_before: set[str]):
-        previous, current_count, eliminated, new, unresolvable = counts(keys_now, keys_before)
-        return MunicipalityRow(
-            municipality_id=municipality_id,
-            municipality=name,
-            previous=previous,
-            current=current_count,
-            eliminated=eliminated,
-            new=new,
-            unresolvable=unresolvable,
-            percent_eliminated=format_percent(eliminated, previous),
-            status=status_of(previous, current_count, eliminated),
-        )
-
-    def keys_touching(records: dict[str, dict], municipality_id: str) -> set[str]:
-        return {key for key, pair in records.items() if municipality_id in touched(pair)}
+    now, before = _attribution(current), _attribution(baseline)
+    per_municipality = _counts(now, before, register).to_dict("index")
 
     order = {m.id: m.order for m in directory.municipalities}
-    rows = [
-        row_for(m.id, m.name, keys_touching(now, m.id), keys_touching(before, m.id))
-        for m in directory.municipalities
-    ]
+    rows = [_row(m.id, m.name, per_municipality.get(m.id)) for m in directory.municipalities]
     rows.sort(key=lambda r: (-r.current, -r.previous, order[r.municipality_id]))
-    regional_now, regional_before = keys_touching(now, REGIONAL), keys_touching(before, REGIONAL)
-    if regional_now or regional_before:
-        rows.append(row_for(REGIONAL, directory.no_municipality_row, regional_now, regional_before))
+    if REGIONAL in per_municipality:
+        rows.append(_row(REGIONAL, directory.no_municipality_row, per_municipality[REGIONAL]))
 
-    total = row_for("", TOTAL_LABEL, set(now), set(before))
+    keys_now = pd.Series(current["pair_key"] if current is not None else [], dtype="string")
+    keys_before = pd.Series(baseline["pair_key"] if baseline is not None else [], dtype="string")
+    total_counts = {
+        "previous": len(keys_before),
+        "current": len(keys_now),
+        "eliminated": int((~keys_before.isin(keys_now)).sum()),
+        "new": int((~keys_now.isin(keys_before)).sum()),
+        "unresolvable": int(keys_now.str.slice(0, 12).isin(register).sum()),
+    }
+    total = _row("", TOTAL_LABEL, total_counts)
     total.status = ""
     delta = Delta(
         monitoring_date=monitoring_date.isoformat(),
         baseline_date=baseline_date.isoformat() if baseline_date else None,
         rows=rows,
         total=total,
-        current_pairs=_appendix2(now, before, directory, register),
+        current_pairs=_appendix2(current, keys_before, directory, register),
+        notes=_notes(total),
     )
+    for note in delta.notes:
+        log.warning("Delta %s: %s", delta.monitoring_date, note)
     log.info(
         "Delta %s against %s: %d pairs before, %d now, %d eliminated, %d new",
         delta.monitoring_date,
@@ -206,43 +259,77 @@ def compute_delta(
     return delta
 
 
+def _notes(total: MunicipalityRow) -> list[str]:
+    """Return the warnings about the comparison itself, worded for the справка."""
+    notes = []
+    if (
+        total.previous >= MASS_ELIMINATION_MIN_BASELINE
+        and total.eliminated > total.previous * MASS_ELIMINATION_SHARE
+    ):
+        notes.append(
+            f"С даты предыдущего мониторинга исчезло сразу {total.eliminated} из "
+            f"{total.previous} дублей ({total.percent_eliminated} %). Проверьте, что во входящей "
+            "папке есть выгрузки всех органов управления образованием: отсутствие выгрузки "
+            "выглядит как устранение всех её дублей."
+        )
+    return notes
+
+
 def pair_id(pair_key: str) -> str:
     """Return the short id of a pair that Appendix 2 and the register use."""
     return pair_key[:12]
 
 
-def _appendix2(now: dict, before: dict, directory: Directory, register: set[str]) -> list[dict]:
-    def municipality_names(pair: dict) -> str:
-        names = []
-        for municipality_id in sorted(touched(pair), key=lambda m: (m == REGIONAL, m)):
-            if municipality_id == REGIONAL:
-                names.append(directory.no_municipality_row)
-            else:
-                names.append(directory.get(municipality_id).name)
-        return "; ".join(names)
+def _appendix2(
+    current: pd.DataFrame | None, keys_before: pd.Series, directory: Directory, register: set[str]
+) -> list[dict]:
+    if current is None or current.empty:
+        return []
+    names = {m.id: m.name for m in directory.municipalities}
+    names[REGIONAL] = directory.no_municipality_row
 
+    def touched_ids(first, second) -> list[str]:
+        sides = {first, second} - {REGIONAL, UNKNOWN, None, ""}
+        ids = sorted(sides) or [REGIONAL]
+        return ids
+
+    pairs = current.astype(object).where(current.notna(), None)
     # Snapshot order is the order of the exports and their rows, as the memo lists them.
     listed = []
-    for number, pair in enumerate(now.values(), 1):
-        listed.append(
+    before = set(keys_before)
+    columns = zip(
+        pairs["pair_key"], pairs["municipality_id"], pairs["duplicate_municipality_id"],
+        *(pairs[c] for c in _APPENDIX2_TEXT), strict=True,
+    )
+    for number, (key, first, second, *texts) in enumerate(columns, 1):
+        ids = touched_ids(first, second)
+        record = {"number": number}
+        record.update({c: _text(v) for c, v in zip(_APPENDIX2_TEXT, texts, strict=True)})
+        record.update(
             {
-                "number": number,
-                "authority": _text(pair.get("authority")),
-                "organisation": _text(pair.get("organisation")),
-                "settlement": _text(pair.get("settlement")),
-                "class_name": _text(pair.get("class_name")),
-                "intersections": _text(pair.get("intersections")),
-                "duplicate_organisation": _text(pair.get("duplicate_organisation")),
-                "duplicate_settlement": _text(pair.get("duplicate_settlement")),
-                "duplicate_class_name": _text(pair.get("duplicate_class_name")),
-                "municipalities": municipality_names(pair),
-                "municipality_ids": sorted(touched(pair)),
-                "pair_id": pair_id(pair["pair_key"]),
-                "is_new": pair["pair_key"] not in before,
-                "unresolvable": pair_id(pair["pair_key"]) in register,
+                "municipalities": "; ".join(names.get(i, i) for i in ids),
+                "municipality_ids": ids,
+                "municipality_id": _text(first),
+                "duplicate_municipality_id": _text(second),
+                "pair_id": pair_id(key),
+                "is_new": key not in before,
+                "unresolvable": pair_id(key) in register,
             }
         )
+        listed.append(record)
     return listed
+
+
+_APPENDIX2_TEXT = (
+    "authority",
+    "organisation",
+    "settlement",
+    "class_name",
+    "intersections",
+    "duplicate_organisation",
+    "duplicate_settlement",
+    "duplicate_class_name",
+)
 
 
 def _text(value) -> str:
@@ -269,21 +356,3 @@ def appendix2_csv(delta: Delta) -> str:
             [str(pair[c]).lower() if isinstance(pair[c], bool) else pair[c] for c in APPENDIX2_COLUMNS]
         )
     return buffer.getvalue()
-
-
-def load_register(path: Path) -> dict[str, dict]:
-    """Read the register of pairs that cannot be eliminated, keyed by pair id.
-
-    The file is CSV (UTF-8) with the columns pair_id, reason, reported_by,
-    letter, reported_on; a missing file is an empty register.
-    """
-    if not path.exists():
-        return {}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or "pair_id" not in reader.fieldnames:
-            raise ValueError(
-                f"the register {path} has no pair_id column; its header must be "
-                "pair_id,reason,reported_by,letter,reported_on"
-            )
-        return {row["pair_id"].strip(): row for row in reader if row.get("pair_id", "").strip()}

@@ -9,6 +9,7 @@ Reruns of any step give the same result.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -16,14 +17,16 @@ from pathlib import Path
 
 import yaml
 
-from dupmon.delta import Delta, appendix1_csv, appendix2_csv, compute_delta, load_register
+from dupmon.delta import Delta, appendix1_csv, appendix2_csv, compute_delta
 from dupmon.directory import Directory, load_directory
 from dupmon.errors import ConfigError
 from dupmon.ingest import ingest
+from dupmon.locking import data_root_lock
 from dupmon.normalise import normalise, work_pairs_path
 from dupmon.pseudonymise import load_secret
 from dupmon.raw_store import write_atomic
 from dupmon.recipients import load_recipients
+from dupmon.register import attach_register, load_register, match_register
 from dupmon.settings import Settings
 from dupmon.snapshot import (
     choose_baseline,
@@ -31,6 +34,7 @@ from dupmon.snapshot import (
     read_snapshot,
     write_snapshot,
 )
+from dupmon.trend import attach_history, load_history
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,17 @@ class Region:
     directory: Directory
     texts: dict
     recipients: dict
+
+
+def _locked(step):
+    """Run a step holding the data root's lock (see dupmon.locking)."""
+
+    @functools.wraps(step)
+    def run(settings: Settings, *args, **kwargs):
+        with data_root_lock(settings.data_dir):
+            return step(settings, *args, **kwargs)
+
+    return run
 
 
 def load_region(settings: Settings) -> Region:
@@ -68,6 +83,7 @@ def secret_of(settings: Settings) -> bytes:
     return load_secret(settings.pair_key_secret, settings.secret_file, settings.data_dir)
 
 
+@_locked
 def run_ingest(settings: Settings, monitoring_date: dt.date) -> list[dict]:
     staged = ingest(settings, monitoring_date, secret_of(settings))
     return [
@@ -76,13 +92,31 @@ def run_ingest(settings: Settings, monitoring_date: dt.date) -> list[dict]:
     ]
 
 
+@_locked
 def run_validate(settings: Settings, monitoring_date: dt.date) -> list[dict]:
     from dupmon.validate import validate
 
     region = load_region(settings)
-    return [asdict(outcome) for outcome in validate(settings, monitoring_date, region.directory)]
+    outcomes = [asdict(o) for o in validate(settings, monitoring_date, region.directory)]
+    # The warnings go into the справка's notes, worded for its readers.
+    notes = [
+        f"{outcome['file']}: {warning['message_ru']}"
+        + (f" (строка {warning['row']}, «{warning['value']}»)" if warning.get("row") else "")
+        for outcome in outcomes
+        for warning in outcome["warnings"]
+    ]
+    write_atomic(
+        validation_notes_path(settings, monitoring_date),
+        json.dumps(notes, ensure_ascii=False).encode("utf-8"),
+    )
+    return outcomes
 
 
+def validation_notes_path(settings: Settings, monitoring_date: dt.date) -> Path:
+    return settings.work_dir / monitoring_date.isoformat() / "validation_notes.json"
+
+
+@_locked
 def run_normalise(settings: Settings, monitoring_date: dt.date) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -99,6 +133,7 @@ def run_normalise(settings: Settings, monitoring_date: dt.date) -> dict:
     return summary
 
 
+@_locked
 def run_snapshot(settings: Settings, monitoring_date: dt.date) -> dict:
     import pyarrow.parquet as pq
 
@@ -113,34 +148,79 @@ def run_snapshot(settings: Settings, monitoring_date: dt.date) -> dict:
             for e in exports
         ],
         "pairs": len(pairs),
+        "key_fingerprint": check_key_fingerprint(settings, monitoring_date),
     }
     written = write_snapshot(settings.snapshots_dir, monitoring_date, pairs, metadata)
     return {"snapshot": str(written), "pairs": len(pairs)}
 
 
+def check_key_fingerprint(settings: Settings, monitoring_date: dt.date) -> str:
+    """Return the fingerprint of the pair-key secret; raise ConfigError if the
+    snapshots of other dates were keyed with another secret.
+
+    Pairs match between dates only under one secret: a changed secret would
+    report every pair as eliminated and new.
+    """
+    from dupmon.pseudonymise import keyed_hash
+    from dupmon.snapshot import partition_dir, read_metadata
+
+    fingerprint = keyed_hash(secret_of(settings), "fingerprint")[:16]
+    for day in list_snapshot_dates(settings.snapshots_dir):
+        if day == monitoring_date:
+            continue
+        stored = read_metadata(partition_dir(settings.snapshots_dir, day) / "pairs.parquet")
+        if stored.get("key_fingerprint", fingerprint) != fingerprint:
+            raise ConfigError(
+                f"the snapshot of {day.isoformat()} was keyed with another pair-key secret "
+                "than the one in use now, so no pair would match between the dates. Use the "
+                "secret the earlier snapshots were made with (DUPMON_PAIR_KEY_SECRET or the "
+                f"file {settings.secret_file}), or move the old snapshots out of "
+                f"{settings.snapshots_dir} and rebuild them"
+            )
+    return fingerprint
+
+
+@_locked
 def run_delta(
-    settings: Settings, monitoring_date: dt.date, baseline: dt.date | None = None
+    settings: Settings,
+    monitoring_date: dt.date,
+    baseline: dt.date | None = None,
+    baseline_rule: str = "latest",
 ) -> dict:
+    """Compare the date's snapshot with the baseline and write the appendices.
+
+    ``baseline_rule`` picks the baseline when ``baseline`` is not given:
+    ``latest`` (the monthly run) or ``quarter`` (the quarterly справка).
+    """
     region = load_region(settings)
     dates = list_snapshot_dates(settings.snapshots_dir)
     if monitoring_date not in dates:
         raise FileNotFoundError(
             f"no snapshot for {monitoring_date.isoformat()}; run the snapshot step first"
         )
-    baseline_date = choose_baseline(dates, monitoring_date, baseline)
+    baseline_date = choose_baseline(dates, monitoring_date, baseline, baseline_rule)
     current = read_snapshot(settings.snapshots_dir, monitoring_date)
     previous = read_snapshot(settings.snapshots_dir, baseline_date) if baseline_date else None
-    register = load_register(settings.data_dir / "register" / "unresolvable.csv")
+    history = load_history(settings.snapshots_dir, monitoring_date)
+    entries = load_register(settings.data_dir / "register" / "unresolvable.csv")
+    unresolvable_ids, register_listing = match_register(entries, history)
     delta = compute_delta(
-        monitoring_date, current, previous, baseline_date, region.directory, set(register)
+        monitoring_date, current, previous, baseline_date, region.directory, unresolvable_ids
     )
+    attach_history(delta, history, region.directory)
+    attach_register(delta, register_listing)
+    notes_file = validation_notes_path(settings, monitoring_date)
+    if notes_file.exists():
+        delta.notes.extend(json.loads(notes_file.read_text(encoding="utf-8")))
 
     out = report_dir(settings, monitoring_date)
     write_atomic(out / "appendix1.csv", appendix1_csv(delta).encode("utf-8"), mode=0o644)
     write_atomic(out / "appendix2.csv", appendix2_csv(delta).encode("utf-8"), mode=0o644)
+    # No indent: json's C encoder only serves compact output, and Appendix 2
+    # of a large region has hundreds of thousands of pairs.
     write_atomic(
         out / "delta.json",
-        json.dumps(delta.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"),
+        json.dumps(delta.to_dict(), ensure_ascii=False).encode("utf-8"),
         mode=0o644,
     )
     return {
@@ -160,6 +240,7 @@ def load_delta(settings: Settings, monitoring_date: dt.date) -> Delta:
     return Delta.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
+@_locked
 def run_render(settings: Settings, monitoring_date: dt.date) -> dict:
     from dupmon.render import render_reports
 
@@ -170,6 +251,7 @@ def run_render(settings: Settings, monitoring_date: dt.date) -> dict:
         region.texts,
         settings.templates_dir,
         report_dir(settings, monitoring_date),
+        pdf=True,
     )
     write_atomic(
         report_dir(settings, monitoring_date) / "report_files.json",
@@ -179,6 +261,7 @@ def run_render(settings: Settings, monitoring_date: dt.date) -> dict:
     return files.to_dict()
 
 
+@_locked
 def run_mail(
     settings: Settings,
     monitoring_date: dt.date,
@@ -219,6 +302,7 @@ def run_mail(
     return summary
 
 
+@_locked
 def run_retention(settings: Settings) -> dict:
     """Delete raw exports and quarantined copies past the retention period."""
     from dupmon.retention import apply_retention
@@ -226,6 +310,7 @@ def run_retention(settings: Settings) -> dict:
     return apply_retention(settings)
 
 
+@_locked
 def run_all(
     settings: Settings,
     monitoring_date: dt.date,
@@ -241,7 +326,9 @@ def run_all(
         "validate": run_validate(settings, monitoring_date),
         "normalise": run_normalise(settings, monitoring_date),
         "snapshot": run_snapshot(settings, monitoring_date),
-        "delta": run_delta(settings, monitoring_date, baseline),
+        "delta": run_delta(
+            settings, monitoring_date, baseline, "quarter" if include_spravka else "latest"
+        ),
         "render": run_render(settings, monitoring_date),
     }
     if smtp is not None:

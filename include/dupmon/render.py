@@ -1,13 +1,18 @@
-"""Documents of a monitoring date: the справка (DOCX and HTML), reminders and e-mails.
+"""Documents of a monitoring date: the справка (DOCX, HTML and PDF), letters and e-mails.
 
 Every text lives in a template under ``include/templates/``:
 
 * ``spravka.docx``: the Word template of the справка (docxtpl tags), built
   by ``tools/make_docx_template.py`` and editable in Word;
 * ``spravka.html.j2`` with ``_spravka_body.html.j2``: the HTML справка;
-* ``reminder.html.j2`` and ``reminder.txt.j2``: the reminder to one УО;
+* ``reminder.html.j2`` and ``reminder.txt.j2``: the reminder to one УО
+  whose municipality has duplicates;
+* ``advice.html.j2`` and ``advice.txt.j2``: the monthly letter to one УО
+  whose municipality has none, with the advice to check every month;
 * ``mail_spravka.html.j2`` and ``mail_spravka.txt.j2``: the cover letter;
-* ``subjects.yaml``: e-mail subjects and the attachment's file name.
+* ``subjects.yaml``: e-mail subjects and the attachment's file name;
+* ``trend_chart.yaml``: the title, axis labels and legend entries of the
+  trend chart.
 
 This module builds the context those templates read (``build_context``)
 and registers the Russian agreement filters of ``dupmon.russian``.
@@ -15,7 +20,9 @@ and registers the Russian agreement filters of ``dupmon.russian``.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import functools
 import io
 import logging
 from dataclasses import asdict, dataclass, field
@@ -30,7 +37,10 @@ from dupmon.delta import Delta, MunicipalityRow
 from dupmon.directory import Directory
 from dupmon.errors import ConfigError
 from dupmon.normalise import REGIONAL
+from dupmon.organisations import organisation_rows
 from dupmon.raw_store import write_atomic
+from dupmon.register import CURRENT, RESOLVED
+from dupmon.trend import school_year_start
 
 if TYPE_CHECKING:
     from dupmon.mail import OutgoingMessage
@@ -41,10 +51,16 @@ DOCX_TEMPLATE = "spravka.docx"
 HTML_TEMPLATE = "spravka.html.j2"
 REMINDER_HTML_TEMPLATE = "reminder.html.j2"
 REMINDER_TEXT_TEMPLATE = "reminder.txt.j2"
+ADVICE_HTML_TEMPLATE = "advice.html.j2"
+ADVICE_TEXT_TEMPLATE = "advice.txt.j2"
 MAIL_HTML_TEMPLATE = "mail_spravka.html.j2"
 MAIL_TEXT_TEMPLATE = "mail_spravka.txt.j2"
 SUBJECTS_FILE = "subjects.yaml"
-SUBJECT_KEYS = ("spravka_subject", "spravka_attachment", "reminder_subject")
+SUBJECT_KEYS = ("spravka_subject", "spravka_attachment", "reminder_subject", "advice_subject")
+CHART_CAPTIONS_FILE = "trend_chart.yaml"
+CHART_CAPTION_KEYS = ("title", "x_label", "y_label", "total_label", "other_label")
+# Width of the chart in the DOCX: the text width of the portrait page is 16.5 cm.
+CHART_WIDTH_MM = 150
 
 REQUIRED_TEXTS = (
     "centre",
@@ -78,28 +94,55 @@ class ReportFiles:
 
     ``reminders_html`` and ``reminders_text`` map a municipality id to its
     reminder; only municipalities with duplicates now have one.
+    ``advice_html`` and ``advice_text`` map the other municipalities to
+    their monthly advice letter. ``spravka_pdf`` is None when the PDF was
+    not made (LibreOffice missing, or not requested).
     """
 
     spravka_docx: Path
     spravka_html: Path
+    spravka_pdf: Path | None = None
+    trend_chart: Path | None = None
     reminders_html: dict[str, Path] = field(default_factory=dict)
     reminders_text: dict[str, Path] = field(default_factory=dict)
+    advice_html: dict[str, Path] = field(default_factory=dict)
+    advice_text: dict[str, Path] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        def optional(path: Path | None) -> str | None:
+            return None if path is None else str(path)
+
+        def paths(mapping: dict[str, Path]) -> dict[str, str]:
+            return {key: str(path) for key, path in mapping.items()}
+
         return {
             "spravka_docx": str(self.spravka_docx),
             "spravka_html": str(self.spravka_html),
-            "reminders_html": {key: str(path) for key, path in self.reminders_html.items()},
-            "reminders_text": {key: str(path) for key, path in self.reminders_text.items()},
+            "spravka_pdf": optional(self.spravka_pdf),
+            "trend_chart": optional(self.trend_chart),
+            "reminders_html": paths(self.reminders_html),
+            "reminders_text": paths(self.reminders_text),
+            "advice_html": paths(self.advice_html),
+            "advice_text": paths(self.advice_text),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> ReportFiles:
+        def optional(key: str) -> Path | None:
+            return Path(data[key]) if data.get(key) else None
+
+        def paths(key: str) -> dict[str, Path]:
+            return {name: Path(path) for name, path in (data.get(key) or {}).items()}
+
         return cls(
             spravka_docx=Path(data["spravka_docx"]),
             spravka_html=Path(data["spravka_html"]),
-            reminders_html={key: Path(p) for key, p in data.get("reminders_html", {}).items()},
-            reminders_text={key: Path(p) for key, p in data.get("reminders_text", {}).items()},
+            spravka_pdf=optional("spravka_pdf"),
+            trend_chart=optional("trend_chart"),
+            reminders_html=paths("reminders_html"),
+            reminders_text=paths("reminders_text"),
+            advice_html=paths("advice_html"),
+            advice_text=paths("advice_text"),
         )
 
 
@@ -120,6 +163,13 @@ def build_context(delta: Delta, directory: Directory, texts: dict) -> dict:
     * ``partly_cleared``: removed some, still has some (partial);
     * ``without_duplicates``: none now (green and none).
 
+    The other sections read ``trend`` (``_trend_context``), ``organisations``
+    (``dupmon.organisations.organisation_rows``) with ``oldest_pair``, the
+    current pair first seen earliest, and ``register_current`` and
+    ``register_resolved``, the register entries whose pair is current or
+    has gone. ``trend_chart`` (DOCX) and ``trend_chart_src`` (HTML) are None
+    here; ``render_reports`` sets them to the chart.
+
     Raises ConfigError when ``texts`` lacks a key the templates need.
     """
     _check_texts(texts)
@@ -133,9 +183,13 @@ def build_context(delta: Delta, directory: Directory, texts: dict) -> dict:
     rows = [_row_context(row, directory) for row in delta.rows]
     municipal = [row for row in rows if row["municipality_id"] != REGIONAL]
     regional = [row for row in rows if row["municipality_id"] == REGIONAL]
+    organisations = organisation_rows(delta.current_pairs, directory, monitoring_date)
 
     def with_status(*statuses: str) -> list[dict]:
         return [row for row in municipal if row["status"] in statuses]
+
+    def registered(status: str) -> list[dict]:
+        return [entry for entry in delta.register if entry["status"] == status]
 
     context = {
         "texts": texts,
@@ -149,8 +203,17 @@ def build_context(delta: Delta, directory: Directory, texts: dict) -> dict:
         "cleared": with_status("green"),
         "partly_cleared": with_status("partial"),
         "without_duplicates": with_status("green", "none"),
-        "pairs": [dict(pair) for pair in delta.current_pairs],
+        # A pair stored before first-seen dates were kept has none.
+        "pairs": [{"first_seen": None, **pair} for pair in delta.current_pairs],
         "has_unresolvable": any(pair["unresolvable"] for pair in delta.current_pairs),
+        "trend": _trend_context(delta, directory),
+        "organisations": organisations,
+        "oldest_pair": _oldest_pair(delta.current_pairs, monitoring_date),
+        "register_current": registered(CURRENT),
+        "register_resolved": registered(RESOLVED),
+        "notes": list(delta.notes),
+        "trend_chart": None,
+        "trend_chart_src": None,
     }
     context.update(_date_pair("monitoring_date", monitoring_date))
     context.update(_date_pair("baseline_date", baseline_date))
@@ -160,7 +223,11 @@ def build_context(delta: Delta, directory: Directory, texts: dict) -> dict:
 
 
 def reminder_context(context: dict, municipality_id: str) -> dict:
-    """Extend a справка context with one municipality and its pairs from Appendix 2."""
+    """Extend a справка context with one municipality, its pairs and its organisations.
+
+    ``pairs`` keeps the rows of Appendix 2 that touch the municipality and
+    ``organisations`` the organisations of its own side of those pairs.
+    """
     rows = [row for row in context["rows"] if row["municipality_id"] == municipality_id]
     if not rows:
         raise KeyError(f"municipality {municipality_id!r} has no row in Appendix 1")
@@ -169,13 +236,72 @@ def reminder_context(context: dict, municipality_id: str) -> dict:
         **context,
         "municipality": row,
         "pairs": [pair for pair in context["pairs"] if municipality_id in pair["municipality_ids"]],
+        "organisations": [
+            organisation
+            for organisation in context["organisations"]
+            if organisation["municipality_id"] == municipality_id
+        ],
     }
 
 
-def school_year_start(day: dt.date, month: int, start_day: int) -> dt.date:
-    """Return the first day of the school year ``day`` falls in (02.09.2024 for 17.01.2025)."""
-    start = dt.date(day.year, month, start_day)
-    return start if day >= start else dt.date(day.year - 1, month, start_day)
+def _trend_context(delta: Delta, directory: Directory) -> dict:
+    """Build the trend table: the rows with a pair at any date, most pairs now first.
+
+    A Delta without a stored trend (computed by an older version) gets a
+    trend of its own date only. ``quiet_count`` is the number of
+    municipalities without a pair at any date; their rows are left out.
+    """
+    trend = delta.trend or {
+        "dates": [delta.monitoring_date],
+        "rows": [
+            {
+                "municipality_id": row.municipality_id,
+                "municipality": row.municipality,
+                "counts": [row.current],
+            }
+            for row in delta.rows
+        ],
+        "total": [delta.total.current],
+    }
+    order = {m.id: m.order for m in directory.municipalities}
+    rows_with_pairs = []
+    for row in trend["rows"]:
+        if not any(row["counts"]):
+            continue
+        short = row["municipality"]
+        if row["municipality_id"] in order:
+            short = directory.get(row["municipality_id"]).short
+        rows_with_pairs.append({**row, "short": short})
+    rows_with_pairs.sort(
+        key=lambda row: (
+            -row["counts"][-1],
+            -max(row["counts"]),
+            order.get(row["municipality_id"], len(order)),
+        )
+    )
+    quiet = [
+        row
+        for row in trend["rows"]
+        if row["municipality_id"] != REGIONAL and not any(row["counts"])
+    ]
+    start = school_year_start(dt.date.fromisoformat(delta.monitoring_date))
+    return {
+        "school_year": f"{start.year}/{start.year + 1}",
+        "dates": [russian.format_date_plain(day) for day in trend["dates"]],
+        "rows": rows_with_pairs,
+        "total": list(trend["total"]),
+        "quiet_count": len(quiet),
+    }
+
+
+def _oldest_pair(pairs: list[dict], monitoring_date: dt.date) -> dict | None:
+    """Return the current pair open longest, with its ``days``; None without first-seen dates."""
+    known = [pair for pair in pairs if pair.get("first_seen")]
+    if not known:
+        return None
+    oldest = min(known, key=lambda pair: (pair["first_seen"], pair["number"]))
+    days = (monitoring_date - dt.date.fromisoformat(oldest["first_seen"])).days
+    return {**oldest, "days": days}
 
 
 def _check_texts(texts: dict) -> None:
@@ -211,6 +337,7 @@ def _row_context(row: MunicipalityRow, directory: Directory) -> dict:
 def _add_filters(environment: jinja2.Environment) -> jinja2.Environment:
     environment.filters.update(
         plural=russian.plural,
+        one_or_many=russian.one_or_many,
         count_phrase=lambda n, *forms: russian.count_phrase(n, forms),
         locative_phrase=russian.locative_phrase,
         numeral_increment=russian.numeral_increment,
@@ -226,8 +353,15 @@ def template_environment(templates_dir: Path) -> jinja2.Environment:
 
     HTML templates (``*.html.j2``) are autoescaped, text ones (``*.txt.j2``)
     and strings (the subjects) are not. An undefined variable raises, so a
-    typo in a template fails the render instead of printing nothing.
+    typo in a template fails the render instead of printing nothing. One
+    environment per folder is kept, so each template is compiled once; Jinja
+    compiles it again when its file's modification time changes.
     """
+    return _cached_environment(Path(templates_dir).resolve())
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_environment(templates_dir: Path) -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         autoescape=jinja2.select_autoescape(
@@ -249,33 +383,91 @@ def _docx_environment() -> jinja2.Environment:
     return _add_filters(jinja2.Environment(undefined=jinja2.StrictUndefined))
 
 
-def render_docx(template_path: Path, context: dict) -> bytes:
-    """Render the Word template of the справка and return the .docx bytes."""
-    from docxtpl import DocxTemplate
+def render_docx(template_path: Path, context: dict, chart_png: bytes | None = None) -> bytes:
+    """Render the Word template of the справка and return the .docx bytes.
+
+    ``chart_png`` becomes the picture ``trend_chart`` of the template.
+    """
+    from docx.shared import Mm
+    from docxtpl import InlineImage
 
     if not template_path.exists():
         raise FileNotFoundError(
             f"the Word template {template_path} is missing; build it with "
             "tools/make_docx_template.py"
         )
-    document = DocxTemplate(template_path)
+    document = _spravka_template_class()(template_path)
+    if chart_png is not None:
+        chart = InlineImage(document, io.BytesIO(chart_png), width=Mm(CHART_WIDTH_MM))
+        context = {**context, "trend_chart": chart}
     document.render(context, _docx_environment(), autoescape=True)
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
 
 
+@functools.cache
+def _spravka_template_class():
+    # docxtpl is imported on first use, like the rest of the DOCX code.
+    from docx.oxml.ns import qn
+    from docxtpl import DocxTemplate
+
+    class SpravkaTemplate(DocxTemplate):
+        """A DocxTemplate that sizes each table's grid columns like its first row's cells.
+
+        A ``{%tc for %}`` loop repeats a cell, and docxtpl then only scales
+        the template's grid columns, so LibreOffice would draw the repeated
+        columns with the widths of other ones. Tables whose first row has
+        merged cells (the Appendix 2 header) keep their grid.
+        """
+
+        def fix_tables(self, xml):
+            tree = super().fix_tables(xml)
+            for table in tree.iter(qn("w:tbl")):
+                _fit_grid_to_first_row(table, qn)
+            return tree
+
+    return SpravkaTemplate
+
+
+def _fit_grid_to_first_row(table, qn) -> None:
+    grid = table.find(qn("w:tblGrid"))
+    first_row = table.find(qn("w:tr"))
+    if grid is None or first_row is None:
+        return
+    widths = []
+    for cell in first_row.findall(qn("w:tc")):
+        properties = cell.find(qn("w:tcPr"))
+        width = None if properties is None else properties.find(qn("w:tcW"))
+        if properties is None or properties.find(qn("w:gridSpan")) is not None or width is None:
+            return
+        widths.append(width.get(qn("w:w")))
+    for column in grid.findall(qn("w:gridCol")):
+        grid.remove(column)
+    for width in widths:
+        column = grid.makeelement(qn("w:gridCol"), {qn("w:w"): width})
+        grid.append(column)
+
+
 def load_subjects(templates_dir: Path) -> dict[str, str]:
     """Read the subject and attachment-name templates from ``subjects.yaml``."""
-    path = templates_dir / SUBJECTS_FILE
+    return _load_line_templates(templates_dir / SUBJECTS_FILE, SUBJECT_KEYS)
+
+
+def load_chart_captions(templates_dir: Path) -> dict[str, str]:
+    """Read the caption templates of the trend chart from ``trend_chart.yaml``."""
+    return _load_line_templates(templates_dir / CHART_CAPTIONS_FILE, CHART_CAPTION_KEYS)
+
+
+def _load_line_templates(path: Path, keys: tuple[str, ...]) -> dict[str, str]:
     try:
-        subjects = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        lines = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read the subjects file {path}: {error}") from error
-    missing = [key for key in SUBJECT_KEYS if not subjects.get(key)]
+        raise ConfigError(f"cannot read the template file {path}: {error}") from error
+    missing = [key for key in keys if not lines.get(key)]
     if missing:
         raise ConfigError(f"{path} lacks {', '.join(missing)}; add a template line for each")
-    return subjects
+    return lines
 
 
 def _render_line(environment: jinja2.Environment, source: str, context: dict) -> str:
@@ -288,46 +480,130 @@ def _render_line(environment: jinja2.Environment, source: str, context: dict) ->
 
 
 def render_reports(
-    delta: Delta, directory: Directory, texts: dict, templates_dir: Path, out_dir: Path
+    delta: Delta,
+    directory: Directory,
+    texts: dict,
+    templates_dir: Path,
+    out_dir: Path,
+    *,
+    pdf: bool = False,
 ) -> ReportFiles:
-    """Render the справка (DOCX and HTML) and the reminders of one monitoring date.
+    """Render the справка, the reminders and the advice letters of one monitoring date.
 
-    Writes ``spravka.docx``, ``spravka.html`` and ``reminders/<id>.html`` and
-    ``.txt`` for every municipality with duplicates now. Every document is
-    rendered in memory before the first file is written, and each file is
-    replaced atomically, so a failed render leaves the previous files whole.
-    Reminders of municipalities that no longer have duplicates are removed.
+    Writes ``trend.png`` (the trend chart), ``spravka.docx``,
+    ``spravka.html`` (the chart inline as a data URI, so the file is
+    self-contained), ``reminders/<id>.html`` and ``.txt`` for every
+    municipality with duplicates now and ``advice/<id>.html`` and ``.txt``
+    for every other one. Every document is rendered in memory before the
+    first file is written, and each file is replaced atomically, so a failed
+    render leaves the previous files whole. Letters of municipalities whose
+    state changed are removed.
+
+    With ``pdf`` the DOCX is then converted to ``spravka.pdf``
+    (``dupmon.pdf.write_spravka_pdf``): without LibreOffice that logs a
+    warning and writes none. Any earlier ``spravka.pdf`` is removed either
+    way, so it never shows other figures than the DOCX.
     """
+    from dupmon.pdf import write_spravka_pdf
+
     context = build_context(delta, directory, texts)
     environment = template_environment(templates_dir)
+    chart_png = render_trend_chart(context, environment, templates_dir)
+    html_context = {**context, "trend_chart_src": _data_uri(chart_png)}
 
     documents: dict[Path, bytes] = {
-        out_dir / "spravka.docx": render_docx(templates_dir / DOCX_TEMPLATE, context),
-        out_dir / "spravka.html": _encode(environment, HTML_TEMPLATE, context),
+        out_dir / "trend.png": chart_png,
+        out_dir / "spravka.docx": render_docx(templates_dir / DOCX_TEMPLATE, context, chart_png),
+        out_dir / "spravka.html": _encode(environment, HTML_TEMPLATE, html_context),
     }
     files = ReportFiles(
-        spravka_docx=out_dir / "spravka.docx", spravka_html=out_dir / "spravka.html"
+        spravka_docx=out_dir / "spravka.docx",
+        spravka_html=out_dir / "spravka.html",
+        trend_chart=out_dir / "trend.png",
     )
-    reminders_dir = out_dir / "reminders"
-    for municipality_id in reminder_ids(delta):
-        local = reminder_context(context, municipality_id)
-        html_path = reminders_dir / f"{municipality_id}.html"
-        text_path = reminders_dir / f"{municipality_id}.txt"
-        documents[html_path] = _encode(environment, REMINDER_HTML_TEMPLATE, local)
-        documents[text_path] = _encode(environment, REMINDER_TEXT_TEMPLATE, local)
-        files.reminders_html[municipality_id] = html_path
-        files.reminders_text[municipality_id] = text_path
+    documents.update(
+        _render_letters(
+            context,
+            environment,
+            out_dir / "reminders",
+            reminder_ids(delta),
+            (REMINDER_HTML_TEMPLATE, REMINDER_TEXT_TEMPLATE),
+            (files.reminders_html, files.reminders_text),
+        )
+    )
+    documents.update(
+        _render_letters(
+            context,
+            environment,
+            out_dir / "advice",
+            advice_ids(delta),
+            (ADVICE_HTML_TEMPLATE, ADVICE_TEXT_TEMPLATE),
+            (files.advice_html, files.advice_text),
+        )
+    )
 
     for path, data in documents.items():
         write_atomic(path, data, mode=FILE_MODE)
-    _remove_stale_reminders(reminders_dir, set(files.reminders_html))
+    _remove_stale_letters(out_dir / "reminders", set(files.reminders_html))
+    _remove_stale_letters(out_dir / "advice", set(files.advice_html))
     log.info(
-        "Rendered the справка of %s and %d reminders into %s",
+        "Rendered the справка of %s, %d reminders and %d advice letters into %s",
         delta.monitoring_date,
         len(files.reminders_html),
+        len(files.advice_html),
         out_dir,
     )
+
+    pdf_path = out_dir / "spravka.pdf"
+    if pdf:
+        files.spravka_pdf = write_spravka_pdf(files.spravka_docx, pdf_path)
+    elif pdf_path.exists():
+        pdf_path.unlink()
+        log.info("Removed %s: the PDF was not requested for this render", pdf_path)
     return files
+
+
+def _render_letters(
+    context: dict,
+    environment: jinja2.Environment,
+    folder: Path,
+    municipality_ids: list[str],
+    templates: tuple[str, str],
+    paths: tuple[dict[str, Path], dict[str, Path]],
+) -> dict[Path, bytes]:
+    """Render the HTML and text letter of each municipality and record their paths in ``paths``."""
+    html_template, text_template = templates
+    html_paths, text_paths = paths
+    documents = {}
+    for municipality_id in municipality_ids:
+        local = reminder_context(context, municipality_id)
+        html_path = folder / f"{municipality_id}.html"
+        text_path = folder / f"{municipality_id}.txt"
+        documents[html_path] = _encode(environment, html_template, local)
+        documents[text_path] = _encode(environment, text_template, local)
+        html_paths[municipality_id] = html_path
+        text_paths[municipality_id] = text_path
+    return documents
+
+
+def render_trend_chart(
+    context: dict, environment: jinja2.Environment, templates_dir: Path
+) -> bytes:
+    """Draw the trend chart of a справка context as PNG, captioned from ``trend_chart.yaml``."""
+    from dupmon.chart import trend_chart_png
+
+    captions = {
+        key: _render_line(environment, source, context)
+        for key, source in load_chart_captions(templates_dir).items()
+        if key in CHART_CAPTION_KEYS
+    }
+    trend = context["trend"]
+    return trend_chart_png(
+        trend["dates"],
+        [(row["short"], row["counts"]) for row in trend["rows"]],
+        trend["total"],
+        **captions,
+    )
 
 
 def reminder_ids(delta: Delta) -> list[str]:
@@ -343,17 +619,30 @@ def reminder_ids(delta: Delta) -> list[str]:
     ]
 
 
+def advice_ids(delta: Delta) -> list[str]:
+    """Return the municipalities that get the monthly advice letter: those without duplicates."""
+    return [
+        row.municipality_id
+        for row in delta.rows
+        if row.current == 0 and row.municipality_id != REGIONAL
+    ]
+
+
 def _encode(environment: jinja2.Environment, name: str, context: dict) -> bytes:
     return environment.get_template(name).render(context).encode("utf-8")
 
 
-def _remove_stale_reminders(reminders_dir: Path, current_ids: set[str]) -> None:
-    if not reminders_dir.is_dir():
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _remove_stale_letters(folder: Path, current_ids: set[str]) -> None:
+    if not folder.is_dir():
         return
-    for path in sorted(reminders_dir.iterdir()):
+    for path in sorted(folder.iterdir()):
         if path.suffix in (".html", ".txt") and path.stem not in current_ids:
             path.unlink()
-            log.info("Removed the reminder %s: its municipality has no duplicates now", path)
+            log.info("Removed the letter %s: its municipality's state changed", path)
 
 
 # --- e-mail -----------------------------------------------------------------
@@ -371,12 +660,16 @@ def compose_messages(
 ) -> list[OutgoingMessage]:
     """Build one message per document and recipient address.
 
-    With ``include_spravka`` the справка (cover letter, its HTML text and the
-    DOCX attached) goes once to every regional and municipal address.
-    Reminders go to the addresses of each municipality with duplicates now;
-    their bodies are the files ``render_reports`` wrote, so the mail matches
-    the archived copy. ``recipients`` is ``{"regional": [...],
-    "municipalities": {id: [...]}}``.
+    With ``include_spravka`` (the quarterly run) the справка (cover letter,
+    its HTML text and the DOCX attached) goes once to every regional and
+    municipal address. The HTML text leaves the chart out, because many mail
+    clients show no data-URI picture; the attached DOCX has it. Reminders
+    go to the addresses of each municipality with duplicates now. Without
+    ``include_spravka`` (the monthly run) every other municipality gets the
+    advice letter instead of the справка. Letter bodies are the files
+    ``render_reports`` wrote, so the mail matches the archived copy. The
+    ledger ids are ``spravka``, ``reminder:<id>`` and ``advice:<id>``.
+    ``recipients`` is ``{"regional": [...], "municipalities": {id: [...]}}``.
     """
     from dupmon.mail import OutgoingMessage
 
@@ -403,39 +696,45 @@ def compose_messages(
                 )
             )
 
+    letters = [("reminder", reminder_ids(delta), files.reminders_html, files.reminders_text)]
+    if not include_spravka:
+        letters.append(("advice", advice_ids(delta), files.advice_html, files.advice_text))
     municipal_addresses = recipients.get("municipalities") or {}
-    for municipality_id in reminder_ids(delta):
-        addresses = municipal_addresses.get(municipality_id) or []
-        if not addresses:
-            log.warning(
-                "No recipient for the reminder of %s: add its addresses to the recipients file",
-                municipality_id,
-            )
-            continue
-        html_path = files.reminders_html.get(municipality_id)
-        text_path = files.reminders_text.get(municipality_id)
-        if html_path is None or text_path is None:
-            raise FileNotFoundError(
-                f"the reminder of {municipality_id} for {delta.monitoring_date} was not "
-                "rendered; run the render step again"
-            )
-        _require_file(html_path)
-        _require_file(text_path)
-        subject = _render_line(
-            environment, subjects["reminder_subject"], reminder_context(context, municipality_id)
-        )
-        html_body = html_path.read_text(encoding="utf-8")
-        text_body = text_path.read_text(encoding="utf-8")
-        for address in addresses:
-            messages.append(
-                OutgoingMessage(
-                    document=f"reminder:{municipality_id}",
-                    recipient=address,
-                    subject=subject,
-                    text_body=text_body,
-                    html_body=html_body,
+    for kind, ids, html_paths, text_paths in letters:
+        for municipality_id in ids:
+            addresses = municipal_addresses.get(municipality_id) or []
+            if not addresses:
+                log.warning(
+                    "No recipient for the %s letter of %s: add its addresses to the recipients "
+                    "file",
+                    kind,
+                    municipality_id,
                 )
+                continue
+            html_path = html_paths.get(municipality_id)
+            text_path = text_paths.get(municipality_id)
+            if html_path is None or text_path is None:
+                raise FileNotFoundError(
+                    f"the {kind} letter of {municipality_id} for {delta.monitoring_date} was not "
+                    "rendered; run the render step again"
+                )
+            _require_file(html_path)
+            _require_file(text_path)
+            subject = _render_line(
+                environment, subjects[f"{kind}_subject"], reminder_context(context, municipality_id)
             )
+            html_body = html_path.read_text(encoding="utf-8")
+            text_body = text_path.read_text(encoding="utf-8")
+            for address in addresses:
+                messages.append(
+                    OutgoingMessage(
+                        document=f"{kind}:{municipality_id}",
+                        recipient=address,
+                        subject=subject,
+                        text_body=text_body,
+                        html_body=html_body,
+                    )
+                )
 
     log.info("Composed %d messages for %s", len(messages), delta.monitoring_date)
     return messages

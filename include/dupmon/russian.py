@@ -68,6 +68,16 @@ def plural(n: int, one: str, few: str, many: str) -> str:
     return many
 
 
+def one_or_many(n: int, singular: str, plural_form: str) -> str:
+    """Return ``singular`` for exactly one and ``plural_form`` otherwise.
+
+    For words that refer to a list without a numeral before them: «в
+    следующем муниципальном образовании» for one, «в следующих …» for 21,
+    where ``plural`` would agree with the numeral 21 and pick the singular.
+    """
+    return singular if abs(int(n)) == 1 else plural_form
+
+
 def count_phrase(n: int, forms: Sequence[str]) -> str:
     """Return ``n`` and the agreeing noun form: «2 дубля» for ``(2, ("дубль", "дубля", "дублей"))``.
 
@@ -77,17 +87,21 @@ def count_phrase(n: int, forms: Sequence[str]) -> str:
     return f"{n} {plural(n, one, few, many)}"
 
 
-def prepositional_numeral(n: int) -> str:
+def prepositional_numeral(n: int, feminine: bool = False) -> str:
     """Spell a number from 1 to 999 in the prepositional case: 16 → «шестнадцати», 21 → «одном».
 
     Only the last word is returned, because that word alone decides the
-    ending written after the digits (21 is «двадцати одном»).
+    ending written after the digits (21 is «двадцати одном»). Only «один»
+    changes with the noun's gender: ``feminine`` gives «одной» («в одной
+    организации»).
     """
     if not 0 < n < 1000:
         raise ValueError(f"cannot spell {n} in the prepositional case; use a number from 1 to 999")
     tens_and_units = n % 100
     if 10 <= tens_and_units <= 19:
         return _TEENS[tens_and_units - 10]
+    if tens_and_units % 10 == 1 and feminine:
+        return "одной"
     if tens_and_units % 10:
         return _UNITS[tens_and_units % 10]
     if tens_and_units:
@@ -95,7 +109,7 @@ def prepositional_numeral(n: int) -> str:
     return _HUNDREDS[n // 100]
 
 
-def numeral_increment(n: int) -> str:
+def numeral_increment(n: int, feminine: bool = False) -> str:
     """Write a number with its prepositional ending after a hyphen: «2-х», «16-ти», «1-м», «40-ка».
 
     The ending follows the rule Russian style guides give for ordinal
@@ -103,27 +117,31 @@ def numeral_increment(n: int) -> str:
     last is a vowel («двух» → «2-х», «одном» → «1-м»). Otherwise it is two
     letters («пяти» → «5-ти», «семи» → «7-ми», «сорока» → «40-ка»).
     From 1000 on the number is written without an ending, as style guides
-    recommend for cardinal numbers in general.
+    recommend for cardinal numbers in general. ``feminine`` gives «1-й» and
+    «21-й» for a feminine noun.
 
     NOTE: style guides regulate these endings for ordinals only, so usage for
     40, 90 and 100 varies in official letters («40-а» is also seen).
     """
     if n <= 0 or n >= 1000:
         return str(n)
-    word = prepositional_numeral(n)
+    word = prepositional_numeral(n, feminine)
     length = 1 if word[-2] in _VOWELS else 2
     return f"{n}-{word[-length:]}"
 
 
-def locative_phrase(n: int, singular: str, plural_form: str, preposition: str = "в") -> str:
+def locative_phrase(
+    n: int, singular: str, plural_form: str, preposition: str = "в", feminine: bool = False
+) -> str:
     """Return «в 2-х муниципальных образованиях», «в 1-м муниципальном образовании».
 
     ``singular`` and ``plural_form`` are the prepositional forms of the
     noun phrase. The singular follows numbers ending in 1 except 11
-    («в 21-м муниципальном образовании»).
+    («в 21-м муниципальном образовании»). Set ``feminine`` for a feminine
+    noun: «в 1-й образовательной организации».
     """
     noun = singular if n % 10 == 1 and n % 100 != 11 else plural_form
-    return f"{preposition} {numeral_increment(n)} {noun}".strip()
+    return f"{preposition} {numeral_increment(n, feminine)} {noun}".strip()
 
 
 def format_date_ru(value: dt.date | str) -> str:

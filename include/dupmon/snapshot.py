@@ -118,13 +118,24 @@ def read_snapshot(snapshots_dir: Path, monitoring_date: dt.date) -> pd.DataFrame
     )
 
 
-def choose_baseline(
-    dates: list[dt.date], monitoring_date: dt.date, requested: dt.date | None = None
-) -> dt.date | None:
-    """Return the baseline date: ``requested``, else the latest snapshot before the date.
+# A quarterly справка compares with the previous quarter's monitoring, not
+# with a monthly one in between; a quarter back allows a week or so of
+# slack in the dates.
+QUARTER_MIN_DAYS = 80
 
-    Raises ValueError for a requested baseline that is not stored or is not
-    earlier than the monitoring date.
+
+def choose_baseline(
+    dates: list[dt.date],
+    monitoring_date: dt.date,
+    requested: dt.date | None = None,
+    rule: str = "latest",
+) -> dt.date | None:
+    """Return the baseline date: ``requested``, else by ``rule``.
+
+    ``latest``: the latest snapshot before the date. ``quarter``: the latest
+    snapshot at least QUARTER_MIN_DAYS days before it, else the latest one
+    before it. Raises ValueError for a requested baseline that is not
+    stored or is not earlier than the monitoring date.
     """
     if requested is not None:
         if requested >= monitoring_date:
@@ -139,4 +150,10 @@ def choose_baseline(
             )
         return requested
     earlier = [d for d in dates if d < monitoring_date]
+    if rule == "quarter":
+        quarter_back = [d for d in earlier if (monitoring_date - d).days >= QUARTER_MIN_DAYS]
+        if quarter_back:
+            return quarter_back[-1]
+    elif rule != "latest":
+        raise ValueError(f"unknown baseline rule {rule!r}; use 'latest' or 'quarter'")
     return earlier[-1] if earlier else None

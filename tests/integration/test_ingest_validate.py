@@ -337,3 +337,12 @@ def test_unparsable_intersection_hides_account_id(inbox_settings):
     pipeline.run_ingest(inbox_settings, DAY)
     (staged,) = (inbox_settings.work_dir / DAY.isoformat() / "staged").glob("*.parquet")
     assert "s900002" not in str(pq.read_table(staged).to_pylist())
+
+
+def test_warning_reaches_spravka_notes(inbox_settings):
+    row = GOOD_ROW.replace(";Долинск;7А", ";Быков;Седьмой")
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)
+    pipeline.run_all(inbox_settings, DAY)
+    page = (inbox_settings.reports_dir / DAY.isoformat() / "spravka.html").read_text(encoding="utf-8")
+    assert "Замечания к данным мониторинга" in page
+    assert "Седьмой" in page

@@ -1,28 +1,37 @@
-"""Documents of dupmon.render: the справка in DOCX and HTML, reminders and e-mails.
+"""Documents of dupmon.render: the справка in DOCX, HTML and PDF, reminders, advice and e-mails.
 
 The sample-date tests run the real chain (ingest, validate, normalise,
-snapshot, delta) on the bundled exports; the edge cases build Delta objects
-by hand. All data is invented and every address is under example.org.
+snapshot, delta, history) on the bundled exports; the edge cases build Delta
+objects by hand. All data is invented and every address is under
+example.org. The PDF tests need LibreOffice (soffice) and poppler's
+pdftotext and pdftoppm, and are skipped only when soffice is missing. They
+leave a picture of each PDF's first page in tests/artifacts/.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import io
 import json
 import logging
 import shutil
+import struct
+import subprocess
+import zipfile
 from pathlib import Path
 
 import docx
 import jinja2
+import lxml.etree
 import lxml.html
 import pytest
 import yaml
 from docx.oxml.ns import qn
 
-from dupmon import render
+from dupmon import chart, pdf, render
+from dupmon.chart import DPI, FIGURE_SIZE_INCHES, MAX_LINES, trend_chart_png
 from dupmon.delta import Delta, MunicipalityRow, appendix1_csv, compute_delta, format_percent
 from dupmon.directory import load_directory
 from dupmon.errors import ConfigError
@@ -34,11 +43,15 @@ from dupmon.render import (
     render_reports,
     school_year_start,
 )
+from dupmon.trend import attach_history, load_history
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION_DIR = ROOT / "include" / "config" / "regions" / "sakhalin"
 TEMPLATES = ROOT / "include" / "templates"
 SAMPLES = ROOT / "include" / "sample_exports"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+HAS_SOFFICE = pdf.find_soffice() is not None
+needs_soffice = pytest.mark.skipif(not HAS_SOFFICE, reason="LibreOffice (soffice) is not installed")
 OCTOBER = dt.date(2024, 10, 17)
 JANUARY = dt.date(2025, 1, 17)
 SECRET = b"render-test-secret-" * 3
@@ -103,28 +116,39 @@ def sample_deltas(tmp_path_factory, directory) -> dict[dt.date, Delta]:
             baseline,
             directory,
         )
+        attach_history(deltas[day], load_history(settings.snapshots_dir, day), directory)
     return deltas
 
 
+# The sample dates and the quiet region are rendered with their PDF once per
+# module: a LibreOffice conversion takes a few seconds.
 @pytest.fixture(scope="module")
 def january(sample_deltas, directory, texts, tmp_path_factory):
     """The January справка rendered once, with the paths of its files."""
     out = tmp_path_factory.mktemp("january")
     delta = sample_deltas[JANUARY]
-    return delta, render_reports(delta, directory, texts, TEMPLATES, out)
+    return delta, render_reports(delta, directory, texts, TEMPLATES, out, pdf=True)
 
 
 @pytest.fixture(scope="module")
 def october(sample_deltas, directory, texts, tmp_path_factory):
     out = tmp_path_factory.mktemp("october")
     delta = sample_deltas[OCTOBER]
-    return delta, render_reports(delta, directory, texts, TEMPLATES, out)
+    return delta, render_reports(delta, directory, texts, TEMPLATES, out, pdf=True)
+
+
+@pytest.fixture(scope="module")
+def quiet(directory, texts, tmp_path_factory):
+    """A region without any duplicate, rendered with its PDF."""
+    out = tmp_path_factory.mktemp("quiet")
+    delta = quiet_delta(directory)
+    return delta, render_reports(delta, directory, texts, TEMPLATES, out, pdf=True)
 
 
 # --- helpers ----------------------------------------------------------------
 
 
-def make_row(municipality_id, name, previous, current, eliminated, new, status):
+def make_row(municipality_id, name, previous, current, eliminated, new, status, unresolvable=0):
     return MunicipalityRow(
         municipality_id=municipality_id,
         municipality=name,
@@ -132,7 +156,7 @@ def make_row(municipality_id, name, previous, current, eliminated, new, status):
         current=current,
         eliminated=eliminated,
         new=new,
-        unresolvable=0,
+        unresolvable=unresolvable,
         percent_eliminated=format_percent(eliminated, previous),
         status=status,
     )
@@ -194,6 +218,34 @@ def dolinsky_delta(directory, pairs, extra_rows=()) -> Delta:
 def docx_text(path: Path) -> str:
     document = docx.Document(path)
     return "\n".join(paragraph.text for paragraph in document.paragraphs)
+
+
+def table_cells(table) -> list[list[str]]:
+    return [[cell.text for cell in row.cells] for row in table.rows]
+
+
+def pdf_text(path: Path, *, layout: bool = True) -> str:
+    """Extract a PDF's text; ``layout`` keeps the words of a justified line in their order."""
+    command = ["pdftotext", *(["-layout"] if layout else []), str(path), "-"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def flat(text: str) -> str:
+    """Collapse line breaks and runs of spaces, as justified lines and table cells wrap words."""
+    return " ".join(text.split())
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    return struct.unpack(">II", data[16:24])
+
+
+def png_chunk_types(data: bytes) -> list[bytes]:
+    types, position = [], 8
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        types.append(data[position + 4 : position + 8])
+        position += 12 + length
+    return types
 
 
 def html_text(path: Path) -> str:
@@ -425,21 +477,31 @@ def test_markup_characters_in_texts(tmp_path, directory, texts):
 # --- edge cases -------------------------------------------------------------
 
 
-def test_region_without_duplicates(tmp_path, directory, texts):
-    delta = quiet_delta(directory)
-
-    files = render_reports(delta, directory, texts, TEMPLATES, tmp_path)
+def test_region_without_duplicates(quiet):
+    _, files = quiet
 
     assert files.reminders_html == {}
     assert files.reminders_text == {}
-    assert not (tmp_path / "reminders").exists()
+    assert not (files.spravka_docx.parent / "reminders").exists()
+    assert len(files.advice_html) == 18
     document = docx.Document(files.spravka_docx)
-    assert len(document.tables) == 1
+    # Appendix 1 and Appendix 3. Appendices 2 and 4 print a sentence in place of a table.
+    assert len(document.tables) == 2
     text = docx_text(files.spravka_docx)
     assert "дублей учётных записей в АИС СГО не выявлено" in text
     assert "В 18-ти муниципальных образованиях дублей учётных записей нет" in text
     assert "в течение 7 дней" in text
+    assert "образовательных организаций с дублями нет" in text
+    assert "Ни на одну из этих дат дублей в регионе не было" in text
+    assert "Учётные записи-дубли есть" not in text
     assert "дублирующихся учётных записей нет" in html_text(files.spravka_html)
+
+
+def test_region_without_duplicates_trend(quiet):
+    _, files = quiet
+    table = docx.Document(files.spravka_docx).tables[1]
+
+    assert table_cells(table) == [["Муниципальное образование", "17.01.2025"], ["ИТОГО", "0"]]
 
 
 def test_region_without_duplicates_first_run(tmp_path, directory, texts):
@@ -651,8 +713,49 @@ def test_compose_without_spravka(january, directory, texts):
         delta, directory, texts, RECIPIENTS, files, TEMPLATES, include_spravka=False
     )
 
-    assert {m.document for m in messages} == {"reminder:yuzhno_sakhalinsk", "reminder:dolinsky"}
-    assert len(messages) == 3
+    assert [(m.document, m.recipient) for m in messages] == [
+        ("reminder:yuzhno_sakhalinsk", "uo-ys@example.org"),
+        ("reminder:dolinsky", "uo-dolinsk@example.org"),
+        ("reminder:dolinsky", "oks-dolinsk@example.org"),
+        ("advice:kholmsky", "uo-kholmsk@example.org"),
+        ("advice:kholmsky", "Centre@example.org"),
+    ]
+
+
+def test_compose_advice_letter(january, directory, texts):
+    delta, files = january
+
+    messages = compose_messages(
+        delta, directory, texts, RECIPIENTS, files, TEMPLATES, include_spravka=False
+    )
+
+    advice = next(m for m in messages if m.document == "advice:kholmsky")
+    assert advice.subject == "Рекомендация: ежемесячно проверять дубли учётных записей (17.01.2025)"
+    assert advice.text_body == files.advice_text["kholmsky"].read_text(encoding="utf-8")
+    assert "каждый месяц формировать отчёт «Список учащихся-«дублей»" in advice.text_body
+    assert "дублей учётных записей обучающихся/воспитанников нет" in advice.text_body
+    assert "устранён 1 дубль, благодарим" in advice.text_body
+    assert "escalation-duplicates@example.org" in html_text(files.advice_html["kholmsky"])
+    assert advice.attachments == []
+
+
+def test_advice_files_for_municipalities_without_duplicates(january, directory):
+    _, files = january
+
+    assert sorted(files.advice_text) == sorted(
+        m.id for m in directory.municipalities if m.id not in ("dolinsky", "yuzhno_sakhalinsk")
+    )
+    assert not set(files.advice_html) & set(files.reminders_html)
+
+
+def test_quarterly_compose_sends_no_advice(january, directory, texts):
+    delta, files = january
+
+    messages = compose_messages(
+        delta, directory, texts, RECIPIENTS, files, TEMPLATES, include_spravka=True
+    )
+
+    assert not [m for m in messages if m.document.startswith("advice:")]
 
 
 def test_compose_quiet_region(tmp_path, directory, texts):
@@ -662,12 +765,18 @@ def test_compose_quiet_region(tmp_path, directory, texts):
     with_spravka = compose_messages(
         delta, directory, texts, RECIPIENTS, files, TEMPLATES, include_spravka=True
     )
-    reminders_only = compose_messages(
+    monthly = compose_messages(
         delta, directory, texts, RECIPIENTS, files, TEMPLATES, include_spravka=False
     )
 
     assert {m.document for m in with_spravka} == {"spravka"}
-    assert reminders_only == []
+    assert [m.document for m in monthly] == [
+        "advice:yuzhno_sakhalinsk",
+        "advice:dolinsky",
+        "advice:dolinsky",
+        "advice:kholmsky",
+        "advice:kholmsky",
+    ]
 
 
 def test_compose_skips_municipality_without_address(january, directory, texts, caplog):
@@ -691,3 +800,657 @@ def test_compose_requires_rendered_files(tmp_path, january, directory, texts):
         compose_messages(
             delta, directory, texts, RECIPIENTS, missing, TEMPLATES, include_spravka=True
         )
+
+
+# --- trend: Appendix 3 and the chart ------------------------------------------
+
+
+def test_docx_appendix3_trend(january):
+    _, files = january
+    table = docx.Document(files.spravka_docx).tables[2]
+
+    assert table_cells(table) == [
+        ["Муниципальное образование", "17.10.2024", "17.01.2025"],
+        ["Городской округ «Город Южно-Сахалинск»", "1", "1"],
+        ["Городской округ «Долинский»", "0", "1"],
+        ["Холмский городской округ", "1", "0"],
+        ["Южно-Курильский городской округ", "1", "0"],
+        ["ИТОГО", "3", "2"],
+    ]
+
+
+def test_docx_appendix3_grid_fits_columns(january):
+    _, files = january
+    table = docx.Document(files.spravka_docx).tables[2]._tbl
+    grid = [column.get(qn("w:w")) for column in table.tblGrid.findall(qn("w:gridCol"))]
+    first_row = table.findall(qn("w:tr"))[0].findall(qn("w:tc"))
+
+    assert grid == [cell.tcPr.find(qn("w:tcW")).get(qn("w:w")) for cell in first_row]
+
+
+def test_docx_trend_paragraph(january):
+    _, files = january
+    text = docx_text(files.spravka_docx)
+
+    assert "по состоянию на 2 даты: 17.10.2024, 17.01.2025" in text
+    assert "составляло соответственно 3 и 2" in text
+    assert "Муниципальных образований без дублей на всех этих датах: 14" in text
+
+
+def test_first_monitoring_trend_has_one_date(october):
+    _, files = october
+    text = docx_text(files.spravka_docx)
+
+    assert "первый в 2024/2025 учебном году" in text
+    assert docx.Document(files.spravka_docx).tables[2].rows[0].cells[1].text == "17.10.2024"
+
+
+def test_docx_has_chart_picture(january):
+    _, files = january
+    document = docx.Document(files.spravka_docx)
+    [shape] = document.inline_shapes
+    images = [
+        part.blob for part in document.part.package.parts if part.content_type == "image/png"
+    ]
+
+    assert images == [files.trend_chart.read_bytes()]
+    assert round(shape.width.mm) == render.CHART_WIDTH_MM
+
+
+def test_html_chart_is_data_uri(january):
+    _, files = january
+    tree = lxml.html.fromstring(files.spravka_html.read_text(encoding="utf-8"))
+    image = tree.get_element_by_id("trend-chart")
+    prefix, encoded = image.get("src").split(",", 1)
+
+    assert prefix == "data:image/png;base64"
+    assert base64.b64decode(encoded) == files.trend_chart.read_bytes()
+    assert "по региону 3, 2 на 17.10.2024, 17.01.2025" in image.get("alt")
+
+
+def test_html_appendix3_matches_docx(january):
+    _, files = january
+    tree = lxml.html.fromstring(files.spravka_html.read_text(encoding="utf-8"))
+    table = tree.get_element_by_id("appendix-3")
+    rows = [
+        [cell.text_content() for cell in row.xpath("./td|./th")] for row in table.xpath(".//tr")
+    ]
+
+    assert rows == table_cells(docx.Document(files.spravka_docx).tables[2])
+
+
+def test_mail_body_leaves_chart_out(january, directory, texts):
+    delta, files = january
+
+    messages = compose_messages(
+        delta, directory, texts, RECIPIENTS, files, TEMPLATES, include_spravka=True
+    )
+
+    assert "data:image/png" not in messages[0].html_body
+    assert "appendix-3" in messages[0].html_body
+
+
+def test_chart_png_is_deterministic(january, directory, texts, tmp_path):
+    delta, files = january
+    # Draw the chart again instead of reusing the one drawn for the fixture.
+    chart._draw.cache_clear()
+
+    again = render_reports(delta, directory, texts, TEMPLATES, tmp_path)
+
+    assert again.trend_chart.read_bytes() == files.trend_chart.read_bytes()
+
+
+def test_chart_png_has_no_metadata(january):
+    _, files = january
+    data = files.trend_chart.read_bytes()
+
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert set(png_chunk_types(data)) <= {b"IHDR", b"pHYs", b"IDAT", b"IEND"}
+    width, height = FIGURE_SIZE_INCHES
+    assert png_size(data) == (round(width * DPI), round(height * DPI))
+
+
+def test_chart_sums_extra_lines():
+    series = [(f"Округ {number}", [number, 0]) for number in range(1, MAX_LINES + 3)]
+    captions = {
+        "title": "Заголовок $x$",
+        "x_label": "Дата",
+        "y_label": "Дубли",
+        "total_label": "Всего",
+        "other_label": "Остальные",
+    }
+
+    many = trend_chart_png(["01.10.2024", "01.11.2024"], series, [55, 0], **captions)
+    few = trend_chart_png(["01.10.2024", "01.11.2024"], series[:MAX_LINES], [36, 0], **captions)
+
+    assert png_size(many) == png_size(few)
+    assert many != few
+
+
+def test_trend_without_stored_history(tmp_path, directory, texts):
+    delta = dolinsky_delta(directory, [make_pair(1, ["dolinsky"])])
+
+    files = render_reports(delta, directory, texts, TEMPLATES, tmp_path)
+
+    table = docx.Document(files.spravka_docx).tables[2]
+    assert table_cells(table) == [
+        ["Муниципальное образование", "17.01.2025"],
+        ["Городской округ «Долинский»", "1"],
+        ["ИТОГО", "1"],
+    ]
+
+
+# --- organisations: Appendix 4 ---------------------------------------------------
+
+
+def aged_delta(directory) -> Delta:
+    """Долинский with three pairs first seen 92, 31 and 5 days before 17.01.2025."""
+    pairs = [
+        make_pair(1, ["dolinsky"], organisation="МБОУ СОШ № 1", first_seen="2024-10-17",
+                  duplicate_organisation="МБОУ СОШ № 2"),
+        make_pair(2, ["dolinsky"], organisation="МБОУ СОШ № 1", first_seen="2025-01-12",
+                  duplicate_organisation="МБОУ СОШ № 3"),
+        make_pair(3, ["dolinsky", "kholmsky"], organisation="МБОУ СОШ № 4",
+                  first_seen="2024-12-17", duplicate_organisation="МАОУ Гимназия",
+                  municipality_id="dolinsky", duplicate_municipality_id="kholmsky"),
+    ]
+    return dolinsky_delta(directory, pairs)
+
+
+def test_docx_appendix4_days_open(tmp_path, directory, texts):
+    files = render_reports(aged_delta(directory), directory, texts, TEMPLATES, tmp_path)
+
+    table = docx.Document(files.spravka_docx).tables[3]
+
+    assert table_cells(table)[1:] == [
+        ["1.", "Городской округ «Долинский»", "МБОУ СОШ № 1", "2",
+         "№ 1: с 17.10.2024 г., 92 дня; № 2: с 12.01.2025 г., 5 дней", "92"],
+        ["2.", "Городской округ «Долинский»", "МБОУ СОШ № 2", "1", "№ 1: с 17.10.2024 г., 92 дня",
+         "92"],
+        ["3.", "Городской округ «Долинский»", "МБОУ СОШ № 4", "1", "№ 3: с 17.12.2024 г., 31 день",
+         "31"],
+        ["4.", "Городской округ «Долинский»", "МБОУ СОШ № 3", "1", "№ 2: с 12.01.2025 г., 5 дней",
+         "5"],
+        ["5.", "Холмский городской округ", "МАОУ Гимназия", "1", "№ 3: с 17.12.2024 г., 31 день",
+         "31"],
+    ]
+
+
+def test_docx_oldest_pair_sentence(tmp_path, directory, texts):
+    files = render_reports(aged_delta(directory), directory, texts, TEMPLATES, tmp_path)
+
+    text = docx_text(files.spravka_docx)
+
+    assert "Учётные записи-дубли есть в 5-ти образовательных организациях; по каждой из них" in text
+    assert "Дольше всего, 92 дня (с 17.10.2024 г.), не устранён дубль № 1 приложения 2." in text
+
+
+def test_html_appendix4_matches_docx(tmp_path, directory, texts):
+    files = render_reports(aged_delta(directory), directory, texts, TEMPLATES, tmp_path)
+    tree = lxml.html.fromstring(files.spravka_html.read_text(encoding="utf-8"))
+
+    rows = tree.get_element_by_id("appendix-4").xpath("./tbody/tr")
+    cells = [[td.text_content() for td in row.xpath("./td")] for row in rows]
+
+    assert cells[0][4] == "№ 1: с 17.10.2024 г., 92 дня№ 2: с 12.01.2025 г., 5 дней"
+    assert [row[2] for row in cells] == [
+        row[2] for row in table_cells(docx.Document(files.spravka_docx).tables[3])[1:]
+    ]
+
+
+def test_reminder_lists_organisations(tmp_path, directory, texts):
+    files = render_reports(aged_delta(directory), directory, texts, TEMPLATES, tmp_path)
+
+    dolinsky = files.reminders_text["dolinsky"].read_text(encoding="utf-8")
+
+    assert "Образовательные организации с дублями:" in dolinsky
+    assert "1) МБОУ СОШ № 1 — 2 дубля, самый давний не устранён 92 дня;" in dolinsky
+    assert "3) МБОУ СОШ № 4 — 1 дубль, не устранён 31 день;" in dolinsky
+    assert "МАОУ Гимназия —" not in dolinsky
+    assert "Выявлен впервые: 17.10.2024 г." in dolinsky
+
+
+def test_january_appendix4_attributes_sides(january):
+    _, files = january
+    table = docx.Document(files.spravka_docx).tables[3]
+
+    assert [(row[1], row[2], row[4]) for row in table_cells(table)[1:]] == [
+        (
+            "Городской округ «Город Южно-Сахалинск»",
+            "МАОУ СОШ №8 им. генерал-лейтенанта В.Г. Асапова города Южно-Сахалинска",
+            "№ 1: с 17.01.2025 г., 0 дней",
+        ),
+        ("Городской округ «Долинский»", "МБОУ СОШ № 1", "№ 2: с 17.01.2025 г., 0 дней"),
+        ("Городской округ «Долинский»", "МБОУ СОШ №2 г.Долинск", "№ 2: с 17.01.2025 г., 0 дней"),
+        ("Организации регионального подчинения", "СГКСУВОУ зт", "№ 1: с 17.01.2025 г., 0 дней"),
+    ]
+
+
+# --- register of pairs that cannot be eliminated -----------------------------------
+
+
+def registered_delta(directory) -> Delta:
+    pairs = [
+        make_pair(1, ["dolinsky"]),
+        make_pair(2, ["dolinsky"], organisation="МБОУ СОШ № 7", unresolvable=True),
+    ]
+    delta = dolinsky_delta(directory, pairs)
+    delta.rows[0].unresolvable = delta.total.unresolvable = 1
+    delta.register = [
+        register_entry("current", numbers=[2], organisation="МБОУ СОШ № 7"),
+        register_entry("resolved", organisation="МБОУ СОШ № 9", last_seen="2024-10-17"),
+    ]
+    return delta
+
+
+def register_entry(status, *, numbers=(), organisation, last_seen=None) -> dict:
+    return {
+        "line": 2,
+        "status": status,
+        "pair_ids": [],
+        "numbers": list(numbers),
+        "organisation": organisation,
+        "class_name": "5А",
+        "duplicate_organisation": "МБОУ СОШ № 2",
+        "duplicate_class_name": "5Б",
+        "intersection_start": "2025-01-09",
+        "reason": "учётные записи связаны с разными родителями",
+        "reported_by": "УО Долинский",
+        "letter": "№ 12-345 от 20.01.2025",
+        "reported_on": "2025-01-21",
+        "last_seen": last_seen,
+    }
+
+
+def test_docx_lists_register(tmp_path, directory, texts):
+    files = render_reports(registered_delta(directory), directory, texts, TEMPLATES, tmp_path)
+
+    text = docx_text(files.spravka_docx)
+
+    assert (
+        "1 дубль из приложения 2 нельзя устранить по техническим причинам; в приложении 1 он "
+        "учтён в отдельной графе:"
+    ) in text
+    assert (
+        "1) № 2 приложения 2: МБОУ СОШ № 7, 5А — МБОУ СОШ № 2, 5Б. Причина: учётные записи "
+        "связаны с разными родителями. Письмо № 12-345 от 20.01.2025 (УО Долинский), дата "
+        "сообщения 21.01.2025 г."
+    ) in text
+    assert "Дубль, о котором сообщалось как о неустранимом, больше не появляется" in text
+    assert "в последний раз дубль был в отчёте на 17.10.2024 г." in text
+
+
+def test_docx_register_in_appendices(tmp_path, directory, texts):
+    files = render_reports(registered_delta(directory), directory, texts, TEMPLATES, tmp_path)
+    document = docx.Document(files.spravka_docx)
+
+    assert document.tables[0].rows[1].cells[5].text == "1"
+    assert document.tables[1].rows[3].cells[0].text == "2.*"
+
+
+def test_html_lists_register(tmp_path, directory, texts):
+    files = render_reports(registered_delta(directory), directory, texts, TEMPLATES, tmp_path)
+    tree = lxml.html.fromstring(files.spravka_html.read_text(encoding="utf-8"))
+
+    current = tree.get_element_by_id("register-current").text_content()
+    resolved = tree.get_element_by_id("register-resolved").text_content()
+
+    assert "Причина: учётные записи связаны с разными родителями" in current
+    assert "Письмо № 12-345 от 20.01.2025" in current
+    assert "МБОУ СОШ № 9" in resolved
+
+
+def test_register_markup_literal(tmp_path, directory, texts):
+    delta = registered_delta(directory)
+    delta.register[0]["reason"] = MARKUP_NAME
+
+    files = render_reports(delta, directory, texts, TEMPLATES, tmp_path)
+
+    assert MARKUP_NAME in docx_text(files.spravka_docx)
+    tree = lxml.html.fromstring(files.spravka_html.read_text(encoding="utf-8"))
+    assert MARKUP_NAME in tree.get_element_by_id("register-current").text_content()
+
+
+# --- agreement for 0, 1, 2, 5, 11 and 21 -----------------------------------------
+
+
+def numbered_directory(tmp_path, count: int):
+    """A region of ``count`` invented municipalities «Округ № 1» …"""
+    municipalities = [
+        {"id": f"m{number:02d}", "name": f"Тестовый округ № {number}", "short": f"Округ № {number}"}
+        for number in range(1, count + 1)
+    ]
+    path = tmp_path / "municipalities.yaml"
+    path.write_text(
+        yaml.safe_dump({"region": {"id": "test", "name": "Тестовая область"},
+                        "municipalities": municipalities}, allow_unicode=True),
+        encoding="utf-8",
+    )
+    return load_directory(path)
+
+
+def counted_delta(directory, red: int, green: int) -> Delta:
+    """``red`` municipalities with one pair each, then ``green`` that removed their one pair.
+
+    Each pair has the same school on both sides, so ``red`` is also the
+    number of organisations with duplicates.
+    """
+    ids = directory.ids
+    rows, pairs = [], []
+    for position, municipality_id in enumerate(ids):
+        name = directory.get(municipality_id).name
+        if position < red:
+            rows.append(make_row(municipality_id, name, 0, 1, 0, 1, "red"))
+            school = f"Школа {position + 1}"
+            pairs.append(
+                make_pair(position + 1, [municipality_id], organisation=school,
+                          duplicate_organisation=school)
+            )
+        elif position < red + green:
+            rows.append(make_row(municipality_id, name, 1, 0, 1, 0, "green"))
+        else:
+            rows.append(make_row(municipality_id, name, 0, 0, 0, 0, "none"))
+    return Delta(
+        monitoring_date="2025-01-17",
+        baseline_date="2024-10-17",
+        rows=rows,
+        total=make_row("", "ИТОГО", green, red, green, red, ""),
+        current_pairs=pairs,
+    )
+
+
+# n: (pairs found, red list, green list, list without duplicates, organisations)
+AGREEMENT = {
+    1: (
+        "выявлен 1 дубль учётных записей в следующем муниципальном образовании (в приложении 1 "
+        "выделено красным):",
+        "устранены в 1-м муниципальном образовании (в приложении 1 выделено зелёным)",
+        "В 1-м муниципальном образовании дублей учётных записей нет:",
+        "Учётные записи-дубли есть в 1-й образовательной организации; по ней в приложении 4",
+    ),
+    2: (
+        "выявлено 2 дубля учётных записей в следующих муниципальных образованиях (в приложении 1 "
+        "выделены красным):",
+        "устранены в 2-х муниципальных образованиях (в приложении 1 выделены зелёным)",
+        "В 2-х муниципальных образованиях дублей учётных записей нет:",
+        "Учётные записи-дубли есть в 2-х образовательных организациях; по каждой из них",
+    ),
+    5: (
+        "выявлено 5 дублей учётных записей в следующих муниципальных образованиях (в приложении 1 "
+        "выделены красным):",
+        "устранены в 5-ти муниципальных образованиях (в приложении 1 выделены зелёным)",
+        "В 5-ти муниципальных образованиях дублей учётных записей нет:",
+        "Учётные записи-дубли есть в 5-ти образовательных организациях; по каждой из них",
+    ),
+    11: (
+        "выявлено 11 дублей учётных записей в следующих муниципальных образованиях (в приложении "
+        "1 выделены красным):",
+        "устранены в 11-ти муниципальных образованиях (в приложении 1 выделены зелёным)",
+        "В 11-ти муниципальных образованиях дублей учётных записей нет:",
+        "Учётные записи-дубли есть в 11-ти образовательных организациях; по каждой из них",
+    ),
+    21: (
+        "выявлен 21 дубль учётных записей в следующих муниципальных образованиях (в приложении 1 "
+        "выделены красным):",
+        "устранены в 21-м муниципальном образовании (в приложении 1 выделено зелёным)",
+        "В 21-м муниципальном образовании дублей учётных записей нет:",
+        "Учётные записи-дубли есть в 21-й образовательной организации; по каждой из них",
+    ),
+}
+
+
+@pytest.mark.parametrize("n", sorted(AGREEMENT))
+def test_agreement_of_lists(tmp_path, texts, n):
+    directory = numbered_directory(tmp_path, 2 * n)
+    delta = counted_delta(directory, red=n, green=n)
+
+    files = render_reports(delta, directory, texts, TEMPLATES, tmp_path / "out")
+
+    text = docx_text(files.spravka_docx)
+    for document_text in (text, flat(html_text(files.spravka_html))):
+        for phrase in AGREEMENT[n]:
+            assert phrase in document_text
+        assert "г.." not in document_text
+    assert f"{n}) Тестовый округ № {n}." in text
+
+
+def test_agreement_without_any_list(tmp_path, texts):
+    directory = numbered_directory(tmp_path, 1)
+    delta = counted_delta(directory, red=0, green=0)
+
+    files = render_reports(delta, directory, texts, TEMPLATES, tmp_path / "out")
+
+    text = docx_text(files.spravka_docx)
+    assert "дублей учётных записей в АИС СГО не выявлено" in text
+    assert "В 1-м муниципальном образовании дублей учётных записей нет:" in text
+    assert "в следующ" not in text
+    assert "устранены в" not in text
+
+
+# (pairs of one municipality, sentence of its reminder)
+REMINDER_AGREEMENT = [
+    (1, "числится 1 дубль учётных записей обучающихся/воспитанников. Просим до 24.01.2025 г. "
+        "устранить его."),
+    (2, "числятся 2 дубля учётных записей обучающихся/воспитанников. Просим до 24.01.2025 г. "
+        "устранить их."),
+    (5, "числится 5 дублей учётных записей обучающихся/воспитанников. Просим до 24.01.2025 г. "
+        "устранить их."),
+    (11, "числится 11 дублей учётных записей обучающихся/воспитанников. Просим до 24.01.2025 г. "
+         "устранить их."),
+    (21, "числится 21 дубль учётных записей обучающихся/воспитанников. Просим до 24.01.2025 г. "
+         "устранить их."),
+]
+
+
+@pytest.mark.parametrize(
+    ("count", "sentence"), REMINDER_AGREEMENT, ids=[str(count) for count, _ in REMINDER_AGREEMENT]
+)
+def test_agreement_of_reminder(tmp_path, directory, texts, count, sentence):
+    pairs = [make_pair(number, ["dolinsky"]) for number in range(1, count + 1)]
+    delta = dolinsky_delta(directory, pairs)
+
+    files = render_reports(delta, directory, texts, TEMPLATES, tmp_path)
+
+    assert sentence in files.reminders_text["dolinsky"].read_text(encoding="utf-8")
+    assert sentence in html_text(files.reminders_html["dolinsky"])
+
+
+@pytest.mark.parametrize(
+    ("count", "phrase"),
+    [
+        (1, "1 дубль не относится ни к одному муниципальному образованию"),
+        (2, "2 дубля не относятся ни к одному муниципальному образованию"),
+        (5, "5 дублей не относятся ни к одному муниципальному образованию"),
+        (11, "11 дублей не относятся ни к одному муниципальному образованию"),
+        (21, "21 дубль не относится ни к одному муниципальному образованию"),
+    ],
+    ids=["1", "2", "5", "11", "21"],
+)
+def test_agreement_of_regional_row(tmp_path, directory, texts, count, phrase):
+    regional = make_row("regional", directory.no_municipality_row, 0, count, 0, count, "red")
+    pairs = [make_pair(number, ["regional"]) for number in range(1, count + 1)]
+    delta = dolinsky_delta(directory, pairs, extra_rows=[regional])
+    delta.rows[0].current = delta.rows[0].new = 0
+    delta.rows[0].status = "none"
+
+    files = render_reports(delta, directory, texts, TEMPLATES, tmp_path)
+
+    assert phrase in docx_text(files.spravka_docx)
+    assert phrase in html_text(files.spravka_html)
+
+
+@pytest.mark.parametrize(
+    ("previous", "eliminated", "current", "new", "phrase"),
+    [
+        (1, 1, 1, 1, "устранён 1 дубль из 1 выявленного на 17.10.2024 г., но на 17.01.2025 г. "
+                     "остаётся 1 дубль, из них 1 новый."),
+        (5, 2, 3, 0, "устранено 2 дубля из 5 выявленных на 17.10.2024 г., но на 17.01.2025 г. "
+                     "остаются 3 дубля."),
+        (11, 5, 21, 15, "устранено 5 дублей из 11 выявленных на 17.10.2024 г., но на 17.01.2025 г. "
+                        "остаётся 21 дубль, из них 15 новых."),
+        (21, 21, 2, 2, "устранён 21 дубль из 21 выявленного на 17.10.2024 г., но на 17.01.2025 г. "
+                       "остаются 2 дубля, из них 2 новых."),
+        (11, 11, 5, 5, "устранено 11 дублей из 11 выявленных на 17.10.2024 г., но на 17.01.2025 г. "
+                       "остаётся 5 дублей, из них 5 новых."),
+    ],
+    ids=["1-of-1", "2-of-5", "5-of-11", "21-of-21", "11-of-11"],
+)
+def test_agreement_of_partial_removal(
+    tmp_path, directory, texts, previous, eliminated, current, new, phrase
+):
+    pairs = [make_pair(number, ["dolinsky"]) for number in range(1, current + 1)]
+    delta = dolinsky_delta(directory, pairs)
+    delta.rows[0] = make_row(
+        "dolinsky", "Городской округ «Долинский»", previous, current, eliminated, new, "partial"
+    )
+
+    files = render_reports(delta, directory, texts, TEMPLATES, tmp_path)
+
+    assert f"частично в муниципальном образовании ГО «Долинский»: {phrase}" in docx_text(
+        files.spravka_docx
+    )
+    assert phrase in html_text(files.spravka_html)
+
+
+# --- PDF ----------------------------------------------------------------------------
+
+
+def keep_first_page(pdf_path: Path, name: str) -> Path:
+    """Write the first page of a PDF as tests/artifacts/<name>.png, for a person to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf_path),
+         str(ARTIFACTS / name)],
+        check=True,
+    )
+    return ARTIFACTS / f"{name}.png"
+
+
+def page_with(pdf_path: Path, words: str) -> int:
+    """Return the 1-based number of the first page whose text contains ``words``."""
+    pages = pdf_text(pdf_path, layout=False).split("\f")
+    return next(number for number, page in enumerate(pages, 1) if words in page)
+
+
+def page_colours(pdf_path: Path, page: int) -> set[tuple[int, int, int]]:
+    from PIL import Image
+
+    result = subprocess.run(
+        ["pdftoppm", "-png", "-r", "30", "-f", str(page), "-l", str(page), str(pdf_path)],
+        capture_output=True,
+        check=True,
+    )
+    with Image.open(io.BytesIO(result.stdout)) as image:
+        return {colour for _, colour in image.convert("RGB").getcolors(maxcolors=1 << 20)}
+
+
+@needs_soffice
+def test_pdf_written_beside_docx(january):
+    _, files = january
+
+    assert files.spravka_pdf == files.spravka_docx.with_name("spravka.pdf")
+    assert files.spravka_pdf.read_bytes().startswith(b"%PDF")
+
+
+@needs_soffice
+def test_pdf_january_text(january):
+    _, files = january
+    text = flat(pdf_text(files.spravka_pdf))
+
+    assert "выявлено 2 дубля учётных записей в следующих муниципальных образованиях" in text
+    assert "устранены в 2-х муниципальных образованиях" in text
+    assert "В 16-ти муниципальных образованиях дублей учётных записей нет" in text
+    assert "за период с 02.09.2024 г. по 17.01.2025 г." in text
+    assert "В срок до 24.01.2025 г. устранить дубли" in text
+    assert "escalation-duplicates@example.org" in text
+    for caption in ("Приложение 1", "Приложение 2", "Приложение 3", "Приложение 4"):
+        assert caption in text
+
+
+@needs_soffice
+def test_pdf_appendix1_numbers(january):
+    _, files = january
+    lines = pdf_text(files.spravka_pdf, layout=True).splitlines()
+
+    totals = [line.split() for line in lines if line.split()[:1] == ["ИТОГО"]]
+
+    # Appendix 1, then Appendix 3.
+    assert totals == [["ИТОГО", "3", "2", "3", "2", "0", "100,0"], ["ИТОГО", "3", "2"]]
+
+
+@needs_soffice
+def test_pdf_appendix1_highlighting(january):
+    _, files = january
+    page = page_with(files.spravka_pdf, "Приложение 1")
+
+    colours = page_colours(files.spravka_pdf, page)
+
+    assert tuple(bytes.fromhex(RED)) in colours
+    assert tuple(bytes.fromhex(GREEN)) in colours
+
+
+@needs_soffice
+def test_pdf_october_text(october):
+    _, files = october
+    text = flat(pdf_text(files.spravka_pdf))
+
+    assert "проведён впервые" in text
+    assert "выявлено 3 дубля" in text
+    assert "В 15-ти муниципальных образованиях" in text
+
+
+@needs_soffice
+def test_pdf_quiet_region_text(quiet):
+    _, files = quiet
+    text = flat(pdf_text(files.spravka_pdf))
+
+    assert "дублей учётных записей в АИС СГО не выявлено" in text
+    assert "В 18-ти муниципальных образованиях дублей учётных записей нет" in text
+    assert "образовательных организаций с дублями нет" in text
+
+
+@needs_soffice
+def test_pdf_first_pages_kept(january, october, quiet):
+    for name, (_, files) in (("january", january), ("october", october), ("quiet", quiet)):
+        picture = keep_first_page(files.spravka_pdf, f"spravka_{name}_page1")
+
+        assert picture.read_bytes().startswith(b"\x89PNG"), name
+
+
+@needs_soffice
+def test_pdf_markup_literal(tmp_path, directory, texts):
+    delta = dolinsky_delta(directory, [make_pair(1, ["dolinsky"], organisation=MARKUP_NAME)])
+
+    files = render_reports(delta, directory, texts, TEMPLATES, tmp_path, pdf=True)
+
+    # Without layout, pdftotext keeps the text of one table cell together.
+    assert flat(MARKUP_NAME) in flat(pdf_text(files.spravka_pdf, layout=False))
+    with zipfile.ZipFile(files.spravka_docx) as archive:
+        for name in archive.namelist():
+            if name.endswith(".xml"):
+                lxml.etree.fromstring(archive.read(name))
+
+
+def test_render_without_soffice_skips_pdf(tmp_path, directory, texts, monkeypatch, caplog):
+    stale = tmp_path / "spravka.pdf"
+    stale.write_bytes(b"%PDF of an earlier render")
+    monkeypatch.setattr(pdf, "find_soffice", lambda: None)
+    delta = dolinsky_delta(directory, [make_pair(1, ["dolinsky"])])
+
+    with caplog.at_level(logging.WARNING, logger="dupmon.pdf"):
+        files = render_reports(delta, directory, texts, TEMPLATES, tmp_path, pdf=True)
+
+    assert files.spravka_pdf is None
+    assert not stale.exists()
+    assert files.spravka_docx.exists()
+    assert "soffice" in caplog.text
+
+
+def test_render_without_pdf_removes_stale_one(tmp_path, directory, texts):
+    stale = tmp_path / "spravka.pdf"
+    stale.write_bytes(b"%PDF of an earlier render")
+
+    files = render_reports(quiet_delta(directory), directory, texts, TEMPLATES, tmp_path)
+
+    assert files.spravka_pdf is None
+    assert not stale.exists()

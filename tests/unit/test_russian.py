@@ -14,6 +14,7 @@ from dupmon.russian import (
     format_date_ru,
     locative_phrase,
     numeral_increment,
+    one_or_many,
     plural,
     prepositional_numeral,
     upper_first,
@@ -21,6 +22,7 @@ from dupmon.russian import (
 
 DUPLICATE = ("дубль", "дубля", "дублей")
 MUNICIPALITY = ("муниципальном образовании", "муниципальных образованиях")
+ORGANISATION = ("образовательной организации", "образовательных организациях")
 
 
 @pytest.mark.parametrize(
@@ -141,6 +143,36 @@ def test_numeral_increment(n, expected):
 )
 def test_locative_phrase(n, expected):
     assert locative_phrase(n, *MUNICIPALITY) == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [
+        (1, "в 1-й образовательной организации"),
+        (2, "в 2-х образовательных организациях"),
+        (5, "в 5-ти образовательных организациях"),
+        (11, "в 11-ти образовательных организациях"),
+        (21, "в 21-й образовательной организации"),
+        (31, "в 31-й образовательной организации"),
+        (111, "в 111-ти образовательных организациях"),
+    ],
+)
+def test_locative_phrase_feminine(n, expected):
+    assert locative_phrase(n, *ORGANISATION, feminine=True) == expected
+
+
+@pytest.mark.parametrize(("n", "expected"), [(1, "одной"), (21, "одной"), (11, "одиннадцати")])
+def test_prepositional_numeral_feminine(n, expected):
+    assert prepositional_numeral(n, feminine=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [(0, "следующих"), (1, "следующем"), (2, "следующих"), (5, "следующих"), (11, "следующих"),
+     (21, "следующих")],
+)
+def test_one_or_many(n, expected):
+    assert one_or_many(n, "следующем", "следующих") == expected
 
 
 def test_prepositional_numeral_rejects_zero():

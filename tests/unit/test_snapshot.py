@@ -91,3 +91,13 @@ def test_requested_baseline_must_exist():
 def test_requested_baseline_must_be_earlier():
     with pytest.raises(ValueError, match="not earlier"):
         choose_baseline([DAY], DAY, DAY)
+
+
+def test_quarter_rule_skips_monthly_snapshots():
+    dates = [dt.date(2024, 10, 17), dt.date(2024, 11, 17), dt.date(2024, 12, 17)]
+    assert choose_baseline(dates, DAY, rule="quarter") == dt.date(2024, 10, 17)
+
+
+def test_quarter_rule_falls_back_to_latest():
+    dates = [dt.date(2024, 12, 17)]
+    assert choose_baseline(dates, DAY, rule="quarter") == dt.date(2024, 12, 17)
