@@ -9,7 +9,10 @@ with their list and the deadline. In the quarterly months the quarterly DAG
 sends the reminders with the справка.
 
 Parameters: `monitoring_date` (default: the logical date in Asia/Sakhalin),
-`baseline` (default: the latest earlier snapshot), `send_mail`, `force_resend`.
+`baseline` (default: the latest earlier snapshot), `send_mail` (default: yes,
+except in a backfill, which mails only with `send_mail: true` in its run
+conf), `force_resend`. The snapshot task writes the `dupmon_snapshot` asset.
+A task that fails for good mails the operators (`dupmon_operator_email`).
 Settings: the `dupmon_*` Variables or `DUPMON_*` environment variables, and
 the `smtp_default` connection.
 """

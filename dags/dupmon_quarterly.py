@@ -8,7 +8,11 @@ the справка with both appendices and the reminders, and mails them (each
 message once per recipient).
 
 Parameters: `monitoring_date` (default: the logical date in Asia/Sakhalin),
-`baseline` (default: the latest earlier snapshot), `send_mail`, `force_resend`.
+`baseline` (default: the previous quarter's snapshot, the latest one at
+least 80 days earlier), `send_mail` (default: yes, except in a backfill,
+which mails only with `send_mail: true` in its run conf), `force_resend`.
+The snapshot task writes the `dupmon_snapshot` asset. A task that fails for
+good mails the operators (`dupmon_operator_email`).
 Settings: the `dupmon_*` Variables or `DUPMON_*` environment variables, and
 the `smtp_default` connection.
 """

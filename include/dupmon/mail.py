@@ -8,14 +8,17 @@ recipient, so that a rerun of the sending task sends only what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
+import fcntl
 import logging
 import mimetypes
 import smtplib
 import sqlite3
 import ssl
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from email.header import Header
@@ -45,6 +48,9 @@ ATTACHMENT_TYPES = {
 
 # RFC 5322 section 2.1.1: a line must not exceed 998 characters.
 MAX_HEADER_LINE = 998
+# Line length given to email.header's encoder for the Subject, so that no
+# RFC 2047 encoded word exceeds 75 characters.
+ENCODED_WORD_LINE = 76
 
 
 # --- settings and messages ------------------------------------------------
@@ -163,8 +169,11 @@ class _MailPolicy(EmailPolicy):
             # CPython 3.11's folder drops the space between two encoded words
             # when it folds a line there («устранить дубли» arrives as
             # «устранитьдубли»). The compat32 encoder keeps each space inside
-            # an encoded word.
-            encoded = Header(str(value), "utf-8", header_name=name).encode(linesep=self.linesep)
+            # an encoded word. At its default of 78 it writes 76-character
+            # words; RFC 2047 section 2 allows 75, which 76 here keeps.
+            encoded = Header(str(value), "utf-8", header_name=name).encode(
+                linesep=self.linesep, maxlinelen=ENCODED_WORD_LINE
+            )
             return f"{name}: {encoded}{self.linesep}".encode("ascii")
         return super().fold_binary(name, value)
 
@@ -262,16 +271,19 @@ class MailLedger:
     Every call opens its own connection, so one ledger file can be used by
     several processes and threads. ``busy_timeout`` is the time in seconds
     a call waits for another process's write lock before it raises
-    ``sqlite3.OperationalError``.
+    ``sqlite3.OperationalError``. Senders hold ``exclusive()`` while they
+    check and record, so two runs at the same time cannot both send one
+    message.
 
-    NOTE: the ledger stops a rerun from sending again, not two runs at the
-    same time: both may check a message before either records it. SQLite
-    locking also needs a local file system, not NFS or SMB.
+    NOTE: both the SQLite locks and the flock(2) of ``exclusive()`` need a
+    local file system shared by the senders (one host, or containers on one
+    host with one volume), not NFS or SMB.
     """
 
     def __init__(self, path: Path, busy_timeout: float = 30.0):
         self.path = Path(path)
         self.busy_timeout = busy_timeout
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as connection, connection:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -280,6 +292,36 @@ class MailLedger:
     def _connect(self) -> sqlite3.Connection:
         # The timeout argument installs SQLite's busy handler.
         return sqlite3.connect(self.path, timeout=self.busy_timeout)
+
+    @contextlib.contextmanager
+    def exclusive(self, timeout: float = 900.0) -> Iterator[None]:
+        """Hold the ledger's lock file, so that one sender at a time checks and records.
+
+        Waits up to ``timeout`` seconds for another sender to finish, then
+        raises TimeoutError. The default of 15 minutes is an estimate: one
+        date's few dozen messages take seconds while the server answers.
+        """
+        with open(self.lock_path, "a+b") as lock_file:
+            deadline = time.monotonic() + timeout
+            waiting_logged = False
+            while True:
+                try:
+                    fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError(
+                            f"the mail ledger {self.path} stayed locked by another sender for "
+                            f"{timeout:.0f} s; wait for that run to finish and retry"
+                        ) from None
+                    if not waiting_logged:
+                        log.info("Waiting for another sender to release %s", self.lock_path)
+                        waiting_logged = True
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def was_sent(self, monitoring_date: str, document: str, recipient: str) -> bool:
         _check_monitoring_date(monitoring_date)
@@ -515,12 +557,33 @@ def send_messages(
     twice. The caller reruns and the ledger skips what went out.
     ``force_resend`` sends messages the ledger lists too. Failures are in
     ``SendReport.failed``; call ``raise_for_failures`` to fail the task.
+    The whole batch runs under the ledger's ``exclusive()`` lock.
     """
     _check_monitoring_date(monitoring_date)
     report = SendReport(monitoring_date=monitoring_date)
+    with ledger.exclusive():
+        _send_all(messages, monitoring_date, smtp, ledger, report, force_resend)
+
+    log.info(
+        "Mail of %s: %d sent, %d skipped, %d failed",
+        monitoring_date,
+        len(report.sent),
+        len(report.skipped),
+        len(report.failed),
+    )
+    return report
+
+
+def _send_all(
+    messages: Iterable[OutgoingMessage],
+    monitoring_date: str,
+    smtp: SmtpSettings,
+    ledger: MailLedger,
+    report: SendReport,
+    force_resend: bool,
+) -> None:
     session = _SmtpSession(smtp)
     handled: set[tuple[str, str]] = set()
-
     try:
         for message in messages:
             key = (message.document, normalise_address(message.recipient))
@@ -552,15 +615,6 @@ def send_messages(
             _send_one(message, monitoring_date, smtp, ledger, session, report)
     finally:
         session.close()
-
-    log.info(
-        "Mail of %s: %d sent, %d skipped, %d failed",
-        monitoring_date,
-        len(report.sent),
-        len(report.skipped),
-        len(report.failed),
-    )
-    return report
 
 
 def _send_one(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.policy
 import json
 import logging
@@ -17,7 +18,7 @@ import time
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 import pytest
 from aiosmtpd.smtp import AuthResult
@@ -71,6 +72,14 @@ class DroppingHandler(MaildirHandler):
         return status
 
 
+class SlowHandler(MaildirHandler):
+    """Stores mail like the sink, taking 0.1 s per message, so that two senders overlap."""
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(0.1)
+        return await super().handle_DATA(server, session, envelope)
+
+
 @pytest.fixture
 def attachments(tmp_path: Path) -> list[tuple[Path, str]]:
     folder = tmp_path / "reports"
@@ -117,6 +126,33 @@ def header_block(raw: bytes, name: bytes) -> bytes:
                 block.append(continuation)
             return b"\r\n".join(block)
     raise AssertionError(f"header {name!r} not found")
+
+
+# RFC 2047 section 2: charset, encoding B or Q, and the encoded text.
+ENCODED_WORD = re.compile(rb"=\?([^?*]+)\?([BbQq])\?([^?]*)\?=")
+# RFC 2231 section 7 with RFC 2045's attribute-char: no space, control, tspecial, "*", "'", "%".
+EXTENDED_VALUE = re.compile(rb"utf-8''((?:[!#$&+\-.0-9A-Z^_`a-z{|}~]|%[0-9A-F]{2})+)")
+
+
+def decode_subject_strictly(block: bytes) -> str:
+    """Decode a raw Subject header as RFC 2047 allows, without Python's parser.
+
+    The value must consist of encoded words separated only by folding white
+    space, each at most 75 characters long, and each B-encoded word must be
+    whole UTF-8 characters, as section 5 requires. A client that decodes
+    each word on its own then shows the same text.
+    """
+    value = block.split(b":", 1)[1]
+    words = value.split()
+    text = []
+    for word in words:
+        match = ENCODED_WORD.fullmatch(word)
+        assert match, f"{word!r} is not an encoded word"
+        assert len(word) <= 75, f"encoded word {word!r} is longer than 75 characters"
+        charset, encoding, payload = match.groups()
+        assert (charset.lower(), encoding.lower()) == (b"utf-8", b"b")
+        text.append(base64.b64decode(payload, validate=True).decode("utf-8"))
+    return "".join(text)
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -166,6 +202,38 @@ def test_build_long_filename_unsplit(attachments):
 
     assert f"filename*=utf-8''{quote(CSV_NAME)}".encode() in raw
     assert b"filename*0*=" not in raw
+
+
+def test_build_subject_strict_rfc2047():
+    subject = (
+        "Напоминание: устранить дубли учётных записей до 24.01.2025 — Долинский городской округ"
+    )
+    message = OutgoingMessage("reminder:dolinsky", "uo@example.org", subject, TEXT_BODY)
+    raw = build_email(message, FROM_EMAIL).as_bytes()
+
+    block = header_block(raw, b"Subject")
+
+    assert decode_subject_strictly(block) == subject
+    assert max(len(line) for line in block.split(b"\r\n")) <= 78
+
+
+def test_build_filename_strict_rfc2231(attachments):
+    raw = build_email(make_message(attachments), FROM_EMAIL).as_bytes()
+
+    names = [
+        unquote_to_bytes(match.group(1).decode("ascii")).decode("utf-8")
+        for match in EXTENDED_VALUE.finditer(raw)
+    ]
+
+    assert names == [DOCX_NAME, HTML_NAME, CSV_NAME]
+
+
+def test_build_raw_message_ascii_crlf(attachments):
+    raw = build_email(make_message(attachments), FROM_EMAIL).as_bytes()
+
+    assert raw.isascii()
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
 
 
 def test_build_parsed_subject(attachments):
@@ -282,8 +350,9 @@ def test_send_received_raw_headers(sink, ledger, attachments):
 
     raw = sink.stored_files()[0].read_bytes()
 
-    assert b"=?utf-8?" in header_block(raw, b"Subject")
+    assert decode_subject_strictly(header_block(raw, b"Subject")) == SUBJECT
     assert f"filename*=utf-8''{quote(DOCX_NAME)}".encode() in raw
+    assert raw.isascii()
 
 
 def test_send_one_message_per_recipient(sink, ledger, attachments):
@@ -541,6 +610,50 @@ def _record_many(path: Path, worker: int) -> None:
         recipient = f"uo{worker}.{number}@example.org"
         message_id = f"<{worker}.{number}@example.org>"
         ledger.record(MONITORING_DATE, "spravka", recipient, message_id, SUBJECT)
+
+
+def test_ledger_lock_excludes_second_sender(ledger):
+    with ledger.exclusive():
+        with pytest.raises(TimeoutError, match="locked by another sender"):
+            with MailLedger(ledger.path).exclusive(timeout=0.3):
+                pass
+
+
+def test_ledger_lock_released_after_block(ledger):
+    with ledger.exclusive():
+        pass
+
+    with MailLedger(ledger.path).exclusive(timeout=0.3):
+        pass
+
+
+def _send_five(path: Path, port: int, attachments) -> None:
+    ledger = MailLedger(path)
+    settings = SmtpSettings(host="127.0.0.1", port=port, from_email=FROM_EMAIL, timeout=5)
+    messages = [make_message(attachments, f"uo{number}@example.org") for number in range(5)]
+    send_messages(messages, MONITORING_DATE, settings, ledger)
+
+
+def test_concurrent_runs_send_once(tmp_path, attachments):
+    path = tmp_path / "mail" / "ledger.sqlite"
+    MailLedger(path)
+    maildir = tmp_path / "maildir"
+    context = multiprocessing.get_context("fork")
+
+    # Two runs of one date at once, both sending the same five messages.
+    with SmtpSink(maildir, port=0, handler=SlowHandler(maildir)) as server:
+        senders = [
+            context.Process(target=_send_five, args=(path, server.port, attachments))
+            for _ in range(2)
+        ]
+        for process in senders:
+            process.start()
+        for process in senders:
+            process.join(timeout=60)
+        envelopes = [entry["rcpt_tos"] for entry in server.index()]
+
+    assert [process.exitcode for process in senders] == [0, 0]
+    assert sorted(envelopes) == [[f"uo{number}@example.org"] for number in range(5)]
 
 
 def test_ledger_shared_by_processes(tmp_path):

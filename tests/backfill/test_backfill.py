@@ -1,0 +1,312 @@
+"""`airflow backfill create` through a real scheduler, LocalExecutor and PostgreSQL.
+
+The test starts the Execution API server, the DAG processor and the scheduler
+on a fresh database of the PostgreSQL server that TEST_POSTGRES_URL names
+(.ci/run starts one). It backfills the quarterly DAG over the two sample
+monitoring dates with the README's command, and checks that the dates ran in
+order, that every document was rebuilt, and that no one was mailed. A second
+backfill that sets ``send_mail: true`` in its run conf mails each message
+once. Every process the test starts is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dupmon.mail import MailLedger
+from tests.conftest import JANUARY, OCTOBER, ROOT, SAMPLES, SECRET
+
+pytestmark = pytest.mark.airflow
+
+POSTGRES_URL_VARIABLE = "TEST_POSTGRES_URL"
+AIRFLOW = Path(sys.executable).parent / "airflow"
+DAG_ID = "dupmon_quarterly"
+OPERATOR = "operator@example.org"
+# Upper bounds, in seconds. On a 2-core machine one backfill of both dates
+# took about 40 s, and starting the services about 20 s.
+SERVICE_START_TIMEOUT = 120
+BACKFILL_TIMEOUT = 420
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _libpq_url(sqlalchemy_url: str) -> str:
+    scheme, _, rest = sqlalchemy_url.partition("://")
+    return f"postgresql://{rest}" if scheme.startswith("postgresql") else sqlalchemy_url
+
+
+def _with_database(sqlalchemy_url: str, database: str) -> str:
+    base, _, _ = sqlalchemy_url.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture
+def metadata_database() -> Iterator[str]:
+    """Create an empty database on the test server; return its SQLAlchemy URL; drop it after."""
+    server_url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not server_url:
+        pytest.skip(
+            f"{POSTGRES_URL_VARIABLE} is unset, so there is no PostgreSQL server for the "
+            "scheduler's metadata database. Set it to a URL such as "
+            "postgresql+psycopg://user:password@127.0.0.1:5432/postgres (.ci/run starts a "
+            "server and sets it)."
+        )
+    import psycopg
+
+    name = f"dupmon_backfill_{secrets.token_hex(4)}"
+    with psycopg.connect(_libpq_url(server_url), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield _with_database(server_url, name)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Service:
+    """One Airflow command running in its own process group, logging to a file."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], logs: Path):
+        self.name = name
+        self.log_path = logs / f"{name}.log"
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            command, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return f"--- last lines of {self.name} ---\n" + "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Stop the whole process group: the command and every child it forked."""
+        group = self.process.pid
+        try:
+            os.killpg(group, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(group, signal.SIGKILL)
+            self.process.wait(timeout=30)
+        # Children that outlive the leader (task runners) go too.
+        deadline = time.monotonic() + 15
+        while _group_alive(group) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _group_alive(group):
+            os.killpg(group, signal.SIGKILL)
+        self._log.close()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class Stack:
+    """The Airflow processes of the test and how to reach them."""
+
+    def __init__(self, env: dict[str, str], logs: Path, database_url: str):
+        self.env = env
+        self.logs = logs
+        self.database_url = database_url
+        self.services: list[Service] = []
+
+    def start(self, name: str, *arguments: str) -> Service:
+        service = Service(name, [str(AIRFLOW), *arguments], self.env, self.logs)
+        self.services.append(service)
+        return service
+
+    def airflow(self, *arguments: str, timeout: int = 300) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(AIRFLOW), *arguments], env=self.env, capture_output=True, text=True,
+            timeout=timeout,
+        )
+        command = " ".join(arguments)
+        output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        assert result.returncode == 0, f"airflow {command} failed:\n{output}"
+        return result
+
+    def query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(_libpq_url(self.database_url)) as connection:
+            return connection.execute(sql, parameters).fetchall()
+
+    def tails(self) -> str:
+        return "\n".join(service.tail() for service in self.services)
+
+    def wait_for(self, description: str, condition, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for service in self.services:
+                if service.process.poll() is not None:
+                    pytest.fail(f"{service.name} exited with {service.process.returncode} "
+                                f"while waiting for {description}\n{self.tails()}")
+            if condition():
+                return
+            time.sleep(1)
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {description}\n{self.tails()}")
+
+
+@pytest.fixture
+def airflow_stack(metadata_database, smtp_sink, tmp_path) -> Iterator[Stack]:
+    """Migrate the database and start the API server, DAG processor and scheduler."""
+    home = tmp_path / "airflow"
+    logs = tmp_path / "service-logs"
+    logs.mkdir()
+    api_port = free_port()
+    connection = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": smtp_sink.port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "monitoring@example.org"},
+    }
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_database,
+            # Without this, Airflow 3.3 derives an asyncpg URL for its async engine.
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata_database,
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "2",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
+            # No runs from the cron schedules: unpausing the DAG would otherwise
+            # start the latest scheduled date alongside the backfill.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(connection),
+            "DUPMON_DATA_DIR": str(tmp_path / "data"),
+            "DUPMON_INBOX": str(SAMPLES),
+            "DUPMON_PAIR_KEY_SECRET": SECRET,
+            "DUPMON_SECRET_FILE": str(tmp_path / "secret" / "pair_key_secret"),
+            "DUPMON_OPERATOR_EMAIL": OPERATOR,
+            "GX_ANALYTICS_ENABLED": "false",
+        }
+    )
+    stack = Stack(env, logs, metadata_database)
+    stack.airflow("db", "migrate", timeout=600)
+    try:
+        stack.start("api-server", "api-server", "--apps", "execution", "--host", "127.0.0.1",
+                    "--port", str(api_port), "--workers", "1")
+        stack.start("dag-processor", "dag-processor")
+        stack.start("scheduler", "scheduler")
+        stack.wait_for(
+            "the DAG processor to store the DAGs",
+            lambda: stack.query("SELECT 1 FROM serialized_dag WHERE dag_id = %s", (DAG_ID,)),
+            SERVICE_START_TIMEOUT,
+        )
+        stack.wait_for("the API server", lambda: _listening(api_port), SERVICE_START_TIMEOUT)
+        yield stack
+    finally:
+        for service in reversed(stack.services):
+            service.stop()
+        leftover = [s.name for s in stack.services if _group_alive(s.process.pid)]
+        assert leftover == [], f"processes left running: {leftover}"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _backfill(stack: Stack, *extra: str) -> int:
+    """Run the README's backfill command over the two sample dates; return the backfill id."""
+    stack.airflow(
+        "backfill", "create", "--dag-id", DAG_ID,
+        "--from-date", "2024-09-01", "--to-date", "2025-02-28",
+        "--max-active-runs", "1", "--reprocess-behavior", "completed", *extra,
+    )
+    (backfill_id,) = stack.query("SELECT max(id) FROM backfill WHERE dag_id = %s", (DAG_ID,))[0]
+    return backfill_id
+
+
+def _wait_for_backfill(stack: Stack, backfill_id: int, *, until_complete: bool) -> list[tuple]:
+    """Wait until the backfill's runs have finished, and with ``until_complete``
+    until the scheduler has marked the backfill complete.
+
+    Returns (logical_date, state, run_type, start_date, end_date, conf) per
+    run, oldest logical date first. Airflow 3.3's scheduler marks backfills
+    complete every 30 s, and takes no new backfill of the DAG before.
+    """
+
+    def runs_finished() -> bool:
+        states = stack.query("SELECT state FROM dag_run WHERE backfill_id = %s", (backfill_id,))
+        return bool(states) and all(state in ("success", "failed") for (state,) in states)
+
+    def completed() -> bool:
+        (completed_at,) = stack.query(
+            "SELECT completed_at FROM backfill WHERE id = %s", (backfill_id,)
+        )[0]
+        return completed_at is not None
+
+    condition = completed if until_complete else runs_finished
+    stack.wait_for(f"backfill {backfill_id}", condition, BACKFILL_TIMEOUT)
+    return stack.query(
+        "SELECT logical_date, state, run_type, start_date, end_date, conf FROM dag_run"
+        " WHERE backfill_id = %s ORDER BY logical_date",
+        (backfill_id,),
+    )
+
+
+def test_backfill_rebuilds_in_order_without_mail(airflow_stack, smtp_sink, tmp_path):
+    stack = airflow_stack
+    data = tmp_path / "data"
+    stack.airflow("dags", "unpause", DAG_ID)
+
+    runs = _wait_for_backfill(stack, _backfill(stack), until_complete=True)
+
+    local_dates = [
+        logical.astimezone(dt.timezone(dt.timedelta(hours=11))).date() for logical, *_ in runs
+    ]
+    assert local_dates == [OCTOBER, JANUARY]
+    assert [(state, run_type) for _, state, run_type, *_ in runs] == [
+        ("success", "backfill"),
+        ("success", "backfill"),
+    ], stack.tails()
+    # max_active_runs=1: January starts only after October has finished.
+    assert runs[0][4] <= runs[1][3]
+    for day in (OCTOBER, JANUARY):
+        snapshot = data / "snapshots" / f"monitoring_date={day.isoformat()}" / "pairs.parquet"
+        assert snapshot.exists()
+        assert (data / "reports" / day.isoformat() / "spravka.docx").exists()
+    delta = json.loads((data / "reports" / JANUARY.isoformat() / "delta.json").read_text("utf-8"))
+    assert delta["baseline_date"] == OCTOBER.isoformat()
+    assert smtp_sink.stored_files() == []
+
+    # Asked explicitly, a backfill mails: once per message, whatever it repeats.
+    mailing = _backfill(stack, "--dag-run-conf", json.dumps({"send_mail": True}))
+    runs = _wait_for_backfill(stack, mailing, until_complete=False)
+
+    sent = MailLedger(data / "mail" / "ledger.sqlite").entries()
+    assert [state for _, state, *_ in runs] == ["success", "success"], stack.tails()
+    assert {entry.monitoring_date for entry in sent} == {OCTOBER.isoformat(), JANUARY.isoformat()}
+    assert {entry.send_count for entry in sent} == {1}
+    assert len(smtp_sink.stored_files()) == len(sent)
