@@ -320,16 +320,8 @@ def _appendix2(
     return listed
 
 
-_APPENDIX2_TEXT = (
-    "authority",
-    "organisation",
-    "settlement",
-    "class_name",
-    "intersections",
-    "duplicate_organisation",
-    "duplicate_settlement",
-    "duplicate_class_name",
-)
+# The columns of Appendix 2 copied from the snapshot as text.
+_APPENDIX2_TEXT = APPENDIX2_COLUMNS[1:9]
 
 
 def _text(value) -> str:

@@ -83,7 +83,7 @@ class StagedExport:
 
 
 class NoExportsError(FileNotFoundError):
-    """The inbox holds no export of the monitoring date.
+    """The inbox contains no export of the monitoring date.
 
     A run without exports must stop: comparing nothing with the baseline
     would report every duplicate as eliminated.

@@ -119,8 +119,8 @@ def read_snapshot(snapshots_dir: Path, monitoring_date: dt.date) -> pd.DataFrame
 
 
 # A quarterly справка compares with the previous quarter's monitoring, not
-# with a monthly one in between; a quarter back allows a week or so of
-# slack in the dates.
+# with a monthly one in between. 80 days rather than 90 leave a week or so
+# of slack in the dates.
 QUARTER_MIN_DAYS = 80
 
 

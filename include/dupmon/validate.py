@@ -195,8 +195,8 @@ _ROW_KEY_COLUMNS = (
 def _row_keys(frame: pd.DataFrame) -> pd.Series:
     """Return a digest of each row's pair, direction and intersection.
 
-    Rows A-B and B-A of one pair differ in direction, so both may appear;
-    the same digest twice means a row was printed (or pasted) twice.
+    Rows A-B and B-A of one pair differ in direction, so both may appear.
+    The same digest twice means a row was printed (or pasted) twice.
     """
     present = [c for c in _ROW_KEY_COLUMNS if c in frame]
     # pandas' vectorised 64-bit row hash: the digest is only compared within

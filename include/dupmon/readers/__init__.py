@@ -1,4 +1,4 @@
-"""Readers of the export files: the format is told from the bytes, not the name.
+"""Readers of the export files: the format is detected from the bytes, not the name.
 
 Each reader returns a list of :class:`Grid`; the layout module finds the
 table in them. Add a format by writing a ``read_<format>(data) -> list[Grid]``
@@ -45,7 +45,7 @@ def detect_format(data: bytes) -> str:
     """Return the format of an export: ``xlsx``, ``ods``, ``xls``, ``html``, ``spreadsheetml``,
     ``mhtml`` or ``csv``.
 
-    Raises UnreadableExportError for a file whose format cannot be told.
+    Raises UnreadableExportError for a file whose format cannot be detected.
     """
     if data.startswith(_ZIP):
         return _detect_zip(data)

@@ -70,7 +70,7 @@ def fill_merged(
 ) -> None:
     """Copy each merged range's first cell into the rest of the range.
 
-    ``ranges`` holds zero-based, inclusive (first_row, first_col, last_row,
+    ``ranges`` contains zero-based, inclusive (first_row, first_col, last_row,
     last_col) tuples; ``rows`` is extended as needed. Raises
     GridTooLargeError before filling when the ranges would exceed the limit.
     """
