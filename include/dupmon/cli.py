@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 from dupmon.errors import ConfigError, RejectedFileError
+from dupmon.pdf import PdfConversionError
 
 log = logging.getLogger("dupmon")
 
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_DELIVERY_FAILED = 3
 EXIT_INTERRUPTED = 130
@@ -176,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         # the like: each message names the path.
         print(f"dupmon: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except PdfConversionError as error:
+        print(f"dupmon: the PDF of the справка failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("dupmon: interrupted; rerun the same command to finish", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -145,3 +145,16 @@ def test_run_empty_inbox_exits_two(tmp_path, capsys, monkeypatch):
                  "--data", str(tmp_path / "data"), "--no-mail"])
     assert code == EXIT_BAD_INPUT
     assert "no export for 2025-04-17" in capsys.readouterr().err
+
+
+def test_pdf_failure_is_plain_message(tmp_path, capsys, monkeypatch):
+    from dupmon import pipeline
+    from dupmon.pdf import PdfConversionError
+
+    def fail(*args, **kwargs):
+        raise PdfConversionError("soffice exited with 1")
+
+    monkeypatch.setattr(pipeline, "run_all", fail)
+    code = main(["run", "--date", "2025-01-17", "--data", str(tmp_path / "data"), "--no-mail"])
+    assert code == 1
+    assert "the PDF of the справка failed: soffice exited with 1" in capsys.readouterr().err
