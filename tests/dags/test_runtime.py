@@ -158,7 +158,25 @@ def test_operators_invalid_address_raises(monkeypatch):
         runtime.operator_addresses()
 
 
-def test_operators_none_configured(monkeypatch):
+def test_operators_from_bundled_recipients(monkeypatch):
     monkeypatch.delenv("DUPMON_OPERATOR_EMAIL", raising=False)
+
+    assert runtime.operator_addresses() == ["pipeline-operators@example.org"]
+
+
+def test_operators_none_configured(monkeypatch, tmp_path):
+    import shutil
+
+    from tests.conftest import ROOT
+
+    config = tmp_path / "regions"
+    shutil.copytree(ROOT / "include" / "config" / "regions", config)
+    recipients = config / "sakhalin" / "recipients.yaml"
+    text = recipients.read_text(encoding="utf-8")
+    recipients.write_text(
+        text.replace("operators:\n  - pipeline-operators@example.org\n", ""), encoding="utf-8"
+    )
+    monkeypatch.delenv("DUPMON_OPERATOR_EMAIL", raising=False)
+    monkeypatch.setenv("DUPMON_CONFIG_DIR", str(config))
 
     assert runtime.operator_addresses() == []
