@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--baseline",
         type=_date,
-        help="snapshot date to compare with, YYYY-MM-DD (default: the latest earlier one)",
+        help="snapshot date to compare with, YYYY-MM-DD (default: the previous quarter's, "
+        "the latest one at least 80 days older; with --reminders-only the latest earlier one)",
     )
     run.add_argument("--inbox", type=Path, help="folder of the exports (default: DUPMON_INBOX)")
     run.add_argument("--data", type=Path, help="data root (default: DUPMON_DATA_DIR or ./data)")
