@@ -17,7 +17,7 @@ _RANGE = re.compile(
 
 
 def parse_day_first(text: str) -> dt.date | None:
-    """Parse one ``d.mm.yyyy`` date; None when the text holds no valid date."""
+    """Parse one ``d.mm.yyyy`` date; None when the text contains no valid date."""
     match = _DATE.fullmatch(text.strip())
     if not match:
         return None
@@ -55,14 +55,14 @@ class Intersection:
 
 
 class IntersectionError(ValueError):
-    """The intersection text holds no valid date range."""
+    """The intersection text contains no valid date range."""
 
 
 def parse_intersections(text: str) -> list[Intersection]:
     """Parse every range of an intersection cell.
 
     Raises IntersectionError when a range has an invalid date or the cell
-    holds no range at all. A range whose start is after its end is returned
+    contains no range at all. A range whose start is after its end is returned
     as it is: validation reports it with the row it came from.
     """
     ranges: list[Intersection] = []

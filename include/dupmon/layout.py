@@ -31,8 +31,8 @@ from dupmon.errors import Problem
 from dupmon.readers.grid import Grid
 from dupmon.text import match_key
 
-# The report's message in place of a table. Every form says that there are
-# no duplicates; a bare «нет данных» could belong to any report, so it is not one.
+# The report's message in place of a table. Every form states that there are
+# no duplicates. A bare «нет данных» could belong to any report, so it is not one.
 _NO_DUPLICATES = re.compile(
     r"(дубл\w*\s+не\s+(найден|обнаружен|выявлен)|"
     r"не\s+(найден|обнаружен|выявлен)\w*\s+(ни\s+одного\s+)?(учащ\w*-?\s*)?дубл|"
@@ -45,7 +45,7 @@ _REQUIRED_HEADER = ("organisation", "intersections")
 
 @dataclass
 class ExportTable:
-    """The rows of one export, with what its header block says."""
+    """The rows of one export, with the facts its header block states."""
 
     layout: str
     rows: list[dict[str, str]]
@@ -65,8 +65,8 @@ class LayoutError(ValueError):
 def parse_layout(grids: list[Grid]) -> ExportTable:
     """Find the duplicates table in the grids of one file and return its rows.
 
-    Raises LayoutError when no grid holds the table and none holds the
-    report's «no duplicates» message either.
+    Raises LayoutError when no grid contains the table and none contains
+    the report's «no duplicates» message either.
     """
     tables = []
     for grid in grids:
@@ -111,7 +111,7 @@ def _merge_tables(tables: list[ExportTable]) -> ExportTable:
         if table.layout != first.layout:
             raise LayoutError(
                 Problem(
-                    message=f"the file holds tables of two layouts ({first.layout} and "
+                    message=f"the file contains tables of two layouts ({first.layout} and "
                     f"{table.layout})",
                     message_ru="в файле таблицы двух разных форм отчёта",
                     action="Export each layout to its own file",
