@@ -27,7 +27,7 @@ PIDFILE="$AIRFLOW_HOME/smtp_sink.pid"
 SINK=$!
 trap 'kill "$SINK" 2>/dev/null || true; wait "$SINK" 2>/dev/null || true' EXIT
 # Wait until our own sink listens. Another program on the port would also
-# accept a connection, so the sink must still be alive once the port answers.
+# accept a connection, so the sink must still be alive once the port accepts.
 sink_failed() {
   cat "$AIRFLOW_HOME/smtp_sink.log" >&2
   echo "The SMTP sink did not start on 127.0.0.1:$DUPMON_SMTP_PORT; if the port is taken, rerun with DUPMON_SMTP_PORT set to a free port." >&2

@@ -11,8 +11,8 @@ Counting rules:
   decimal comma, «—» where the baseline count is zero.
 * Unresolvable (cannot be eliminated for technical reasons): current pairs
   listed in the operators' register.
-* Status: ``partial`` eliminated some and has some now; ``red`` has some
-  now and eliminated none; ``green`` had some and has none now; ``none``
+* Status: ``partial`` eliminated some and has some now. ``red`` has some
+  now and eliminated none. ``green`` had some and has none now. ``none``
   had none and has none. The total row has no status.
 """
 
@@ -141,8 +141,8 @@ def status_of(previous: int, current: int, eliminated: int) -> str:
 
 def touched(pair: dict) -> set[str]:
     """Return the municipalities a pair counts for; ``regional`` when it touches none."""
-    sides = {pair["municipality_id"], pair["duplicate_municipality_id"]} - {REGIONAL, UNKNOWN, None}
-    return sides or {REGIONAL}
+    sides = {pair["municipality_id"], pair["duplicate_municipality_id"]}
+    return sides - {REGIONAL, UNKNOWN, None, ""} or {REGIONAL}
 
 
 # A drop this large at once more often means a missing export than real work.
@@ -305,11 +305,6 @@ def _appendix2(
     names = {m.id: m.name for m in directory.municipalities}
     names[REGIONAL] = directory.no_municipality_row
 
-    def touched_ids(first, second) -> list[str]:
-        sides = {first, second} - {REGIONAL, UNKNOWN, None, ""}
-        ids = sorted(sides) or [REGIONAL]
-        return ids
-
     pairs = current.astype(object).where(current.notna(), None)
     # Snapshot order is the order of the exports and their rows, as the memo lists them.
     listed = []
@@ -319,7 +314,7 @@ def _appendix2(
         *(pairs[c] for c in _APPENDIX2_TEXT), strict=True,
     )
     for number, (key, first, second, *texts) in enumerate(columns, 1):
-        ids = touched_ids(first, second)
+        ids = sorted(touched({"municipality_id": first, "duplicate_municipality_id": second}))
         record = {"number": number}
         record.update({c: _text(v) for c, v in zip(_APPENDIX2_TEXT, texts, strict=True)})
         record.update(

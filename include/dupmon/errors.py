@@ -49,7 +49,7 @@ class Problem:
 
 @dataclass
 class RejectedFileError(Exception):
-    """An export that cannot be taken; ``problems`` says why, row by row."""
+    """An export that cannot be taken, with ``problems`` giving the reasons row by row."""
 
     file_name: str
     problems: list[Problem] = field(default_factory=list)

@@ -299,7 +299,7 @@ class MailLedger:
 
         Waits up to ``timeout`` seconds for another sender to finish, then
         raises TimeoutError. The default of 15 minutes is an estimate: one
-        date's few dozen messages take seconds while the server answers.
+        date's few dozen messages take seconds while the server responds.
         """
         with open(self.lock_path, "a+b") as lock_file:
             deadline = time.monotonic() + timeout

@@ -1,6 +1,6 @@
 """The steps of a monitoring run, each callable on its own.
 
-The Airflow tasks and the ``dupmon run`` command call these functions; each
+The Airflow tasks and the ``dupmon run`` command call these functions. Each
 takes the settings and the monitoring date, works on files under the data
 root, and returns a small JSON-serialisable summary (an Airflow XCom).
 Reruns of any step give the same result.

@@ -45,7 +45,7 @@ def load_secret(secret: str | None, secret_file: Path, data_dir: Path) -> bytes:
     if secret_file.exists():
         value = secret_file.read_text(encoding="utf-8").strip()
         if len(value) < MIN_SECRET_LENGTH:
-            raise ConfigError(f"the secret file {secret_file} holds a secret that is too short")
+            raise ConfigError(f"the secret file {secret_file} contains a secret that is too short")
         return value.encode("utf-8")
 
     secret_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

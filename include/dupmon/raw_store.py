@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RawRecord:
-    """What is known about one stored export."""
+    """Sidecar record of one stored export."""
 
     sha256: str
     suffix: str
