@@ -16,52 +16,32 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dupmon.dates import IntersectionError, find_dates, format_date, parse_day_first, parse_intersections
+from dupmon.dates import find_dates, format_date
 from dupmon.errors import Problem, RejectedFileError
 from dupmon.layout import ExportTable, LayoutError, parse_layout
-from dupmon.pseudonymise import keyed_hash
 from dupmon.quarantine import quarantine
 from dupmon.raw_store import RawRecord, RawStore, make_private_dir, write_atomic
 from dupmon.readers import UnreadableExportError, detect_format, read_grids
 from dupmon.settings import Settings
-from dupmon.text import clean_display, match_key
+from dupmon.staging import STAGED_SCHEMA, stage_frame, stage_table
+
+__all__ = [
+    "STAGED_SCHEMA",
+    "NoExportsError",
+    "StagedExport",
+    "ingest",
+    "load_staged",
+    "read_export",
+    "stage_table",
+    "staging_dir",
+]
 
 log = logging.getLogger(__name__)
 
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
-_BRACKETS = re.compile(r"\([^()]*\)")
-_WORD_WITH_LETTER = re.compile(r"\S*[^\W\d_]\S*")
 _IGNORED_NAMES = re.compile(r"^(\.|~\$)|\.(tmp|part|crdownload)$", re.IGNORECASE)
-
-# Columns of a staging table, with their Arrow types. Nothing personal is
-# among them: the pupil and the accounts are keyed hashes.
-STAGED_SCHEMA = pa.schema(
-    [
-        ("source_file", pa.string()),
-        ("source_row", pa.int32()),
-        ("row_number", pa.string()),
-        ("authority", pa.string()),
-        ("organisation", pa.string()),
-        ("municipality", pa.string()),
-        ("settlement", pa.string()),
-        ("class_name", pa.string()),
-        ("intersections", pa.string()),
-        ("intersection_start", pa.date32()),
-        ("intersection_end", pa.date32()),
-        ("duplicate_organisation", pa.string()),
-        ("duplicate_municipality", pa.string()),
-        ("duplicate_settlement", pa.string()),
-        ("duplicate_class_name", pa.string()),
-        ("pupil_token", pa.string()),
-        ("account_token", pa.string()),
-        ("duplicate_account_token", pa.string()),
-    ]
-)
-
 
 @dataclass
 class StagedExport:
@@ -255,16 +235,16 @@ def _take_file(
         log.info("Skipping %s: its monitoring date is %s", name, file_date.isoformat())
         return None
 
-    frame = stage_table(table, record.sha256, secret)
+    frame = stage_frame(table, record.sha256, secret)
     staged_path = staged_dir / f"{record.sha256}.parquet"
-    pq.write_table(pa.Table.from_pandas(frame, schema=STAGED_SCHEMA, preserve_index=False), staged_path)
+    pq.write_table(frame, staged_path)
     staged_path.chmod(0o600)
     log.info(
         "Took %s (%s, %s layout, %d rows) as %s",
         name,
         record.file_format,
         table.layout,
-        len(frame),
+        frame.num_rows,
         record.sha256[:12],
     )
     return StagedExport(
@@ -274,7 +254,7 @@ def _take_file(
         layout=table.layout,
         monitoring_date=file_date.isoformat(),
         date_source=source,
-        rows=len(frame),
+        rows=frame.num_rows,
         no_duplicates=table.no_duplicates,
         period_start=table.period_start.isoformat() if table.period_start else None,
         period_end=table.period_end.isoformat() if table.period_end else None,
@@ -325,82 +305,3 @@ def _monitoring_date_of(
     if name_date:
         return name_date, "file name"
     return run_date, "run"
-
-
-def stage_table(table: ExportTable, sha256: str, secret: bytes) -> pd.DataFrame:
-    """Turn parsed rows into a staging table: personal columns become keyed hashes."""
-    records = []
-    for row in table.rows:
-        records.extend(_stage_row(row, sha256, secret))
-    frame = pd.DataFrame.from_records(records, columns=STAGED_SCHEMA.names)
-    return frame
-
-
-def safe_intersection_text(text: str) -> str | None:
-    """Return an unparsable intersection cell without anything that may be an
-    account id (personal data): text in brackets and every word with a letter."""
-    if not clean_display(text):
-        return None
-    without_brackets = _BRACKETS.sub(" ", text)
-    # An ellipsis keeps a cell that had only words apart from an empty one.
-    return clean_display(_WORD_WITH_LETTER.sub(" ", without_brackets)) or "…"
-
-
-def _token(secret: bytes, kind: str, *values: str) -> str | None:
-    if not all(values):
-        return None
-    return keyed_hash(secret, kind, *values)
-
-
-def _stage_row(row: dict, sha256: str, secret: bytes) -> list[dict]:
-    text = row.get("intersections", "")
-    try:
-        ranges = parse_intersections(text)
-    except IntersectionError:
-        ranges = []
-
-    birth = parse_day_first(row.get("birth_date", "") or "")
-    pupil = _token(
-        secret, "pupil", match_key(row.get("pupil_name", "")), birth.isoformat() if birth else ""
-    )
-    account = _token(secret, "account", clean_display(row.get("account_id", "")).lower())
-    base = {
-        "source_file": sha256,
-        "source_row": int(row["source_row"]),
-        "row_number": row.get("row_number") or None,
-        "authority": row.get("authority") or None,
-        "organisation": row.get("organisation") or None,
-        "municipality": row.get("municipality") or None,
-        "settlement": row.get("settlement") or None,
-        "class_name": row.get("class_name") or None,
-        "duplicate_organisation": row.get("duplicate_organisation") or None,
-        "duplicate_municipality": row.get("duplicate_municipality") or None,
-        "duplicate_settlement": row.get("duplicate_settlement") or None,
-        "duplicate_class_name": row.get("duplicate_class_name") or None,
-        "pupil_token": pupil,
-        "account_token": account,
-    }
-    if not ranges:
-        shown = safe_intersection_text(text)
-        return [{**base, "intersections": shown, "intersection_start": None, "intersection_end": None,
-                 "duplicate_account_token": None}]
-
-    # One cell may list overlaps with several accounts: each is its own pair.
-    by_account: dict[str | None, list] = {}
-    for item in ranges:
-        by_account.setdefault(item.account_id, []).append(item)
-    staged = []
-    for account_id, items in by_account.items():
-        staged.append(
-            {
-                **base,
-                "intersections": "; ".join(item.display() for item in items),
-                "intersection_start": min(item.start for item in items),
-                "intersection_end": max(item.end for item in items),
-                "duplicate_account_token": _token(
-                    secret, "account", clean_display(account_id or "").lower()
-                ),
-            }
-        )
-    return staged
-

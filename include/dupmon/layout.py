@@ -19,6 +19,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from dupmon.columns import (
     CAPTIONS,
     DUPLICATE_SIDE,
@@ -48,12 +52,21 @@ class ExportTable:
     """The rows of one export, with the facts its header block states."""
 
     layout: str
-    rows: list[dict[str, str]]
+    frame: pa.Table
     header_lines: list[str] = field(default_factory=list)
     period_start: dt.date | None = None
     period_end: dt.date | None = None
     no_duplicates: bool = False
     columns: list[str] = field(default_factory=list)
+
+    @property
+    def row_count(self) -> int:
+        return self.frame.num_rows
+
+    @property
+    def rows(self) -> list[dict[str, str]]:
+        """The rows as dictionaries of column name to cell, with ``source_row``."""
+        return self.frame.to_pylist()
 
 
 class LayoutError(ValueError):
@@ -82,7 +95,7 @@ def parse_layout(grids: list[Grid]) -> ExportTable:
         start, end = _find_period(lines)
         return ExportTable(
             layout="no_duplicates",
-            rows=[],
+            frame=pa.table({"source_row": pa.array([], pa.int64())}),
             header_lines=lines,
             period_start=start,
             period_end=end,
@@ -118,11 +131,23 @@ def _merge_tables(tables: list[ExportTable]) -> ExportTable:
                     action_ru="Выгрузите таблицы разных форм в отдельные файлы",
                 )
             )
-        first.rows.extend(table.rows)
+        first.frame = _concat_frames(first.frame, table.frame)
         first.columns = [c for c in first.columns if c in table.columns]
         first.period_start = first.period_start or table.period_start
         first.period_end = first.period_end or table.period_end
     return first
+
+
+def _concat_frames(first: pa.Table, second: pa.Table) -> pa.Table:
+    names = list(dict.fromkeys([*first.column_names, *second.column_names]))
+
+    def widen(frame: pa.Table) -> pa.Table:
+        for name in names:
+            if name not in frame.column_names:
+                frame = frame.append_column(name, pa.array([""] * frame.num_rows, pa.string()))
+        return frame.select(names)
+
+    return pa.concat_tables([widen(first), widen(second)])
 
 
 def _row_text(row: list[str]) -> str:
@@ -134,17 +159,15 @@ def _row_text(row: list[str]) -> str:
 
 
 def _find_header(grid: Grid) -> int | None:
-    for index, row in enumerate(grid.rows[:200]):
+    for index, row in enumerate(grid.head(200)):
         found = {column_for_caption(cell) for cell in row if cell}
         if all(column in found for column in _REQUIRED_HEADER):
             return index
     return None
 
 
-def _column_map(grid: Grid, header_at: int) -> tuple[dict[str, int], int]:
+def _column_map(header: list[str], below: list[str], header_at: int) -> tuple[dict[str, int], int]:
     """Map column names to positions; return the map and the first data row."""
-    header = grid.rows[header_at]
-    below = grid.rows[header_at + 1] if header_at + 1 < len(grid.rows) else []
     two_rows = any(is_duplicate_group(cell) for cell in header) or (
         any(column_for_caption(cell) for cell in below) and not _is_data_row(below)
     )
@@ -176,34 +199,116 @@ def _is_column_numbers(row: list[str]) -> bool:
 
 
 def _parse_table(grid: Grid, header_at: int) -> ExportTable:
-    positions, first_data = _column_map(grid, header_at)
-    rows: list[dict[str, str]] = []
-    for index in range(first_data, len(grid.rows)):
-        cells = grid.rows[index]
-        if not any(cells) or _is_column_numbers(cells):
-            continue
-        first = next(cell for cell in cells if cell)
-        if _FOOTER.match(match_key(first)):
-            break
-        if cells == grid.rows[header_at] or (first_data - header_at == 2 and cells == grid.rows[header_at + 1]):
-            continue  # the header printed again on the next page of a paged export
-        record = {
-            column: (cells[pos] if pos < len(cells) else "") for column, pos in positions.items()
-        }
-        record["source_row"] = index + 1
-        rows.append(record)
+    """Take the data rows below the header, a column at a time.
 
-    header_lines = [_row_text(row) for row in grid.rows[:header_at] if _row_text(row)]
+    The rows kept are those the scalar rules keep: up to the first footer
+    («Итого», «Всего»), without blank rows, rows of column numbers and the
+    header printed again on a later page. Only the few rows a vectorised
+    test cannot decide alone (column numbers, footers) go through the
+    scalar test.
+    """
+    head = grid.head(header_at + 2)
+    header = head[header_at]
+    below = head[header_at + 1] if header_at + 1 < len(head) else []
+    positions, first_data = _column_map(header, below, header_at)
+    columns, lengths = grid.columns(first_data)
+    count = len(lengths)
+
+    keep = _filled_rows(columns, count)
+    first_cells = _first_filled(columns, count)
+    footer_at = _first_footer(first_cells)
+    if footer_at is not None:
+        keep[footer_at:] = False
+    keep &= ~_column_number_rows(columns, first_cells)
+    keep &= ~_rows_equal(columns, lengths, header)
+    if first_data - header_at == 2:
+        keep &= ~_rows_equal(columns, lengths, below)
+
+    indexes = pa.array(np.flatnonzero(keep))
+    frame = {
+        column: (columns[pos].take(indexes) if pos < len(columns) else pa.array([""] * len(indexes)))
+        for column, pos in positions.items()
+    }
+    frame["source_row"] = pa.array(np.flatnonzero(keep) + first_data + 1, pa.int64())
+    table = pa.table(frame)
+
+    header_lines = [_row_text(row) for row in grid.head(header_at) if _row_text(row)]
     start, end = _find_period(header_lines)
     layout = "fourteen_column" if "pupil_name" in positions else "two_row_header"
     return ExportTable(
         layout=layout,
-        rows=rows,
+        frame=table,
         header_lines=header_lines,
         period_start=start,
         period_end=end,
         columns=[c for c in EXPORT_COLUMNS if c in positions],
     )
+
+
+def _filled_rows(columns: list[pa.Array], count: int) -> np.ndarray:
+    filled = np.zeros(count, dtype=bool)
+    for column in columns:
+        filled |= pc.not_equal(column, "").to_numpy(zero_copy_only=False)
+    return filled
+
+
+def _first_filled(columns: list[pa.Array], count: int) -> pa.Array:
+    """Return each row's first non-blank cell (null for a blank row)."""
+    if not columns:
+        return pa.nulls(count, pa.string())
+    return pc.coalesce(*(pc.if_else(pc.equal(column, ""), None, column) for column in columns))
+
+
+def _first_footer(first_cells: pa.Array) -> int | None:
+    # match_key folds case, quotes and look-alike letters, so the cheap test
+    # only picks the candidates, and the scalar rule decides.
+    candidates = pc.match_substring_regex(pc.fill_null(first_cells, ""), "(?i)(итог|вс[её]г)")
+    for position in np.flatnonzero(candidates.to_numpy(zero_copy_only=False)):
+        if _FOOTER.match(match_key(first_cells[int(position)].as_py())):
+            return int(position)
+    for position in _rows_with_lookalikes(first_cells):
+        if _FOOTER.match(match_key(first_cells[int(position)].as_py())):
+            return int(position)
+    return None
+
+
+def _rows_with_lookalikes(first_cells: pa.Array) -> np.ndarray:
+    # A footer typed with a Latin letter, such as «Итoгo», escapes the test
+    # above. So every cell with both Latin and Cyrillic letters is checked too.
+    mixed = pc.match_substring_regex(
+        pc.fill_null(first_cells, ""), "(?i)[а-яё].*[a-z]|[a-z].*[а-яё]"
+    )
+    return np.flatnonzero(mixed.to_numpy(zero_copy_only=False))
+
+
+def _column_number_rows(columns: list[pa.Array], first_cells: pa.Array) -> np.ndarray:
+    """Mark the rows of column numbers («1 2 3 … 14») under the header."""
+    result = np.zeros(len(first_cells), dtype=bool)
+    # Every filled cell of such a row is a number: narrow the candidates
+    # column by column, then let the scalar rule decide on the few left.
+    numeric = pc.match_substring_regex(pc.fill_null(first_cells, ""), r"^\p{N}+$")
+    candidates = pa.array(np.flatnonzero(numeric.to_numpy(zero_copy_only=False)))
+    for column in columns:
+        if len(candidates) == 0:
+            return result
+        cells = column.take(candidates)
+        fits = pc.or_(pc.equal(cells, ""), pc.match_substring_regex(cells, r"^\p{N}+$"))
+        candidates = candidates.filter(fits)
+    for position in candidates.to_pylist():
+        row = [column[position].as_py() for column in columns]
+        result[position] = _is_column_numbers(row)
+    return result
+
+
+def _rows_equal(columns: list[pa.Array], lengths: np.ndarray, row: list[str]) -> np.ndarray:
+    """Mark the rows equal to ``row``: same cells and the same length."""
+    equal = lengths == len(row)
+    for index, column in enumerate(columns):
+        value = row[index] if index < len(row) else ""
+        equal &= pc.equal(column, value).to_numpy(zero_copy_only=False)
+        if not equal.any():
+            break
+    return equal
 
 
 def _find_period(lines: list[str]) -> tuple[dt.date | None, dt.date | None]:

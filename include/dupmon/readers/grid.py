@@ -4,26 +4,87 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
 
 from dupmon.text import clean_display
 
 
-@dataclass
 class Grid:
     """One sheet or table of an export.
 
     Cells of a merged range (or an HTML rowspan/colspan) all carry the value
     of the range's first cell, and every other blank cell is ``""``: a blank
     is filled only where the file itself marks cells as merged.
+
+    The rows are kept as lists, or, for large delimited files, as a few
+    leading rows followed by ``block``: a table of string columns ``c0`` to
+    ``c<width-1>`` whose rows all have ``width`` cells. ``rows`` turns the
+    block into lists on first use; the layout reads the columns instead.
     """
 
-    name: str
-    rows: list[list[str]]
+    def __init__(self, name: str, rows: list[list[str]], block: pa.Table | None = None):
+        self.name = name
+        self._rows = rows
+        self.block = block
+
+    def __repr__(self) -> str:
+        return f"Grid(name={self.name!r}, height={self.height})"
+
+    @property
+    def rows(self) -> list[list[str]]:
+        if self.block is not None:
+            columns = [column.to_pylist() for column in self.block.columns]
+            self._rows = self._rows + [list(row) for row in zip(*columns, strict=True)]
+            self.block = None
+        return self._rows
+
+    @property
+    def height(self) -> int:
+        return len(self._rows) + (self.block.num_rows if self.block is not None else 0)
 
     @property
     def width(self) -> int:
-        return max((len(row) for row in self.rows), default=0)
+        widths = [len(row) for row in self._rows]
+        if self.block is not None:
+            widths.append(self.block.num_columns)
+        return max(widths, default=0)
+
+    def head(self, count: int) -> list[list[str]]:
+        """Return the first ``count`` rows as lists, without converting the whole block."""
+        rows = self._rows[:count]
+        missing = count - len(rows)
+        if self.block is not None and missing > 0:
+            part = self.block.slice(0, missing)
+            columns = [column.to_pylist() for column in part.columns]
+            rows = rows + [list(row) for row in zip(*columns, strict=True)]
+        return rows
+
+    def columns(self, start: int) -> tuple[list[pa.Array], np.ndarray]:
+        """Return the rows from ``start`` on as ``width`` string columns, and each row's length.
+
+        Short rows are padded with ``""``; the lengths keep the difference
+        between a short row and one that ends in blank cells.
+        """
+        width = self.width
+        listed = self._rows[start:]
+        lengths = [np.array([len(row) for row in listed], dtype=np.int64)]
+        parts = [
+            [pa.array([row[c] if c < len(row) else "" for row in listed], pa.string())]
+            for c in range(width)
+        ]
+        if self.block is not None:
+            skip = max(0, start - len(self._rows))
+            block = self.block.slice(skip)
+            lengths.append(np.full(block.num_rows, block.num_columns, dtype=np.int64))
+            for c in range(width):
+                if c < block.num_columns:
+                    parts[c].extend(block.column(c).chunks)
+                else:
+                    parts[c].append(pa.array([""] * block.num_rows, pa.string()))
+        columns = [pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0] for chunks in parts]
+        return columns, np.concatenate(lengths)
 
 
 def cell_text(value: object) -> str:

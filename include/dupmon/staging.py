@@ -1,0 +1,256 @@
+"""Staging: the parsed rows of one export, with the personal columns replaced by keyed hashes.
+
+The common row (one intersection range, dates the school system writes,
+characters of ``dupmon.text_arrays.SAFE_CHARS``) is staged a column at a
+time. Every other row, such as a cell listing overlaps with several
+accounts or a date that does not exist, goes through ``stage_row``, the
+scalar rule, and the two parts are put back in the file's order. The tests
+compare both paths on the same rows.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dupmon.dates import IntersectionError, parse_day_first, parse_intersections
+from dupmon.layout import ExportTable
+from dupmon.pseudonymise import keyed_hash, keyed_hashes
+from dupmon.text import clean_display, match_key
+from dupmon.text_arrays import lower_array, match_key_array
+
+_BRACKETS = re.compile(r"\([^()]*\)")
+_WORD_WITH_LETTER = re.compile(r"\S*[^\W\d_]\S*")
+
+# Columns of a staging table, with their Arrow types. Nothing personal is
+# among them: the pupil and the accounts are keyed hashes.
+STAGED_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("source_row", pa.int32()),
+        ("row_number", pa.string()),
+        ("authority", pa.string()),
+        ("organisation", pa.string()),
+        ("municipality", pa.string()),
+        ("settlement", pa.string()),
+        ("class_name", pa.string()),
+        ("intersections", pa.string()),
+        ("intersection_start", pa.date32()),
+        ("intersection_end", pa.date32()),
+        ("duplicate_organisation", pa.string()),
+        ("duplicate_municipality", pa.string()),
+        ("duplicate_settlement", pa.string()),
+        ("duplicate_class_name", pa.string()),
+        ("pupil_token", pa.string()),
+        ("account_token", pa.string()),
+        ("duplicate_account_token", pa.string()),
+    ]
+)
+# Columns copied from the export as they are, an empty cell becoming null.
+_COPIED = (
+    "row_number",
+    "authority",
+    "organisation",
+    "municipality",
+    "settlement",
+    "class_name",
+    "duplicate_organisation",
+    "duplicate_municipality",
+    "duplicate_settlement",
+    "duplicate_class_name",
+)
+
+
+def _date_groups(n: str) -> str:
+    return rf"(?P<d{n}>\d{{1,2}})\.(?P<m{n}>\d{{1,2}})\.(?P<y{n}>\d{{4}})"
+
+
+# One range and at most the duplicate's account id in brackets, nothing
+# else: the cells that parse_intersections reads as exactly one Intersection.
+_ONE_RANGE = (
+    rf"^{_date_groups('1')}\s*[-‐‑‒–—]\s*{_date_groups('2')}"
+    r"(?:\s*\(\s*(?P<account>[^()]*?)\s*\))?$"
+)
+_ONE_DATE = rf"^{_date_groups('1')}$"
+
+
+def stage_table(table: ExportTable, sha256: str, secret: bytes) -> pd.DataFrame:
+    """Return the staging table of parsed rows as a DataFrame."""
+    return stage_frame(table, sha256, secret).to_pandas()
+
+
+def stage_frame(table: ExportTable, sha256: str, secret: bytes) -> pa.Table:
+    """Turn parsed rows into a staging table in ``STAGED_SCHEMA``."""
+    frame = table.frame
+    count = frame.num_rows
+
+    def column(name: str) -> pa.Array:
+        if name not in frame.column_names:
+            return pa.array([""] * count, pa.string())
+        return pc.fill_null(frame.column(name).combine_chunks(), "")
+
+    ranges = _one_range(column("intersections"))
+    birth = _day_first(column("birth_date"))
+    fast = pc.and_(ranges["valid"], pc.invert(birth["unsure"]))
+    fast_positions = np.flatnonzero(fast.to_numpy(zero_copy_only=False))
+    if len(fast_positions) == count:
+        return _stage_fast(frame, column, ranges, birth, sha256, secret)
+
+    take = pa.array(fast_positions)
+    fast_table = _stage_fast(
+        frame.take(take),
+        lambda name: column(name).take(take),
+        {key: value.take(take) for key, value in ranges.items()},
+        {key: value.take(take) for key, value in birth.items()},
+        sha256,
+        secret,
+    )
+    slow_positions = np.flatnonzero(~fast.to_numpy(zero_copy_only=False))
+    records, order = [], []
+    for position, row in zip(slow_positions, frame.take(pa.array(slow_positions)).to_pylist()):
+        staged = stage_row(row, sha256, secret)
+        records.extend(staged)
+        order.extend([position] * len(staged))
+    slow_table = pa.Table.from_pylist(records, schema=STAGED_SCHEMA)
+    combined = pa.concat_tables([fast_table, slow_table])
+    positions = np.concatenate([fast_positions, np.array(order, dtype=np.int64)])
+    return combined.take(pa.array(np.argsort(positions, kind="stable")))
+
+
+def _one_range(text: pa.Array) -> dict[str, pa.Array]:
+    """Parse the cells that hold exactly one range with valid dates of years 1000-9999."""
+    parts = pc.extract_regex(text, _ONE_RANGE)
+    start, start_ok = _to_dates(parts, "1")
+    end, end_ok = _to_dates(parts, "2")
+    valid = pc.and_(pc.and_(start_ok, end_ok), pc.is_valid(parts))
+    account = pc.fill_null(pc.struct_field(parts, "account"), "")
+    shown = pc.binary_join_element_wise(_day_first_text(parts, "1"), _day_first_text(parts, "2"), " - ")
+    return {"valid": valid, "start": start, "end": end, "account": account, "shown": shown}
+
+
+def _to_dates(parts: pa.Array, n: str) -> tuple[pa.Array, pa.Array]:
+    """Return the dates of the ``n``-th date fields, and whether each is a real date."""
+    day = _integers(pc.struct_field(parts, f"d{n}"))
+    month = _integers(pc.struct_field(parts, f"m{n}"))
+    year = _integers(pc.struct_field(parts, f"y{n}"))
+    ok = (month >= 1) & (month <= 12) & (year >= 1000) & (day >= 1)
+    months = np.where(ok, (year - 1970) * 12 + (month - 1), 0).astype("datetime64[M]")
+    first = months.astype("datetime64[D]")
+    length = ((months + 1).astype("datetime64[D]") - first).astype(np.int64)
+    ok &= day <= length
+    days = np.where(ok, first + (day - 1), np.datetime64("1970-01-01"))
+    return pa.array(days.astype("datetime64[D]"), pa.date32(), mask=~ok), pa.array(ok)
+
+
+def _integers(values: pa.Array) -> np.ndarray:
+    return pc.cast(pc.fill_null(values, "0"), pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _day_first(text: pa.Array) -> dict[str, pa.Array]:
+    """Parse birth dates; ``unsure`` marks cells the scalar parser may read differently."""
+    parts = pc.extract_regex(text, _ONE_DATE)
+    date, ok = _to_dates(parts, "1")
+    # Python's \d also takes digits of other scripts, and a year below 1000
+    # prints with fewer digits; both are left to the scalar parser.
+    other_digits = pc.match_substring_regex(text, r"[^\x00-\x7f]")
+    matched = pc.is_valid(parts)
+    unsure = pc.or_(
+        pc.and_(pc.invert(matched), other_digits),
+        pc.and_(matched, pc.invert(ok)),
+    )
+    return {"date": date, "unsure": unsure}
+
+
+def _stage_fast(frame, column, ranges, birth, sha256: str, secret: bytes) -> pa.Table:
+    count = frame.num_rows
+    iso_birth = pc.fill_null(pc.cast(birth["date"], pa.string()), "")
+    name_key = match_key_array(column("pupil_name"))
+    start, end = ranges["start"], ranges["end"]
+    columns = {
+        "source_file": pa.array([sha256] * count, pa.string()),
+        "source_row": pc.cast(frame.column("source_row"), pa.int32()).combine_chunks(),
+    }
+    for name in _COPIED:
+        values = column(name)
+        columns[name] = pc.if_else(pc.equal(values, ""), None, values)
+    columns["intersections"] = ranges["shown"]
+    columns["intersection_start"] = start
+    columns["intersection_end"] = end
+    columns["pupil_token"] = keyed_hashes(secret, "pupil", name_key, iso_birth)
+    columns["account_token"] = keyed_hashes(secret, "account", lower_array(column("account_id")))
+    columns["duplicate_account_token"] = keyed_hashes(
+        secret, "account", lower_array(ranges["account"])
+    )
+    return pa.table([columns[field.name] for field in STAGED_SCHEMA], schema=STAGED_SCHEMA)
+
+
+def _day_first_text(parts: pa.Array, n: str) -> pa.Array:
+    """Format the ``n``-th date fields as ``format_date`` does: ``02.09.2024``."""
+    day = pc.utf8_lpad(pc.struct_field(parts, f"d{n}"), 2, "0")
+    month = pc.utf8_lpad(pc.struct_field(parts, f"m{n}"), 2, "0")
+    return pc.binary_join_element_wise(day, month, pc.struct_field(parts, f"y{n}"), ".")
+
+
+def safe_intersection_text(text: str) -> str | None:
+    """Return an unparsable intersection cell without anything that may be an
+    account id (personal data): text in brackets and every word with a letter."""
+    if not clean_display(text):
+        return None
+    without_brackets = _BRACKETS.sub(" ", text)
+    # An ellipsis keeps a cell that had only words apart from an empty one.
+    return clean_display(_WORD_WITH_LETTER.sub(" ", without_brackets)) or "…"
+
+
+def _token(secret: bytes, kind: str, *values: str) -> str | None:
+    if not all(values):
+        return None
+    return keyed_hash(secret, kind, *values)
+
+
+def stage_row(row: dict, sha256: str, secret: bytes) -> list[dict]:
+    """Stage one parsed row: the scalar rule, one staged row per overlapping account."""
+    text = row.get("intersections", "") or ""
+    try:
+        ranges = parse_intersections(text)
+    except IntersectionError:
+        ranges = []
+
+    birth = parse_day_first(row.get("birth_date", "") or "")
+    pupil = _token(
+        secret, "pupil", match_key(row.get("pupil_name", "")), birth.isoformat() if birth else ""
+    )
+    account = _token(secret, "account", clean_display(row.get("account_id", "")).lower())
+    base = {
+        "source_file": sha256,
+        "source_row": int(row["source_row"]),
+        **{name: row.get(name) or None for name in _COPIED},
+        "pupil_token": pupil,
+        "account_token": account,
+    }
+    if not ranges:
+        shown = safe_intersection_text(text)
+        return [{**base, "intersections": shown, "intersection_start": None, "intersection_end": None,
+                 "duplicate_account_token": None}]
+
+    # One cell may list overlaps with several accounts: each is its own pair.
+    by_account: dict[str | None, list] = {}
+    for item in ranges:
+        by_account.setdefault(item.account_id, []).append(item)
+    staged = []
+    for account_id, items in by_account.items():
+        staged.append(
+            {
+                **base,
+                "intersections": "; ".join(item.display() for item in items),
+                "intersection_start": min(item.start for item in items),
+                "intersection_end": max(item.end for item in items),
+                "duplicate_account_token": _token(
+                    secret, "account", clean_display(account_id or "").lower()
+                ),
+            }
+        )
+    return staged

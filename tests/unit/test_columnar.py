@@ -1,0 +1,277 @@
+"""The column-at-a-time paths against the scalar rules they replace.
+
+Every vectorised function must give, cell by cell, what the scalar one
+gives, including on the characters, dates and CSV quirks that push a cell
+to the scalar fallback. The inputs are seeded random strings over an
+alphabet of the troublesome characters, and hand-made rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import unicodedata
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from dupmon.layout import parse_layout
+from dupmon.pseudonymise import keyed_hash, keyed_hashes
+from dupmon.readers.delimited import read_csv
+from dupmon.readers.grid import Grid
+from dupmon.staging import STAGED_SCHEMA, stage_frame, stage_row
+from dupmon.text import clean_display, match_key
+from dupmon.text_arrays import SAFE_CHARS, clean_display_array, lower_array, match_key_array
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "exports"
+SECRET = b"columnar-test-secret-" + b"0" * 20
+# Characters that exercise every fold of match_key and every clean-up of
+# clean_display: Latin look-alikes, ё, quotes, dashes, №, odd spaces,
+# invisible and combining characters, and letters that Python and ICU-like
+# tables lower differently.
+ALPHABET = (
+    list("абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ")
+    + list("aceopxykmthbACEOPXKMTHBzZ0123456789")
+    + list(" -–—‑«»\"'„“№.,()")
+    + ["\u00a0", "\u200b", "\ufeff", "\t", "\n", "\u0306", "\u0301", "İ", "ß", "\u212a", "ǅ"]
+    + ["  ", " - ", "№ ", "ё", "Ё"]
+)
+
+
+def random_cells(seed: int, count: int = 20000) -> list[str | None]:
+    generator = random.Random(seed)
+    cells: list[str | None] = [
+        "".join(generator.choice(ALPHABET) for _ in range(generator.randrange(0, 14)))
+        for _ in range(count)
+    ]
+    return [*cells, None]
+
+
+# --- text -------------------------------------------------------------------
+
+
+def test_safe_chars_stable_under_nfc_and_lower():
+    unstable = [
+        c
+        for c in sorted(SAFE_CHARS)
+        if unicodedata.normalize("NFC", c) != c
+        or pc.utf8_lower(pa.array([c]))[0].as_py() != c.lower()
+    ]
+    assert unstable == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_clean_display_array_matches_scalar(seed):
+    cells = random_cells(seed)
+    result = clean_display_array(pa.array(cells)).to_pylist()
+    assert result == [clean_display(cell) for cell in cells]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_match_key_array_matches_scalar(seed):
+    cells = random_cells(seed)
+    result = match_key_array(pa.array(cells)).to_pylist()
+    assert result == [match_key(cell) for cell in cells]
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_lower_array_matches_scalar(seed):
+    cells = random_cells(seed)
+    result = lower_array(pa.array(cells)).to_pylist()
+    assert result == [clean_display(cell).lower() for cell in cells]
+
+
+def test_match_key_array_on_real_names():
+    names = [
+        "Городской округ «Охинский»",
+        'городской округ "Oхинский"',
+        "Северо - Курильский",
+        "МБОУ СОШ №8",
+        "Озёрский",
+        "MAOU",
+        "Иванова-Петрова Анна",
+    ]
+    assert match_key_array(pa.array(names)).to_pylist() == [match_key(n) for n in names]
+
+
+# --- keyed hashes -------------------------------------------------------------
+
+
+def test_keyed_hashes_match_keyed_hash():
+    first = pa.array(["фамилия имя", "b", None, "", "c"])
+    second = pa.array(["2012-01-02", "x", "y", "z", ""])
+    result = keyed_hashes(SECRET, "pupil", first, second).to_pylist()
+    assert result[0] == keyed_hash(SECRET, "pupil", "фамилия имя", "2012-01-02")
+    assert result[1] == keyed_hash(SECRET, "pupil", "b", "x")
+    assert result[2:] == [None, None, None]
+
+
+def test_keyed_hashes_long_secret():
+    secret = b"s" * 100
+    result = keyed_hashes(secret, "account", pa.array(["s1"])).to_pylist()
+    assert result == [keyed_hash(secret, "account", "s1")]
+
+
+# --- CSV ----------------------------------------------------------------------
+
+
+def csv_rows_both_ways(data: bytes) -> tuple[list[list[str]], list[list[str]]]:
+    """Return the rows read by the columnar path and by the csv module.
+
+    A blank line is a row of blank cells in one and an empty row in the
+    other. The layout skips both, so they are compared as empty rows.
+    """
+    columnar = read_csv(data, columnar_min_bytes=0)
+    scalar = read_csv(data, columnar_min_bytes=len(data) + 1)
+
+    def rows(grids):
+        return [[row if any(row) else [] for row in grid.rows] for grid in grids]
+
+    return rows(columnar), rows(scalar)
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.csv")), ids=lambda p: p.name)
+def test_csv_fixture_same_both_ways(path):
+    columnar, scalar = csv_rows_both_ways(path.read_bytes())
+    assert columnar == scalar
+
+
+TITLE = "Список учащихся-«дублей» (образовательные организации)\n"
+HEADER = "№ п/п;Управление;ОО;Промежутки пересечения;ОО\n"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '1;"УО; север";"МБОУ ""СОШ"" № 1";2.09.2024-1.10.2024;x\n',
+        '2;"многострочная\nячейка";ОО;2.09.2024-1.10.2024;x\r\n3;a;b;c;d\r\n',
+        '4;"abc"def;ОО;  два  пробела ;\u00a0x\u200b\n',
+        "5;a;b;c;d\n\n6;a;b;c;d\n",
+        "7;a;b;c;d\nИтого: 1\n",
+        "8;a;b;c;d\n9;a;b;c;d;e\n",
+        "10;a;b;c;d",
+    ],
+    ids=["quotes", "newline-in-value", "stray-quote-and-spaces", "blank-line", "short-footer",
+         "long-row", "no-final-newline"],
+)
+def test_csv_quirks_same_both_ways(body):
+    text = TITLE + "Период: 02.09.2024 - 17.01.2025\n" + HEADER + body
+    for data in (text.encode("utf-8"), text.encode("cp1251", "replace"), b"\xef\xbb\xbf" + text.encode()):
+        columnar, scalar = csv_rows_both_ways(data)
+        assert columnar == scalar
+        by_block = parse_layout(read_csv(data, columnar_min_bytes=0)).rows
+        assert by_block == parse_layout(read_csv(data, columnar_min_bytes=len(data) + 1)).rows
+
+
+def test_csv_large_file_takes_columnar_path():
+    rows = "".join(f"{i};УО;ОО {i};2.09.2024-1.10.2024;x\n" for i in range(20))
+    data = (TITLE + HEADER + rows).encode()
+    grid = read_csv(data, columnar_min_bytes=0)[0]
+    assert grid.block is not None
+    assert grid.height == 22
+
+
+# --- layout -------------------------------------------------------------------
+
+
+def block_grid(rows: list[list[str]], head: int) -> Grid:
+    """Build a grid whose rows from ``head`` on are a column block (all of equal width)."""
+    width = len(rows[head])
+    names = [f"c{i}" for i in range(width)]
+    columns = [pa.array([row[c] for row in rows[head:]], pa.string()) for c in range(width)]
+    return Grid(name="block", rows=[list(r) for r in rows[:head]], block=pa.table(columns, names=names))
+
+
+LAYOUT_ROWS = [
+    ["Список учащихся-«дублей»", "", "", "", ""],
+    ["Период: 02.09.2024 - 17.01.2025", "", "", "", ""],
+    ["№ п/п", "Управление", "ОО", "Промежутки пересечения", "ОО"],
+    ["1", "2", "3", "4", "5"],
+    ["1", "УО", "Школа 1", "2.09.2024-1.10.2024 (s1)", "Школа 2"],
+    ["", "", "", "", ""],
+    ["№ п/п", "Управление", "ОО", "Промежутки пересечения", "ОО"],
+    ["2", "УО", "Школа 3", "2.09.2024-1.10.2024 (s2)", "Школа 4"],
+    ["12", "3", "", "", ""],
+    ["Итoгo", "2", "", "", ""],
+    ["3", "УО", "после итога", "2.09.2024-1.10.2024", "x"],
+]
+
+
+def test_layout_same_for_block_and_rows():
+    by_rows = parse_layout([Grid(name="rows", rows=[list(r) for r in LAYOUT_ROWS])])
+    by_block = parse_layout([block_grid(LAYOUT_ROWS, head=2)])
+    assert by_block.rows == by_rows.rows
+    assert [r["source_row"] for r in by_rows.rows] == [5, 8, 9]
+
+
+def test_layout_footer_with_latin_letters_stops():
+    table = parse_layout([block_grid(LAYOUT_ROWS, head=2)])
+    assert all(r["organisation"] != "после итога" for r in table.rows)
+
+
+def test_layout_short_rows_not_taken_as_header():
+    rows = [list(r) for r in LAYOUT_ROWS[:5]] + [["№ п/п", "Управление", "ОО", "Промежутки пересечения"]]
+    table = parse_layout([Grid(name="rows", rows=rows)])
+    assert [r["row_number"] for r in table.rows] == ["1", "№ п/п"]
+
+
+# --- staging ------------------------------------------------------------------
+
+STAGING_ROWS = [
+    ("Иванов Иван", "01.02.2012", "S1", "2.09.2024-1.10.2024 (s2)"),
+    ("Петрова Анна", "1.2.2012", "s3", "02.09.2024 – 15.10.2024 ( s4 )"),
+    ("Сидоров", "31.02.2012", "s5", "2.09.2024-1.10.2024"),
+    ("Кузнецов", "01.02.0999", "s6", "2.09.2024-1.10.2024 (s7)"),
+    ("Смирнов", "٠١.٠٢.٢٠١٢", "s8", "2.09.2024-1.10.2024 (s9)"),
+    ("Попов", "01.02.2012", "s10", "2.09.2024-1.10.2024 (s11); 5.10.2024-9.10.2024 (s12)"),
+    ("Волков", "01.02.2012", "s13", "31.09.2024-1.10.2024 (s14)"),
+    ("Лебедев", "01.02.2012", "s15", "без дат (s16)"),
+    ("Козлов", "01.02.2012", "ИД17", "1.11.2024-1.10.2024 (Ид18)"),
+    ("", "", "", ""),
+    ("Новиков", "01.02.2012", "s19", "2.09.2024-1.10.2024 (s20) хвост"),
+    ("Морозов", "01.02.2012", "s21", "2.09.0999-1.10.2024 (s22)"),
+]
+
+
+def staging_table() -> object:
+    from dupmon.layout import ExportTable
+
+    frame = pa.table(
+        {
+            "row_number": [str(i + 1) for i in range(len(STAGING_ROWS))],
+            "authority": ["УО"] * len(STAGING_ROWS),
+            "pupil_name": [r[0] for r in STAGING_ROWS],
+            "birth_date": [r[1] for r in STAGING_ROWS],
+            "account_id": [r[2] for r in STAGING_ROWS],
+            "organisation": ["Школа"] * (len(STAGING_ROWS) - 1) + [""],
+            "intersections": [r[3] for r in STAGING_ROWS],
+            "source_row": list(range(3, 3 + len(STAGING_ROWS))),
+        }
+    )
+    return ExportTable(layout="fourteen_column", frame=frame)
+
+
+def test_stage_frame_matches_stage_row():
+    table = staging_table()
+    staged = stage_frame(table, "sha", SECRET)
+    expected = [row for record in table.rows for row in stage_row(record, "sha", SECRET)]
+    assert staged.schema == STAGED_SCHEMA
+    assert staged.to_pylist() == pa.Table.from_pylist(expected, schema=STAGED_SCHEMA).to_pylist()
+
+
+def test_stage_frame_splits_accounts_in_order():
+    staged = stage_frame(staging_table(), "sha", SECRET).to_pylist()
+    rows = [r["source_row"] for r in staged]
+    assert rows == sorted(rows)
+    assert rows.count(8) == 2
+
+
+def test_stage_frame_all_fast_rows():
+    table = staging_table()
+    table.frame = table.frame.slice(0, 2)
+    staged = stage_frame(table, "sha", SECRET).to_pylist()
+    assert staged[1]["intersections"] == "02.09.2024 - 15.10.2024"
+    assert staged[1]["intersection_end"] == dt.date(2024, 10, 15)
+    assert staged[1]["duplicate_account_token"] == keyed_hash(SECRET, "account", "s4")
