@@ -11,8 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
 import shutil
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +29,7 @@ from dupmon.quarantine import quarantine
 from dupmon.raw_store import RawRecord, RawStore, make_private_dir, write_atomic
 from dupmon.readers import UnreadableExportError, detect_format, read_grids
 from dupmon.settings import Settings
-from dupmon.staging import STAGED_SCHEMA, stage_frame, stage_table
+from dupmon.staging import STAGED_SCHEMA, UNHASHED_COLUMNS, stage_frame, stage_table
 
 __all__ = [
     "STAGED_SCHEMA",
@@ -41,6 +45,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+# Files parsed at the same time. Each file in flight keeps its bytes and
+# its parsed columns in memory, a few times the file's size.
+_INGEST_WORKERS = 2
 _IGNORED_NAMES = re.compile(r"^(\.|~\$)|\.(tmp|part|crdownload)$", re.IGNORECASE)
 
 @dataclass
@@ -116,22 +123,12 @@ def ingest(settings: Settings, monitoring_date: dt.date, secret: bytes) -> list[
 
     staged: list[StagedExport] = []
     rejected: list[RejectedFileError] = []
-    taken: dict[str, str] = {}
-    for path in files:
-        name = str(path.relative_to(settings.inbox_dir))
-        try:
-            export = _take_file(settings, store, path, name, monitoring_date, secret, building)
-        except RejectedFileError as error:
-            quarantine(settings, monitoring_date, path, error)
-            rejected.append(error)
-            continue
-        if export is None:
-            continue
-        if export.sha256 in taken:
-            log.info("Skipping %s: the same bytes as %s", name, taken[export.sha256])
-            continue
-        taken[export.sha256] = name
-        staged.append(export)
+    for name, path, outcome in _take_files(settings, store, files, monitoring_date, secret, building):
+        if isinstance(outcome, RejectedFileError):
+            quarantine(settings, monitoring_date, path, outcome)
+            rejected.append(outcome)
+        elif outcome is not None:
+            staged.append(outcome)
 
     if rejected:
         shutil.rmtree(building, ignore_errors=True)
@@ -174,15 +171,78 @@ def _reject(name: str, problem: Problem) -> RejectedFileError:
     return RejectedFileError(name, [problem])
 
 
-def _take_file(
+def _take_files(
     settings: Settings,
     store: RawStore,
-    path: Path,
-    name: str,
+    files: list[Path],
     monitoring_date: dt.date,
     secret: bytes,
     staged_dir: Path,
-) -> StagedExport | None:
+) -> Iterator[tuple[str, Path, StagedExport | RejectedFileError | None]]:
+    """Take the files in order, and yield each one's export, rejection or None (another date).
+
+    The raw area is written here, one file after another in the order
+    given. Parsing and staging, the costly part, run in worker threads
+    (pyarrow releases the GIL), at most ``workers`` files at a time, which
+    also bounds the memory held by files in flight.
+    """
+    workers = max(1, min(_INGEST_WORKERS, os.cpu_count() or 1))
+    submitted: dict[str, str] = {}
+    in_flight: deque = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dupmon-ingest") as pool:
+        for path in files:
+            name = str(path.relative_to(settings.inbox_dir))
+            try:
+                opened = _open_file(settings, store, path, name, monitoring_date)
+            except RejectedFileError as error:
+                in_flight.append((name, path, None, error))
+                opened = None
+            if opened is not None:
+                data, record, name_date = opened
+                if record.sha256 in submitted:
+                    log.info("Skipping %s: the same bytes as %s", name, submitted[record.sha256])
+                    continue
+                submitted[record.sha256] = name
+                future = pool.submit(
+                    _parse_file, settings, data, name, name_date, monitoring_date, record.sha256,
+                    secret, staged_dir, str(store.path_of(record)),
+                )
+                in_flight.append((name, path, record.sha256, future))
+            while len(in_flight) > workers or (in_flight and not isinstance(in_flight[0][3], Future)):
+                yield _collect(store, *in_flight.popleft())
+        while in_flight:
+            yield _collect(store, *in_flight.popleft())
+
+
+def _collect(store: RawStore, name: str, path: Path, sha256: str | None, pending):
+    """Wait for one file's parse, then record its format and date in the raw area's sidecar."""
+    if isinstance(pending, RejectedFileError):
+        return name, path, pending
+    try:
+        parsed = pending.result()
+    except RejectedFileError as error:
+        return name, path, error
+    if parsed is None:
+        return name, path, None
+    # Read again, because the same bytes under another name may have added
+    # that name to the sidecar since this file was stored.
+    record = store.get(sha256)
+    record.file_format = parsed.file_format
+    record.monitoring_date, record.date_source = parsed.file_date.isoformat(), parsed.date_source
+    store.save(record)
+    if parsed.export is None:
+        log.info("Skipping %s: its monitoring date is %s", name, parsed.file_date.isoformat())
+    return name, path, parsed.export
+
+
+def _open_file(
+    settings: Settings, store: RawStore, path: Path, name: str, monitoring_date: dt.date
+) -> tuple[bytes, RawRecord, dt.date | None] | None:
+    """Store one inbox file in the raw area, and return its bytes, record and name date.
+
+    Returns None for a file this run leaves alone: one too large whose name
+    gives another date, or one taken for another date before.
+    """
     size = path.stat().st_size
     name_date = date_from_name(name)
     if size > settings.max_file_bytes:
@@ -218,39 +278,58 @@ def _take_file(
             record.date_source,
         )
         return None
+    return data, record, name_date
 
+
+@dataclass
+class _ParsedFile:
+    file_format: str
+    file_date: dt.date
+    date_source: str
+    # None when the file belongs to another monitoring date.
+    export: StagedExport | None
+
+
+def _parse_file(
+    settings: Settings,
+    data: bytes,
+    name: str,
+    name_date: dt.date | None,
+    monitoring_date: dt.date,
+    sha256: str,
+    secret: bytes,
+    staged_dir: Path,
+    raw_path: str,
+) -> _ParsedFile | None:
+    """Parse one export and, when it is of ``monitoring_date``, write its staging table."""
     try:
-        record.file_format, table = read_export(
-            data, settings.max_unpacked_bytes, settings.max_cells
-        )
+        file_format, table = read_export(data, settings.max_unpacked_bytes, settings.max_cells)
     except (UnreadableExportError, LayoutError) as error:
         if name_date not in (None, monitoring_date):
             return None
         raise _reject(name, error.problem) from error
 
     file_date, source = _monitoring_date_of(name, table, name_date, monitoring_date)
-    record.monitoring_date, record.date_source = file_date.isoformat(), source
-    store.save(record)
     if file_date != monitoring_date:
-        log.info("Skipping %s: its monitoring date is %s", name, file_date.isoformat())
-        return None
+        return _ParsedFile(file_format, file_date, source, None)
 
-    frame = stage_frame(table, record.sha256, secret)
-    staged_path = staged_dir / f"{record.sha256}.parquet"
-    pq.write_table(frame, staged_path)
+    frame = stage_frame(table, sha256, secret)
+    staged_path = staged_dir / f"{sha256}.parquet"
+    # The hash columns are random hex, so a dictionary never pays off on them.
+    pq.write_table(frame, staged_path, use_dictionary=UNHASHED_COLUMNS)
     staged_path.chmod(0o600)
     log.info(
         "Took %s (%s, %s layout, %d rows) as %s",
         name,
-        record.file_format,
+        file_format,
         table.layout,
         frame.num_rows,
-        record.sha256[:12],
+        sha256[:12],
     )
-    return StagedExport(
-        sha256=record.sha256,
+    export = StagedExport(
+        sha256=sha256,
         original_name=name,
-        file_format=record.file_format,
+        file_format=file_format,
         layout=table.layout,
         monitoring_date=file_date.isoformat(),
         date_source=source,
@@ -259,9 +338,10 @@ def _take_file(
         period_start=table.period_start.isoformat() if table.period_start else None,
         period_end=table.period_end.isoformat() if table.period_end else None,
         staged_path=str(staged_path),
-        raw_path=str(store.path_of(record)),
+        raw_path=raw_path,
         columns=table.columns,
     )
+    return _ParsedFile(file_format, file_date, source, export)
 
 
 def read_export(

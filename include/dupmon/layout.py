@@ -224,12 +224,16 @@ def _parse_table(grid: Grid, header_at: int) -> ExportTable:
     if first_data - header_at == 2:
         keep &= ~_rows_equal(columns, lengths, below)
 
-    indexes = pa.array(np.flatnonzero(keep))
-    frame = {
-        column: (columns[pos].take(indexes) if pos < len(columns) else pa.array([""] * len(indexes)))
-        for column, pos in positions.items()
-    }
-    frame["source_row"] = pa.array(np.flatnonzero(keep) + first_data + 1, pa.int64())
+    kept = np.flatnonzero(keep)
+    frame = {}
+    for column, position in positions.items():
+        if position >= len(columns):
+            frame[column] = pa.array([""] * len(kept), pa.string())
+        elif len(kept) == count:
+            frame[column] = columns[position]
+        else:
+            frame[column] = columns[position].take(pa.array(kept))
+    frame["source_row"] = pa.array(kept + first_data + 1, pa.int64())
     table = pa.table(frame)
 
     header_lines = [_row_text(row) for row in grid.head(header_at) if _row_text(row)]
@@ -256,7 +260,17 @@ def _first_filled(columns: list[pa.Array], count: int) -> pa.Array:
     """Return each row's first non-blank cell (null for a blank row)."""
     if not columns:
         return pa.nulls(count, pa.string())
-    return pc.coalesce(*(pc.if_else(pc.equal(column, ""), None, column) for column in columns))
+    # Most rows have their first cell filled, so only the blank ones are
+    # looked up further to the right.
+    first = pc.if_else(pc.equal(columns[0], ""), None, columns[0])
+    for column in columns[1:]:
+        blank = pc.is_null(first)
+        if not pc.any(blank).as_py():
+            break
+        positions = pa.array(np.flatnonzero(blank.to_numpy(zero_copy_only=False)))
+        values = column.take(positions)
+        first = pc.replace_with_mask(first, blank, pc.if_else(pc.equal(values, ""), None, values))
+    return first
 
 
 def _first_footer(first_cells: pa.Array) -> int | None:

@@ -50,6 +50,8 @@ STAGED_SCHEMA = pa.schema(
         ("duplicate_account_token", pa.string()),
     ]
 )
+# Columns of STAGED_SCHEMA other than the keyed hashes.
+UNHASHED_COLUMNS = [name for name in STAGED_SCHEMA.names if not name.endswith("_token")]
 # Columns copied from the export as they are, an empty cell becoming null.
 _COPIED = (
     "row_number",

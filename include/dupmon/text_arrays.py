@@ -35,6 +35,10 @@ _SAFE_CLASS = "".join(
     for first, last in SAFE_RANGES
 )
 _UNSAFE_CHAR = f"[^{_SAFE_CLASS}]"
+_UNTIDY = f"{_UNSAFE_CHAR}|  |^ | $"
+# Columns this long are sampled for how many distinct values they have.
+_DISTINCT_MIN_ROWS = 50_000
+_DISTINCT_SAMPLE = 10_000
 # A word that has a Cyrillic letter and a Latin look-alike, which match_key
 # folds word by word (see dupmon.text._LATIN_LOOKALIKES).
 _MIXED_WORD = "[а-яё][^ ]*[aceopxykmthb]|[aceopxykmthb][^ ]*[а-яё]"
@@ -52,46 +56,67 @@ def as_strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def clean_display_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Return ``clean_display`` of every cell; nulls become ``""``."""
-    values = as_strings(values)
-    untidy = pc.or_(
-        pc.or_(pc.match_substring(values, "  "), pc.starts_with(values, " ")),
-        pc.or_(pc.ends_with(values, " "), pc.match_substring_regex(values, _UNSAFE_CHAR)),
-    )
-    return _patch_from(values, values, untidy, clean_display)
+
+    def clean(cells: pa.Array) -> pa.Array:
+        return _patch_from(cells, cells, _untidy(cells), clean_display)
+
+    return _by_distinct(as_strings(values), clean)
 
 
 def lower_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Return ``clean_display(cell).lower()`` of every cell."""
-    cleaned = clean_display_array(values)
-    unsafe = pc.match_substring_regex(cleaned, _UNSAFE_CHAR)
-    lowered = pc.utf8_lower(cleaned)
-    return _patch_from(lowered, cleaned, unsafe, str.lower)
+
+    def lower(cells: pa.Array) -> pa.Array:
+        return _patch_from(pc.utf8_lower(cells), cells, _untidy(cells), _clean_lower)
+
+    return _by_distinct(as_strings(values), lower)
 
 
 def match_key_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Return ``match_key`` of every cell; nulls become ``""``."""
-    values = as_strings(values)
-    cleaned = clean_display_array(values)
-    # For a clean cell of safe characters, match_key is only lower case,
-    # unless the cell has one of the things it folds: ё, quotes, №, a dash
-    # other than a bare hyphen, or a word mixing Cyrillic and Latin letters.
-    # clean_display is not idempotent on every input (removing an invisible
-    # character can bring a combining mark next to its letter), so those
-    # cells start from the value as it was.
-    # The check runs before lower case, which would hide a character such
-    # as «İ» that Python lowers differently.
-    special = pc.or_(
-        pc.match_substring_regex(cleaned, _UNSAFE_CHAR),
-        pc.match_substring_regex(cleaned, _FOLDED, ignore_case=True),
-    )
-    return _patch_from(pc.utf8_lower(cleaned), values, special, match_key)
+
+    def key(cells: pa.Array) -> pa.Array:
+        # A tidy cell of safe characters needs only lower case, unless it
+        # has one of the things match_key folds: ё, quotes, №, a dash other
+        # than a bare hyphen, or a word mixing Cyrillic and Latin letters.
+        # The check runs before lower case, which would hide a character
+        # such as «İ» that Python lowers differently.
+        special = pc.or_(
+            _untidy(cells), pc.match_substring_regex(cells, _FOLDED, ignore_case=True)
+        )
+        return _patch_from(pc.utf8_lower(cells), cells, special, match_key)
+
+    return _by_distinct(as_strings(values), key)
+
+
+def _clean_lower(value: str) -> str:
+    return clean_display(value).lower()
+
+
+def _untidy(cells: pa.Array) -> pa.Array:
+    """Mark the cells with a character outside the safe set, two spaces in a row
+    or a space at either end: those go to the scalar function."""
+    return pc.match_substring_regex(cells, _UNTIDY)
+
+
+def _by_distinct(values: pa.Array, transform) -> pa.Array:
+    """Apply ``transform`` to the distinct values only, when a sample shows few of them.
+
+    Columns such as municipalities repeat a few dozen names over a million
+    rows, and encoding them costs less than one regular expression pass.
+    """
+    if len(values) >= _DISTINCT_MIN_ROWS:
+        sample = values.slice(0, _DISTINCT_SAMPLE)
+        if pc.count_distinct(sample).as_py() * 10 < len(sample):
+            encoded = values.dictionary_encode()
+            return transform(encoded.dictionary).take(encoded.indices)
+    return transform(values)
 
 
 def _patch_from(result: pa.Array, source: pa.Array, mask: pa.Array, function) -> pa.Array:
     """Replace the masked cells of ``result`` by ``function`` of the same cells of ``source``.
 
-    ``function`` runs once per distinct value, because columns such as
-    organisations repeat a few hundred names over a million rows.
+    ``function`` runs once per distinct value among the masked cells.
     """
     if not pc.any(mask).as_py():
         return result

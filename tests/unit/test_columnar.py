@@ -275,3 +275,28 @@ def test_stage_frame_all_fast_rows():
     assert staged[1]["intersections"] == "02.09.2024 - 15.10.2024"
     assert staged[1]["intersection_end"] == dt.date(2024, 10, 15)
     assert staged[1]["duplicate_account_token"] == keyed_hash(SECRET, "account", "s4")
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["Школа\u00a0№ 1", "a\u200bb", "два  пробела", " край", "край ", "ok", "№ 5 «Ромашка» – филиал"],
+)
+def test_csv_tidy_check_per_cell(cell):
+    rows = "".join(f"{i};УО;{cell};2.09.2024-1.10.2024;x\n" for i in range(5))
+    data = (TITLE + HEADER + rows).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+
+
+def test_csv_cp1251_columnar():
+    rows = "".join(f"{i};УО;Школа № {i};2.09.2024-1.10.2024;x\n" for i in range(5))
+    data = (TITLE + HEADER + rows).encode("cp1251")
+    grid = read_csv(data, columnar_min_bytes=0)[0]
+    assert grid.block is not None
+    assert grid.rows[3][2] == "Школа № 1"
+
+
+def test_csv_invalid_bom_file_same_error():
+    data = b"\xef\xbb\xbf" + (TITLE + HEADER + "1;a;b;c;d\n").encode() + b"\xff\xfe;x;y;z;w\n"
+    with pytest.raises(UnicodeDecodeError):
+        read_csv(data, columnar_min_bytes=0)

@@ -12,6 +12,7 @@ skips both.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from dupmon.readers.grid import Grid, cell_text
-from dupmon.readers.textcodec import decode_text
+from dupmon.readers.textcodec import _META_CHARSET, decode_text
 from dupmon.text_arrays import clean_display_array
 
 # Rows read with the csv module before the table's width is known; the
@@ -30,51 +31,113 @@ _HEAD_ROWS = 200
 COLUMNAR_MIN_BYTES = 1 << 20
 
 
-class _RaggedRowsError(Exception):
-    """A row after the head has another number of cells than the table."""
+# The head rows are decoded from this much of the file.
+_HEAD_PREFIX_BYTES = 4 << 20
+
+
+class _NotColumnarError(Exception):
+    """The file needs the csv module: a ragged row, or bytes that are not plain UTF-8."""
 
 
 def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> list[Grid]:
-    text = decode_text(data)
-    delimiter = _guess_delimiter(text[:65536])
     if len(data) >= columnar_min_bytes:
         try:
-            return [_read_columnar(text, delimiter)]
-        except _RaggedRowsError:
+            return [_read_columnar(data)]
+        except _NotColumnarError:
             pass
+    text = decode_text(data)
+    delimiter = _guess_delimiter(text[:65536])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows = [[cell_text(value) for value in row] for row in reader]
     return [Grid(name="csv", rows=rows)]
 
 
-def _read_columnar(text: str, delimiter: str) -> Grid:
-    head, offset = _read_head(text, delimiter)
+def _read_columnar(data: bytes) -> Grid:
+    """Read a CSV into a head of rows and a block of columns; see the module docstring.
+
+    Takes the encoding decode_text would choose: UTF-8 (with or without a
+    BOM) when every byte is valid UTF-8, else Windows-1251.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _META_CHARSET.search(
+        data[:4096]
+    ):
+        raise _NotColumnarError
+    body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return _read_utf8(body, _decode_prefix(body))
+    except (UnicodeDecodeError, _InvalidUtf8Error):
+        if data.startswith(codecs.BOM_UTF8):
+            raise _NotColumnarError from None
+    try:
+        text = body.decode("cp1251")
+    except UnicodeDecodeError:
+        raise _NotColumnarError from None
+    utf8 = text.encode("utf-8")
+    return _read_utf8(utf8, text[:_HEAD_PREFIX_BYTES])
+
+
+class _InvalidUtf8Error(Exception):
+    """pyarrow found bytes that are not UTF-8 after the head."""
+
+
+def _decode_prefix(body: bytes) -> str:
+    prefix = body[:_HEAD_PREFIX_BYTES]
+    if len(prefix) < len(body):
+        # Cut at a character boundary: drop continuation bytes at the end,
+        # then the lead byte they belong to.
+        end = len(prefix)
+        while end > 0 and 0x80 <= prefix[end - 1] < 0xC0:
+            end -= 1
+        if end > 0 and prefix[end - 1] >= 0xC0:
+            end -= 1
+        prefix = prefix[:end]
+    return prefix.decode("utf-8")
+
+
+def _read_utf8(utf8: bytes, head_text: str) -> Grid:
+    """Read UTF-8 bytes whose beginning, decoded, is ``head_text``."""
+    delimiter = _guess_delimiter(head_text[:65536])
+    complete = len(head_text.encode("utf-8")) >= len(utf8)
+    head, offsets = _read_head(head_text, delimiter)
+    if not complete and head:
+        # The prefix may end inside the last row read from it.
+        head, offsets = head[:-1], offsets[:-1]
     width = max((len(row) for row in head), default=0)
     first_wide = next((i for i, row in enumerate(head) if len(row) == width), len(head))
     if width < 2 or first_wide == len(head):
-        raise _RaggedRowsError
-    start = offset[first_wide]
+        raise _NotColumnarError
+    start = len(head_text[: offsets[first_wide]].encode("utf-8"))
     head = [[cell_text(value) for value in row] for row in head[:first_wide]]
 
     ragged = []
     names = [f"c{i}" for i in range(width)]
-    table = pacsv.read_csv(
-        io.BytesIO(text[start:].encode("utf-8")),
-        read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
-        parse_options=pacsv.ParseOptions(
-            delimiter=delimiter,
-            newlines_in_values=True,
-            ignore_empty_lines=False,
-            invalid_row_handler=lambda row: ragged.append(row) or "skip",
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()),
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    source = pa.BufferReader(pa.py_buffer(utf8)[start:])
+    try:
+        table = pacsv.read_csv(
+            source,
+            read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                # Only a quoted value can hold a line break, and without
+                # them pyarrow splits the file into blocks much faster.
+                newlines_in_values=b'"' in utf8,
+                ignore_empty_lines=False,
+                invalid_row_handler=lambda row: ragged.append(row) or "skip",
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        # Invalid UTF-8 means Windows-1251 to decode_text; any other parse
+        # error is for the csv module path to report.
+        if "UTF8" in str(error):
+            raise _InvalidUtf8Error from error
+        raise _NotColumnarError from error
     if ragged:
-        raise _RaggedRowsError
+        raise _NotColumnarError
     block = pa.table([clean_display_array(column) for column in table.columns], names=names)
     return Grid(name="csv", rows=head, block=block)
 
