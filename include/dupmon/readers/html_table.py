@@ -65,12 +65,18 @@ def _expand_table(table) -> list[list[str]]:
     row_index = 0
     for tr in table.xpath("./tr|./thead/tr|./tbody/tr|./tfoot/tr"):
         col = 0
-        for cell in tr.xpath("./td|./th"):
+        for cell in tr.iterchildren("td", "th"):
             while (row_index, col) in grid:
                 col += 1
-            text = cell_text(" ".join(cell.itertext()))
+            # A cell with no child elements has only its own text, and most
+            # cells of the report are such; itertext is for the others.
+            text = cell_text(cell.text or "" if len(cell) == 0 else " ".join(cell.itertext()))
             rowspan = _span(cell.get("rowspan"))
             colspan = _span(cell.get("colspan"))
+            if rowspan == 1 and colspan == 1:
+                grid[(row_index, col)] = text
+                col += 1
+                continue
             check_cells("table", len(grid) + rowspan * colspan)
             for dr in range(rowspan):
                 for dc in range(colspan):
