@@ -25,6 +25,7 @@ import datetime as dt
 import functools
 import io
 import logging
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -403,6 +404,23 @@ def render_docx(template_path: Path, context: dict, chart_png: bytes | None = No
     document.render(context, _docx_environment(), autoescape=True)
     buffer = io.BytesIO()
     document.save(buffer)
+    return _fixed_zip_times(buffer.getvalue())
+
+
+def _fixed_zip_times(data: bytes) -> bytes:
+    """Rewrite a .docx with every member dated 1980-01-01, so a rerun gives the same bytes.
+
+    python-docx stamps each zip member with the time of saving, and nothing
+    else in the file changes between two renders of the same context.
+    """
+    source = zipfile.ZipFile(io.BytesIO(data))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for item in source.infolist():
+            fixed = zipfile.ZipInfo(item.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = item.compress_type
+            fixed.external_attr = item.external_attr
+            target.writestr(fixed, source.read(item.filename))
     return buffer.getvalue()
 
 

@@ -20,6 +20,7 @@ import shutil
 import struct
 import subprocess
 import zipfile
+import time
 from pathlib import Path
 
 import docx
@@ -1454,3 +1455,10 @@ def test_render_without_pdf_removes_stale_one(tmp_path, directory, texts):
 
     assert files.spravka_pdf is None
     assert not stale.exists()
+
+
+def test_docx_rerender_same_bytes(january, directory, texts, tmp_path):
+    delta, files = january
+    time.sleep(2)  # zip timestamps have a resolution of two seconds
+    again = render_reports(delta, directory, texts, TEMPLATES, tmp_path, pdf=False)
+    assert Path(again.spravka_docx).read_bytes() == Path(files.spravka_docx).read_bytes()
