@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import email.utils
 import fcntl
+import hashlib
 import logging
 import mimetypes
 import smtplib
@@ -113,6 +114,20 @@ class OutgoingMessage:
     text_body: str
     html_body: str | None = None
     attachments: list[tuple[Path, str]] = field(default_factory=list)
+
+    def content_digest(self) -> str:
+        """Return the SHA-256 of what the recipient reads: subject, bodies and attachments.
+
+        Headers that change on every send (Date, Message-ID) are not part of
+        it, so the same documents give the same digest on a rerun.
+        """
+        digest = hashlib.sha256()
+        for part in (self.subject, self.text_body, self.html_body or ""):
+            digest.update(part.encode("utf-8") + b"\x00")
+        for path, display_name in self.attachments:
+            digest.update(display_name.encode("utf-8") + b"\x00")
+            digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+        return digest.hexdigest()
 
     def __post_init__(self) -> None:
         if not self.document:
@@ -260,6 +275,7 @@ CREATE TABLE IF NOT EXISTS sent_messages (
     message_id TEXT NOT NULL,
     subject TEXT NOT NULL,
     send_count INTEGER NOT NULL DEFAULT 1,
+    content_sha256 TEXT,
     UNIQUE (monitoring_date, document, recipient)
 )
 """
@@ -288,6 +304,10 @@ class MailLedger:
         with closing(self._connect()) as connection, connection:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(_LEDGER_SCHEMA)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(sent_messages)")}
+            if "content_sha256" not in columns:
+                # Ledgers written before the digest was recorded.
+                connection.execute("ALTER TABLE sent_messages ADD COLUMN content_sha256 TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         # The timeout argument installs SQLite's busy handler.
@@ -333,8 +353,31 @@ class MailLedger:
             ).fetchone()
         return row is not None
 
+    def sent_digest(self, monitoring_date: str, document: str, recipient: str) -> str | None:
+        """Return the content digest recorded for a sent message.
+
+        Returns ``""`` for a message recorded without one (by an older
+        version), and None for a message not sent.
+        """
+        _check_monitoring_date(monitoring_date)
+        with closing(self._connect()) as connection:
+            row = connection.execute(
+                "SELECT content_sha256 FROM sent_messages"
+                " WHERE monitoring_date = ? AND document = ? AND recipient = ?",
+                (monitoring_date, document, normalise_address(recipient)),
+            ).fetchone()
+        if row is None:
+            return None
+        return row[0] or ""
+
     def record(
-        self, monitoring_date: str, document: str, recipient: str, message_id: str, subject: str
+        self,
+        monitoring_date: str,
+        document: str,
+        recipient: str,
+        message_id: str,
+        subject: str,
+        content_sha256: str | None = None,
     ) -> None:
         """Record a message the server accepted. Recording it again counts a resend."""
         _check_monitoring_date(monitoring_date)
@@ -342,11 +385,13 @@ class MailLedger:
         with closing(self._connect()) as connection, connection:
             connection.execute(
                 "INSERT INTO sent_messages"
-                " (monitoring_date, document, recipient, sent_at, message_id, subject)"
-                " VALUES (?, ?, ?, ?, ?, ?)"
+                " (monitoring_date, document, recipient, sent_at, message_id, subject,"
+                " content_sha256)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (monitoring_date, document, recipient) DO UPDATE SET"
                 " sent_at = excluded.sent_at, message_id = excluded.message_id,"
-                " subject = excluded.subject, send_count = send_count + 1",
+                " subject = excluded.subject, content_sha256 = excluded.content_sha256,"
+                " send_count = send_count + 1",
                 (
                     monitoring_date,
                     document,
@@ -354,6 +399,7 @@ class MailLedger:
                     sent_at,
                     message_id,
                     subject,
+                    content_sha256,
                 ),
             )
 
@@ -385,6 +431,10 @@ def _check_monitoring_date(monitoring_date: str) -> None:
 
 
 # --- report ---------------------------------------------------------------
+
+
+# Reason of a skipped message whose documents differ from the copy sent.
+CHANGED_SINCE_SENT = "already sent, but the content has changed since; use force_resend to send it"
 
 
 @dataclass(frozen=True)
@@ -599,22 +649,48 @@ def _send_all(
                 continue
             handled.add(key)
 
-            already_sent = ledger.was_sent(monitoring_date, message.document, message.recipient)
-            if already_sent and not force_resend:
-                log.info(
-                    "Skipped %s to %s: the ledger lists it as sent for %s",
-                    message.document,
-                    message.recipient,
-                    monitoring_date,
-                )
-                report.skipped.append(
-                    Delivery(message.document, message.recipient, "already sent")
-                )
+            try:
+                digest = message.content_digest()
+            except OSError as error:
+                _fail(report, message, f"could not read an attachment: {error}")
+                continue
+            sent_digest = ledger.sent_digest(monitoring_date, message.document, message.recipient)
+            if sent_digest is not None and not force_resend:
+                _skip_sent(report, message, monitoring_date, changed=sent_digest not in ("", digest))
                 continue
 
-            _send_one(message, monitoring_date, smtp, ledger, session, report)
+            _send_one(message, monitoring_date, smtp, ledger, session, report, digest)
     finally:
         session.close()
+
+
+def _skip_sent(
+    report: SendReport, message: OutgoingMessage, monitoring_date: str, *, changed: bool
+) -> None:
+    """Skip a message the ledger lists, warning when its content differs from what went out."""
+    if not changed:
+        log.info(
+            "Skipped %s to %s: the ledger lists it as sent for %s",
+            message.document,
+            message.recipient,
+            monitoring_date,
+        )
+        report.skipped.append(Delivery(message.document, message.recipient, "already sent"))
+        return
+    # The exports of the date were corrected after the mail went out. The
+    # recipient keeps the first version until an operator decides to send
+    # the new one, because a second справка with other figures needs a word
+    # of explanation.
+    log.warning(
+        "Skipped %s to %s: sent for %s already, but its content has changed since. "
+        "Rerun with force_resend to send the new version.",
+        message.document,
+        message.recipient,
+        monitoring_date,
+    )
+    report.skipped.append(
+        Delivery(message.document, message.recipient, CHANGED_SINCE_SENT)
+    )
 
 
 def _send_one(
@@ -624,6 +700,7 @@ def _send_one(
     ledger: MailLedger,
     session: _SmtpSession,
     report: SendReport,
+    digest: str | None = None,
 ) -> None:
     try:
         email_message = build_email(message, smtp.from_email)
@@ -671,7 +748,12 @@ def _send_one(
     message_id = email_message["Message-ID"]
     try:
         ledger.record(
-            monitoring_date, message.document, message.recipient, message_id, message.subject
+            monitoring_date,
+            message.document,
+            message.recipient,
+            message_id,
+            message.subject,
+            digest,
         )
     except sqlite3.Error:
         log.error(

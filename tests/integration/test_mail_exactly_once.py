@@ -126,3 +126,18 @@ def test_every_recipient_gets_one_copy(env_settings, tmp_path, caplog):
     assert {entry.send_count for entry in ledger.entries()} == {1}
     assert {(e.document, e.recipient) for e in ledger.entries()} == everything
 
+
+
+def test_rerun_documents_not_changed(env_settings, tmp_path):
+    """A full rerun of a date renders the same documents, so nothing reads as changed."""
+    settings = env_settings
+    port = free_port()
+    smtp = SmtpSettings(host="127.0.0.1", port=port, from_email="monitoring@example.org", timeout=5)
+    with SmtpSink(tmp_path / "received", port=port):
+        pipeline.run_all(settings, OCTOBER)
+        pipeline.run_all(settings, JANUARY, smtp=smtp)
+        rerun = pipeline.run_all(settings, JANUARY, smtp=smtp)["mail"]
+
+    assert rerun["sent"] == []
+    assert rerun["skipped"]
+    assert {item["reason"] for item in rerun["skipped"]} == {"already sent"}

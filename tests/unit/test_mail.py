@@ -24,6 +24,7 @@ import pytest
 from aiosmtpd.smtp import AuthResult
 
 from dupmon.mail import (
+    CHANGED_SINCE_SENT,
     Delivery,
     MailDeliveryError,
     MailLedger,
@@ -301,7 +302,7 @@ def test_settings_reject_ssl_with_starttls():
 
 
 def test_settings_from_command_line(tmp_path):
-    settings = Settings(data_dir=tmp_path, inbox_dir=tmp_path / "inbox")
+    settings = Settings(data_dir=tmp_path)
 
     smtp = SmtpSettings.from_settings(settings)
 
@@ -420,6 +421,65 @@ def test_force_resend_sends_again(sink, ledger, attachments):
     assert len(report.sent) == 1
     assert len(sink.stored_files()) == 2
     assert [entry.send_count for entry in ledger.entries(MONITORING_DATE)] == [2]
+
+
+def test_changed_content_not_resent(sink, ledger, attachments, caplog):
+    message = make_message(attachments)
+    send_messages([message], MONITORING_DATE, smtp_settings(sink), ledger)
+    attachments[0][0].write_bytes(b"corrected export, other figures")
+
+    with caplog.at_level(logging.WARNING, logger="dupmon.mail"):
+        report = send_messages([message], MONITORING_DATE, smtp_settings(sink), ledger)
+
+    assert report.sent == []
+    assert report.skipped == [Delivery("spravka", message.recipient, CHANGED_SINCE_SENT)]
+    assert len(sink.stored_files()) == 1
+    assert "content has changed since" in caplog.text
+
+
+def test_changed_body_detected(sink, ledger, attachments):
+    message = make_message(attachments)
+    send_messages([message], MONITORING_DATE, smtp_settings(sink), ledger)
+    message.text_body += " Исправлено."
+
+    report = send_messages([message], MONITORING_DATE, smtp_settings(sink), ledger)
+
+    assert [item.reason for item in report.skipped] == [CHANGED_SINCE_SENT]
+
+
+def test_force_resend_records_new_digest(sink, ledger, attachments):
+    message = make_message(attachments)
+    send_messages([message], MONITORING_DATE, smtp_settings(sink), ledger)
+    message.text_body += " Исправлено."
+    send_messages([message], MONITORING_DATE, smtp_settings(sink), ledger, force_resend=True)
+
+    report = send_messages([message], MONITORING_DATE, smtp_settings(sink), ledger)
+
+    assert report.skipped == [Delivery("spravka", message.recipient, "already sent")]
+    assert len(sink.stored_files()) == 2
+
+
+def test_ledger_without_digest_column_migrated(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "CREATE TABLE sent_messages (monitoring_date TEXT NOT NULL, document TEXT NOT NULL,"
+            " recipient TEXT NOT NULL, sent_at TEXT NOT NULL, message_id TEXT NOT NULL,"
+            " subject TEXT NOT NULL, send_count INTEGER NOT NULL DEFAULT 1,"
+            " UNIQUE (monitoring_date, document, recipient))"
+        )
+        connection.execute(
+            "INSERT INTO sent_messages VALUES (?, 'spravka', 'uo@example.org', ?, '<a@x.test>', ?, 1)",
+            (MONITORING_DATE, "2025-01-17T09:00:00+00:00", SUBJECT),
+        )
+    connection.close()
+
+    ledger = MailLedger(path)
+
+    assert ledger.sent_digest(MONITORING_DATE, "spravka", "uo@example.org") == ""
+    assert ledger.sent_digest(MONITORING_DATE, "spravka", "ro@example.org") is None
 
 
 def test_send_skips_duplicate_in_run(sink, ledger, attachments):
