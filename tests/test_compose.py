@@ -159,7 +159,8 @@ def test_airflow_service_dupmon_settings(services, name):
     env = environment(services[name])
 
     assert env["DUPMON_DATA_DIR"] == "/opt/dupmon/data"
-    assert env["DUPMON_INBOX"] == "/opt/dupmon/inbox"
+    assert env["DUPMON_INBOX"] == "/opt/dupmon/inbox/{region}"
+    assert env["DUPMON_REGIONS"] == "${DUPMON_REGIONS:-}"
     assert env["DUPMON_CONFIG_DIR"] == "/opt/dupmon/config/regions"
     assert env["AIRFLOW_VAR_DUPMON_PAIR_KEY_SECRET"].startswith("${DUPMON_PAIR_KEY_SECRET:?")
     assert env["AIRFLOW_VAR_DUPMON_OPERATOR_EMAIL"].startswith("${DUPMON_OPERATOR_EMAIL:?")

@@ -39,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="run every step for one monitoring date",
+        help="run every step for one monitoring date of one region",
         description="Ingest, validate, normalise, snapshot, compare, render and mail one "
-        "monitoring date. Settings come from DUPMON_* environment variables.",
+        "monitoring date of one region. Settings come from DUPMON_* environment variables.",
     )
     run.add_argument("--date", type=_date, required=True, help="monitoring date, YYYY-MM-DD")
     run.add_argument(
@@ -50,8 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="snapshot date to compare with, YYYY-MM-DD (default: the previous quarter's, "
         "the latest one at least 80 days older; with --reminders-only the latest earlier one)",
     )
-    run.add_argument("--inbox", type=Path, help="folder of the exports (default: DUPMON_INBOX)")
-    run.add_argument("--data", type=Path, help="data root (default: DUPMON_DATA_DIR or ./data)")
+    run.add_argument(
+        "--region",
+        help="region folder under the config folder (default: DUPMON_REGION, else the only "
+        "region configured)",
+    )
+    run.add_argument(
+        "--inbox",
+        help="folder of the exports; {region} is replaced by the region (default: DUPMON_INBOX, "
+        "else <data root>/<region>/inbox)",
+    )
+    run.add_argument(
+        "--data",
+        type=Path,
+        help="data root; the run writes into its <region>/ folder (default: DUPMON_DATA_DIR "
+        "or ./data)",
+    )
     run.add_argument("--no-mail", action="store_true", help="render the documents but mail no one")
     run.add_argument(
         "--reminders-only",
@@ -71,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the file would be rejected.",
     )
     check.add_argument("file", type=Path, help="export file (xlsx, xls, html, csv, ...)")
+    check.add_argument(
+        "--region",
+        help="region whose municipality directory checks the file (default: DUPMON_REGION, "
+        "else the only region configured)",
+    )
     check.add_argument("--json", action="store_true", help="print the result as JSON")
 
     sink = commands.add_parser(
@@ -96,7 +115,7 @@ def _run(args) -> int:
     from dupmon.mail import MailDeliveryError, SmtpSettings
     from dupmon.settings import load_settings
 
-    settings = load_settings(data_dir=args.data, inbox_dir=args.inbox)
+    settings = load_settings(data_dir=args.data, inbox_pattern=args.inbox, region=args.region)
     smtp = None
     if not args.no_mail:
         smtp = SmtpSettings(
@@ -124,7 +143,8 @@ def _run(args) -> int:
     out = pipeline.report_dir(settings, args.date)
     delta = summary["delta"]
     print(
-        f"{args.date.isoformat()}: {delta['current']} pairs now, {delta['previous']} at the "
+        f"{settings.region_name}, {args.date.isoformat()}: {delta['current']} pairs now, "
+        f"{delta['previous']} at the "
         f"baseline {delta['baseline_date'] or '(none)'}, {delta['eliminated']} eliminated, "
         f"{delta['new']} new. Reports in {out}"
     )
@@ -136,7 +156,7 @@ def _validate(args) -> int:
     from dupmon.settings import load_settings
     from dupmon.validate import check_file
 
-    settings = load_settings()
+    settings = load_settings(region=args.region)
     if not args.file.is_file():
         what = "is a folder, not a file" if args.file.is_dir() else "does not exist"
         raise FileNotFoundError(f"{args.file} {what}")

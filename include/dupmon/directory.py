@@ -7,13 +7,21 @@ one display name.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
+from dupmon.errors import ConfigError
 from dupmon.text import clean_display, match_key
+
+if TYPE_CHECKING:
+    from dupmon.regions import RegionConfig
+
+log = logging.getLogger(__name__)
 
 # Forms in which a municipality «X» is written in exports and memos.
 _NAME_FORMS = (
@@ -35,7 +43,7 @@ _SETTLEMENT_PREFIX = re.compile(
 )
 
 
-class DirectoryError(ValueError):
+class DirectoryError(ConfigError):
     """Invalid directory file."""
 
 
@@ -140,19 +148,32 @@ def _add_unique(table: dict[str, str], key: str, value: str, path: Path, what: s
         )
 
 
-def load_directory(path: Path) -> Directory:
-    """Load and check a region's directory file."""
+def load_directory(path: Path, region: RegionConfig | None = None) -> Directory:
+    """Load and check a region's directory file.
+
+    The region's id, name and time zone come from ``region`` (its
+    region.yaml). Without it the id is the folder name, the name is empty and
+    the time zone is UTC.
+    """
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise DirectoryError(f"cannot read the municipality directory {path}: {error}") from error
+    if not isinstance(raw, dict):
+        raise DirectoryError(f"{path}: the directory must be a mapping with a municipalities list")
+    if "region" in raw:
+        log.warning(
+            "%s: ignoring the key 'region'; the region's name and time zone are read from %s, "
+            "so delete the key",
+            path,
+            path.parent / "region.yaml",
+        )
 
-    region = raw.get("region") or {}
     directory = Directory(
         path=path,
-        region_id=str(region.get("id", path.parent.name)),
-        region_name=clean_display(region.get("name", "")),
-        timezone=str(region.get("timezone", "UTC")),
+        region_id=region.id if region else path.parent.name,
+        region_name=region.name if region else "",
+        timezone=region.timezone if region else "UTC",
         no_municipality_row=clean_display(
             raw.get("no_municipality_row", "Организации регионального подчинения")
         ),

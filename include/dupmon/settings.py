@@ -6,12 +6,18 @@ itself never imports Airflow.
 ===============================  ==========================================
 variable                         meaning
 ===============================  ==========================================
-DUPMON_DATA_DIR                  data root (default ``./data``)
-DUPMON_INBOX                     folder operators drop exports into
-                                 (default ``<data root>/inbox``)
-DUPMON_REGION                    region folder under ``include/config/regions``
+DUPMON_DATA_DIR                  data root (default ``./data``); each region
+                                 works in ``<data root>/<region>/``
+DUPMON_INBOX                     folder operators drop exports into; may
+                                 contain ``{region}`` (default
+                                 ``<data root>/<region>/inbox``)
+DUPMON_REGION                    region folder of a command line run
+                                 (default: the only region configured)
+DUPMON_REGIONS                   region folders the DAGs run, separated by
+                                 commas (default: every configured region)
 DUPMON_CONFIG_DIR                folder of the region folders
-DUPMON_PAIR_KEY_SECRET           secret of the pair keys (HMAC-SHA256)
+DUPMON_PAIR_KEY_SECRET           secret of the pair keys (HMAC-SHA256), one
+                                 per deployment
 DUPMON_SECRET_FILE               file the secret is kept in when the
                                  variable is unset
 DUPMON_MAX_FILE_BYTES            largest export accepted, in bytes
@@ -23,23 +29,65 @@ DUPMON_RAW_RETENTION_DAYS        days raw exports and quarantined copies
 DUPMON_SMTP_HOST / _PORT         SMTP server of the command line runs
 DUPMON_MAIL_FROM                 sender address of the command line runs
 ===============================  ==========================================
+
+A region is a folder under the config folder that contains ``region.yaml``
+(see ``dupmon.regions``). Everything a run of one region writes lives in
+that region's data folder, so regions never share a file and can run at
+the same time.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dupmon.errors import ConfigError
+
 INCLUDE_DIR = Path(__file__).resolve().parent.parent
+REGION_FILE = "region.yaml"
+INBOX_PLACEHOLDER = "{region}"
+# A region's folder name is a path component of the config folder and of the
+# data root, so it must not contain a separator or start with a dot.
+_REGION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+def check_region_name(name: str, source: str = "the region name") -> str:
+    """Return ``name`` if it can name a region folder; raise ConfigError otherwise."""
+    if not _REGION_NAME.match(name or ""):
+        raise ConfigError(
+            f"invalid region {name!r} in {source}: use the name of a folder under the config "
+            "folder, made of Latin letters, digits, '_' and '-', such as sakhalin"
+        )
+    return name
+
+
+def configured_regions(config_dir: Path) -> list[str]:
+    """Return the sorted names of the folders under ``config_dir`` that hold a region.yaml."""
+    if not config_dir.is_dir():
+        return []
+    return sorted(
+        path.name
+        for path in config_dir.iterdir()
+        if path.is_dir() and (path / REGION_FILE).is_file() and _REGION_NAME.match(path.name)
+    )
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The settings of one deployment, for one region (``region``).
+
+    ``inbox_pattern`` is ``DUPMON_INBOX`` as given, with ``{region}`` still
+    in it; None means ``<region data folder>/inbox``. ``regions`` are the
+    regions the DAGs run (``DUPMON_REGIONS``); empty means every configured one.
+    """
+
     data_dir: Path
-    inbox_dir: Path
+    inbox_pattern: str | None = None
     config_dir: Path = INCLUDE_DIR / "config" / "regions"
-    region: str = "sakhalin"
+    region: str | None = None
+    regions: tuple[str, ...] = ()
     templates_dir: Path = INCLUDE_DIR / "templates"
     suite_file: Path = INCLUDE_DIR / "gx" / "duplicate_export_suite.json"
     pair_key_secret: str | None = field(default=None, repr=False)
@@ -52,45 +100,89 @@ class Settings:
     smtp_port: int = 8025
     mail_from: str = "monitoring@example.org"
 
+    def for_region(self, region: str) -> Settings:
+        """Return these settings for another region of the same deployment."""
+        return replace(self, region=check_region_name(region))
+
     @property
-    def region_dir(self) -> Path:
-        return self.config_dir / self.region
+    def region_name(self) -> str:
+        """The region folder name; raises ConfigError when no region is chosen."""
+        if self.region is None:
+            found = configured_regions(self.config_dir)
+            raise ConfigError(
+                f"no region is chosen, and the config folder {self.config_dir} contains "
+                f"{len(found)} regions ({', '.join(found) or 'none'}); set DUPMON_REGION "
+                "(or dupmon run --region) to one of them"
+            )
+        return self.region
+
+    @property
+    def region_config_dir(self) -> Path:
+        return self.config_dir / self.region_name
+
+    @property
+    def region_data_dir(self) -> Path:
+        """The region's own folder under the data root, which contains every path below."""
+        return self.data_dir / self.region_name
+
+    @property
+    def inbox_dir(self) -> Path:
+        if self.inbox_pattern is None:
+            return self.region_data_dir / "inbox"
+        return Path(self.inbox_pattern.replace(INBOX_PLACEHOLDER, self.region_name))
+
+    @property
+    def inbox_is_shared(self) -> bool:
+        """Whether every region reads the same inbox (``DUPMON_INBOX`` without ``{region}``)."""
+        return self.inbox_pattern is not None and INBOX_PLACEHOLDER not in self.inbox_pattern
 
     @property
     def raw_dir(self) -> Path:
-        return self.data_dir / "raw"
+        return self.region_data_dir / "raw"
 
     @property
     def quarantine_dir(self) -> Path:
-        return self.data_dir / "quarantine"
+        return self.region_data_dir / "quarantine"
 
     @property
     def snapshots_dir(self) -> Path:
-        return self.data_dir / "snapshots"
+        return self.region_data_dir / "snapshots"
 
     @property
     def reports_dir(self) -> Path:
-        return self.data_dir / "reports"
+        return self.region_data_dir / "reports"
 
     @property
     def work_dir(self) -> Path:
-        return self.data_dir / "work"
+        return self.region_data_dir / "work"
 
     @property
     def mail_dir(self) -> Path:
-        return self.data_dir / "mail"
+        return self.region_data_dir / "mail"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.region_data_dir / "data_docs"
+
+    @property
+    def register_file(self) -> Path:
+        """The operators' register of pairs that cannot be eliminated (optional)."""
+        return self.region_data_dir / "register" / "unresolvable.csv"
 
     def with_overrides(self, **changes) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 def load_settings(environ: dict[str, str] | None = None, **overrides) -> Settings:
-    """Build the settings from environment variables, then apply ``overrides``."""
+    """Build the settings from environment variables, then apply ``overrides``.
+
+    Without ``DUPMON_REGION`` (or a ``region`` override) the region is the
+    only one under the config folder, and stays unset when there are several.
+    """
     env = os.environ if environ is None else environ
-    data_dir = Path(env.get("DUPMON_DATA_DIR", "data")).resolve()
     settings = Settings(
-        data_dir=data_dir,
-        inbox_dir=Path(env.get("DUPMON_INBOX", data_dir / "inbox")).resolve(),
+        data_dir=Path(env.get("DUPMON_DATA_DIR", "data")).resolve(),
+        inbox_pattern=_absolute(env.get("DUPMON_INBOX") or None),
         pair_key_secret=env.get("DUPMON_PAIR_KEY_SECRET") or None,
     )
     optional = {
@@ -121,12 +213,33 @@ def load_settings(environ: dict[str, str] | None = None, **overrides) -> Setting
         if attribute in values and values[attribute] < (0 if attribute == "raw_retention_days" else 1):
             name = optional[attribute][0]
             raise ValueError(f"invalid value {values[attribute]} of {name}: it must be positive")
+    if "region" in values:
+        check_region_name(values["region"], "DUPMON_REGION")
+    if env.get("DUPMON_REGIONS", "").strip():
+        values["regions"] = tuple(
+            check_region_name(name.strip(), "DUPMON_REGIONS")
+            for name in env["DUPMON_REGIONS"].split(",")
+            if name.strip()
+        )
     settings = replace(settings, **values)
-    data_override = overrides.get("data_dir")
-    if data_override is not None:
-        overrides["data_dir"] = Path(data_override).resolve()
-        if overrides.get("inbox_dir") is None and "DUPMON_INBOX" not in env:
-            overrides["inbox_dir"] = overrides["data_dir"] / "inbox"
-    if overrides.get("inbox_dir") is not None:
-        overrides["inbox_dir"] = Path(overrides["inbox_dir"]).resolve()
-    return settings.with_overrides(**overrides)
+
+    if overrides.get("data_dir") is not None:
+        overrides["data_dir"] = Path(overrides["data_dir"]).resolve()
+    if overrides.get("inbox_pattern") is not None:
+        overrides["inbox_pattern"] = _absolute(str(overrides["inbox_pattern"]))
+    if overrides.get("region") is not None:
+        check_region_name(overrides["region"], "the region option")
+    settings = settings.with_overrides(**overrides)
+
+    if settings.region is None:
+        found = configured_regions(settings.config_dir)
+        if len(found) == 1:
+            settings = replace(settings, region=found[0])
+    return settings
+
+
+def _absolute(pattern: str | None) -> str | None:
+    """Return an inbox pattern as an absolute path; ``{region}`` stays in place."""
+    if pattern is None:
+        return None
+    return str(Path(pattern).resolve())

@@ -1,9 +1,15 @@
 """The monitoring DAGs: one per schedule, and one that follows new snapshots.
 
-Each task calls one step of ``dupmon.pipeline``; the steps pass files under
-the data root to each other and return small summaries as XComs. The
-snapshot task's outlet is the asset ``SNAPSHOT_ASSET``; its events carry the
-monitoring date in their extra, and the snapshot-triggered DAG reads it.
+A region is configuration (``include/config/regions/<region>/``), with its
+own crons and time zone, so the scheduled DAGs run every hour. Their first
+task, ``due_regions``, lists the regions whose cron fired in the run's data
+interval. The task group ``region`` is then mapped over them, so each
+region runs its steps on its own (on any worker), and one region's failure
+stops no other. Each task calls one step of ``dupmon.pipeline``; the steps
+pass files in the region's data folder to each other and return small
+summaries as XComs. The snapshot task's outlet is the asset
+``SNAPSHOT_ASSET``; each event carries the region and the monitoring date in
+its extra, and the snapshot-triggered DAG reads them.
 """
 
 from __future__ import annotations
@@ -12,27 +18,48 @@ import contextlib
 import datetime as dt
 import logging
 
-from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+    task_group,
+)
 
-from dupmon_airflow.notify import notify_operators
+from dupmon_airflow.notify import DATE_KEY, REGION_KEY, notify_operators
 
 log = logging.getLogger(__name__)
 
-TIMEZONE = "Asia/Sakhalin"
+# Every hour on the hour, in UTC, with a one-hour data interval. A region is
+# due in the run whose interval contains its cron's time, so a region cron at
+# minute 0 runs on time in every time zone with a whole-hour offset, and a
+# cron at another minute runs at the next full hour.
+HOURLY = CronTriggerTimetable("0 * * * *", timezone="UTC", interval=dt.timedelta(hours=1))
+# The label of each mapped task in the UI: the region and date that the task
+# put into its context (REGION_KEY, DATE_KEY).
+MAP_INDEX_TEMPLATE = "{{ dupmon_region }} {{ dupmon_monitoring_date }}"
 
-# The depersonalised snapshot of one monitoring date. The data root differs
-# between deployments, so the URI names the kind of data, not a path.
+# The depersonalised snapshot of one region and monitoring date. The data
+# root differs between deployments, so the URI names the kind of data, not a path.
 SNAPSHOT_ASSET = Asset(name="dupmon_snapshot", uri="x-dupmon://snapshots")
 
 
-def _params(*, send_mail_description: str) -> dict[str, Param]:
+def _params(*, send_mail_description: str, date_description: str) -> dict[str, Param]:
     return {
         "monitoring_date": Param(
             None,
             type=["null", "string"],
             format="date",
-            description="Monitoring date, YYYY-MM-DD. Empty: the date of the triggering "
-            "snapshot, else the run's logical date in Asia/Sakhalin.",
+            description=date_description,
+        ),
+        "regions": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="With monitoring_date: the region folders to run for that date. "
+            "Empty: every configured region (dupmon_regions).",
         ),
         "baseline": Param(
             None,
@@ -48,6 +75,16 @@ def _params(*, send_mail_description: str) -> dict[str, Param]:
             description="Send again what the mail ledger records as sent.",
         ),
     }
+
+
+SCHEDULED_DATE = (
+    "Monitoring date, YYYY-MM-DD, for the regions parameter. Empty: the regions whose "
+    "cron fired in the run's hour, each for that day on its own clock."
+)
+FOLLOWUP_DATE = (
+    "Monitoring date, YYYY-MM-DD, for the regions parameter. Empty: the region and date "
+    "of each triggering snapshot."
+)
 
 
 # The default is empty, not true: the backfill dialog of the Airflow 3.3 UI
@@ -82,29 +119,48 @@ def _no_retry_on_bad_input():
         raise AirflowFailException(str(error)) from error
 
 
-def _context() -> tuple[object, dt.date]:
+def _region_context(due: dict) -> tuple[object, dt.date]:
+    """Return the settings of the mapped task's region and its monitoring date.
+
+    Also puts both into the task's context, for the map index label and the
+    failure notice.
+    """
     from airflow.sdk.exceptions import AirflowFailException
 
     from dupmon_airflow import runtime
 
     context = get_current_context()
+    context[REGION_KEY] = due["region"]
+    context[DATE_KEY] = due["monitoring_date"]
     try:
-        settings = runtime.load_task_settings()
-        return settings, runtime.monitoring_date(context["params"], context, TIMEZONE)
+        settings = runtime.load_task_settings().for_region(due["region"])
+        return settings, dt.date.fromisoformat(due["monitoring_date"])
     except ValueError as error:
+        raise AirflowFailException(str(error)) from error
+
+
+def _listing(find) -> list[dict]:
+    """Run ``find`` (a runtime function that lists regions); fail at once for bad input."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    context = get_current_context()
+    try:
+        return find(context["params"], context)
+    except ValueError as error:
+        # ConfigError is a ValueError too: a retry cannot fix a setting.
         raise AirflowFailException(str(error)) from error
 
 
 # --- steps shared by the DAGs ------------------------------------------------
 
 
-def _run_delta(baseline_rule: str) -> dict:
+def _run_delta(due: dict, baseline_rule: str) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
 
     from dupmon import pipeline
     from dupmon_airflow import runtime
 
-    settings, day = _context()
+    settings, day = _region_context(due)
     params = get_current_context()["params"]
     try:
         baseline = runtime.baseline_date(params)
@@ -115,24 +171,25 @@ def _run_delta(baseline_rule: str) -> dict:
         raise AirflowFailException(str(error)) from error
 
 
-def _run_render() -> dict:
+def _run_render(due: dict) -> dict:
     from dupmon import pipeline
 
-    settings, day = _context()
+    settings, day = _region_context(due)
     with _no_retry_on_bad_input():
         return pipeline.run_render(settings, day)
 
 
-def _run_mail(*, include_spravka: bool, default_send: bool) -> dict:
+def _run_mail(due: dict, *, include_spravka: bool, default_send: bool) -> dict:
     from dupmon import pipeline
     from dupmon_airflow import runtime
 
-    settings, day = _context()
+    settings, day = _region_context(due)
     context = get_current_context()
     params = context["params"]
     if not runtime.mail_requested(params, context["dag_run"], default=default_send):
         log.info(
-            "No message sent for %s: mail is off for this %s run (send_mail=%s)",
+            "No message sent for %s %s: mail is off for this %s run (send_mail=%s)",
+            settings.region_name,
             day,
             runtime.run_type(context["dag_run"]),
             params.get("send_mail"),
@@ -152,35 +209,48 @@ def _run_mail(*, include_spravka: bool, default_send: bool) -> dict:
 
 
 def build_monitoring_dag(
-    *, dag_id: str, cron: str, include_spravka: bool, doc_md: str | None, tags: list[str]
+    *, dag_id: str, schedule: str, include_spravka: bool, doc_md: str | None, tags: list[str]
 ):
-    """Return the monitoring DAG for one schedule (cron in Asia/Sakhalin).
+    """Return the monitoring DAG of one region schedule: ``spravka`` or ``reminders``.
 
-    With ``include_spravka`` the delta compares with the previous quarter's
-    snapshot (baseline rule ``quarter``), else with the latest earlier one.
+    The DAG runs hourly and maps the ``region`` task group over the regions
+    whose ``schedule`` cron fired in the run's hour. With ``include_spravka``
+    the delta compares with the previous quarter's snapshot (baseline rule
+    ``quarter``) and the справка is mailed, else the delta compares with the
+    latest earlier snapshot and only the reminders go out.
     """
     baseline_rule = "quarter" if include_spravka else "latest"
 
     @dag(
         dag_id=dag_id,
-        schedule=CronTriggerTimetable(cron, timezone=TIMEZONE),
+        schedule=HOURLY,
         start_date=dt.datetime(2024, 9, 1, tzinfo=dt.UTC),
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
-        params=_params(send_mail_description=SCHEDULED_SEND_MAIL),
+        params=_params(
+            send_mail_description=SCHEDULED_SEND_MAIL, date_description=SCHEDULED_DATE
+        ),
         tags=tags,
         doc_md=doc_md,
     )
     def monitoring():
         @task
-        def ingest() -> list[dict]:
+        def due_regions() -> list[dict]:
+            from dupmon_airflow import runtime
+
+            return _listing(
+                lambda params, context: runtime.due_regions(params, context, schedule)
+            )
+
+        @task(map_index_template=MAP_INDEX_TEMPLATE)
+        def ingest(due: dict) -> list[dict]:
             from airflow.sdk.exceptions import AirflowFailException
 
             from dupmon import pipeline
             from dupmon.ingest import NoExportsError
 
-            settings, day = _context()
+            settings, day = _region_context(due)
             try:
                 with _no_retry_on_bad_input():
                     return pipeline.run_ingest(settings, day)
@@ -191,55 +261,66 @@ def build_monitoring_dag(
                     f"{error}. In Airflow, clear this task once the export is in the inbox."
                 ) from error
 
-        @task
-        def validate(_: list[dict]) -> list[dict]:
+        @task(map_index_template=MAP_INDEX_TEMPLATE)
+        def validate(due: dict, _: list[dict]) -> list[dict]:
             from dupmon import pipeline
 
-            settings, day = _context()
+            settings, day = _region_context(due)
             with _no_retry_on_bad_input():
                 return pipeline.run_validate(settings, day)
 
-        @task
-        def normalise(_: list[dict]) -> dict:
+        @task(map_index_template=MAP_INDEX_TEMPLATE)
+        def normalise(due: dict, _: list[dict]) -> dict:
             from dupmon import pipeline
 
-            settings, day = _context()
+            settings, day = _region_context(due)
             with _no_retry_on_bad_input():
                 return pipeline.run_normalise(settings, day)
 
-        @task(outlets=[SNAPSHOT_ASSET])
-        def snapshot(_: dict) -> dict:
+        @task(outlets=[SNAPSHOT_ASSET], map_index_template=MAP_INDEX_TEMPLATE)
+        def snapshot(due: dict, _: dict) -> dict:
             from dupmon import pipeline
 
-            settings, day = _context()
+            settings, day = _region_context(due)
             with _no_retry_on_bad_input():
                 summary = pipeline.run_snapshot(settings, day)
             get_current_context()["outlet_events"][SNAPSHOT_ASSET].extra = {
+                "region": settings.region_name,
                 "monitoring_date": day.isoformat(),
                 "pairs": summary["pairs"],
             }
             return summary
 
-        @task
-        def delta(_: dict) -> dict:
-            return _run_delta(baseline_rule)
+        @task(map_index_template=MAP_INDEX_TEMPLATE)
+        def delta(due: dict, _: dict) -> dict:
+            return _run_delta(due, baseline_rule)
 
-        @task
-        def render(_: dict) -> dict:
-            return _run_render()
+        @task(map_index_template=MAP_INDEX_TEMPLATE)
+        def render(due: dict, _: dict) -> dict:
+            return _run_render(due)
 
-        @task
-        def mail(_: dict) -> dict:
-            return _run_mail(include_spravka=include_spravka, default_send=True)
+        @task(map_index_template=MAP_INDEX_TEMPLATE)
+        def mail(due: dict, _: dict) -> dict:
+            return _run_mail(due, include_spravka=include_spravka, default_send=True)
 
-        @task
-        def retention(_: dict) -> dict:
+        @task(map_index_template=MAP_INDEX_TEMPLATE)
+        def retention(due: dict, _: dict) -> dict:
             from dupmon import pipeline
 
-            settings, _day = _context()
+            settings, _day = _region_context(due)
             return pipeline.run_retention(settings)
 
-        retention(mail(render(delta(snapshot(normalise(validate(ingest())))))))
+        @task_group(group_id="region")
+        def region(due: dict):
+            staged = ingest(due)
+            checked = validate(due, staged)
+            normalised = normalise(due, checked)
+            stored = snapshot(due, normalised)
+            compared = delta(due, stored)
+            rendered = render(due, compared)
+            retention(due, mail(due, rendered))
+
+        region.expand(due=due_regions())
 
     return monitoring()
 
@@ -247,8 +328,9 @@ def build_monitoring_dag(
 def build_snapshot_followup_dag(*, dag_id: str, doc_md: str | None, tags: list[str]):
     """Return the DAG that rebuilds the справка whenever a snapshot is written.
 
-    Runs on each event of ``SNAPSHOT_ASSET``, for the monitoring date the
-    event names, and mails only when triggered with ``send_mail`` true.
+    Runs on each event of ``SNAPSHOT_ASSET`` and maps the ``region`` task
+    group over the regions the events name, each for its latest monitoring
+    date. Mails only when triggered with ``send_mail`` true.
     """
 
     @dag(
@@ -258,23 +340,33 @@ def build_snapshot_followup_dag(*, dag_id: str, doc_md: str | None, tags: list[s
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
-        params=_params(send_mail_description=FOLLOWUP_SEND_MAIL),
+        params=_params(send_mail_description=FOLLOWUP_SEND_MAIL, date_description=FOLLOWUP_DATE),
         tags=tags,
         doc_md=doc_md,
     )
     def followup():
         @task
-        def delta() -> dict:
-            return _run_delta("quarter")
+        def snapshot_regions() -> list[dict]:
+            from dupmon_airflow import runtime
 
-        @task
-        def render(_: dict) -> dict:
-            return _run_render()
+            return _listing(runtime.snapshot_regions)
 
-        @task
-        def mail(_: dict) -> dict:
-            return _run_mail(include_spravka=True, default_send=False)
+        @task(map_index_template=MAP_INDEX_TEMPLATE)
+        def delta(due: dict) -> dict:
+            return _run_delta(due, "quarter")
 
-        mail(render(delta()))
+        @task(map_index_template=MAP_INDEX_TEMPLATE)
+        def render(due: dict, _: dict) -> dict:
+            return _run_render(due)
+
+        @task(map_index_template=MAP_INDEX_TEMPLATE)
+        def mail(due: dict, _: dict) -> dict:
+            return _run_mail(due, include_spravka=True, default_send=False)
+
+        @task_group(group_id="region")
+        def region(due: dict):
+            mail(due, render(due, delta(due)))
+
+        region.expand(due=snapshot_regions())
 
     return followup()

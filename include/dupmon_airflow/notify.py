@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# The context keys in which each region task of dupmon_airflow.factory stores
+# its region and monitoring date.
+REGION_KEY = "dupmon_region"
+DATE_KEY = "dupmon_monitoring_date"
 
 # Maximum length of the error text in a notice, in characters. The task log has all of it.
 MAX_ERROR_CHARS = 4000
@@ -23,7 +29,8 @@ def notify_operators(context: Mapping[str, Any]) -> None:
     from dupmon_airflow import runtime
 
     ti = context["ti"]
-    addresses = runtime.operator_addresses()
+    region = context.get(REGION_KEY)
+    addresses = runtime.operator_addresses(region)
     if not addresses:
         log.warning(
             "Task %s of %s failed, and no operator address is configured for the notice: "
@@ -35,7 +42,8 @@ def notify_operators(context: Mapping[str, Any]) -> None:
 
     day = _monitoring_date_text(context)
     error = _error_text(context.get("exception"))
-    subject = f"dupmon: сбой задачи {ti.task_id} ({ti.dag_id}), дата мониторинга {day}"
+    where = f"регион {region}, " if region else ""
+    subject = f"dupmon: сбой задачи {ti.task_id} ({ti.dag_id}), {where}дата мониторинга {day}"
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
     notifier = SmtpNotifier(
@@ -59,13 +67,18 @@ def notify_operators(context: Mapping[str, Any]) -> None:
 
 
 def _monitoring_date_text(context: Mapping[str, Any]) -> str:
-    from dupmon_airflow import factory, runtime
+    """Return the failed task's monitoring date as DD.MM.YYYY, or why it has none.
 
+    A region task puts its date into the context first thing. The task that
+    lists the regions has only the ``monitoring_date`` parameter, if any.
+    """
+    value = context.get(DATE_KEY) or (context.get("params") or {}).get("monitoring_date")
+    if not value:
+        return "не определена (задача выбирает регионы)"
     try:
-        day = runtime.monitoring_date(context.get("params") or {}, context, factory.TIMEZONE)
-    except (ValueError, KeyError, AttributeError) as error:
-        return f"не определена ({error})"
-    return day.strftime("%d.%m.%Y")
+        return dt.date.fromisoformat(str(value)).strftime("%d.%m.%Y")
+    except ValueError:
+        return f"не определена ({value!r})"
 
 
 def _error_text(error: BaseException | str | None) -> str:
@@ -89,6 +102,7 @@ def _html_body(context: Mapping[str, Any], day: str, error: str) -> str:
         ("Задача", ti.task_id),
         ("Запуск", getattr(dag_run, "run_id", "")),
         ("Тип запуска", getattr(getattr(dag_run, "run_type", ""), "value", "")),
+        ("Регион", context.get(REGION_KEY) or "все"),
         ("Попытка", getattr(ti, "try_number", "")),
         ("Дата мониторинга", day),
         ("Журнал", getattr(ti, "log_url", "")),

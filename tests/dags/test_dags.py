@@ -1,5 +1,5 @@
-"""The DAGs: they import cleanly, and real runs through dag.test() succeed, mail once
-and tell the operators of a failure."""
+"""The DAGs: they import cleanly, and real runs through dag.test() succeed, map over
+the due regions, mail once and tell the operators of a failure."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.conftest import JANUARY, OCTOBER, ROOT, received_messages
+from tests.two_regions import make_two_regions
 
 DAG_IDS = ("dupmon_quarterly", "dupmon_monthly", "dupmon_spravka_on_snapshot")
 SCHEDULED_DAG_IDS = ("dupmon_quarterly", "dupmon_monthly")
@@ -50,7 +52,25 @@ def test_dag_tasks_have_retries(dag_bag, dag_id):
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
 def test_dag_has_doc_md(dag_bag, dag_id):
-    assert "Asia/Sakhalin" in dag_bag.dags[dag_id].doc_md
+    assert "mapped task group" in dag_bag.dags[dag_id].doc_md
+
+
+@pytest.mark.parametrize("dag_id", SCHEDULED_DAG_IDS)
+def test_scheduled_dag_runs_hourly_utc(dag_bag, dag_id):
+    timetable = dag_bag.dags[dag_id].timetable
+
+    assert timetable.expression == "0 * * * *"
+    assert str(timetable.timezone) == "UTC"
+    assert timetable.interval == dt.timedelta(hours=1)
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_region_group_is_mapped(dag_bag, dag_id):
+    from airflow.sdk.definitions.taskgroup import MappedTaskGroup
+
+    group = dag_bag.dags[dag_id].task_group_dict["region"]
+
+    assert isinstance(group, MappedTaskGroup)
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
@@ -66,7 +86,7 @@ def test_snapshot_task_outlet_is_asset(dag_bag, dag_id):
     from dupmon_airflow.factory import SNAPSHOT_ASSET
 
     outlets = {t.task_id: t.outlets for t in dag_bag.dags[dag_id].tasks if t.outlets}
-    assert outlets == {"snapshot": [SNAPSHOT_ASSET]}
+    assert outlets == {"region.snapshot": [SNAPSHOT_ASSET]}
 
 
 def test_followup_dag_scheduled_on_snapshot(dag_bag):
@@ -75,7 +95,12 @@ def test_followup_dag_scheduled_on_snapshot(dag_bag):
     followup = dag_bag.dags["dupmon_spravka_on_snapshot"]
 
     assert list(followup.timetable.asset_condition.objects) == [SNAPSHOT_ASSET]
-    assert [t.task_id for t in followup.tasks] == ["delta", "render", "mail"]
+    assert [t.task_id for t in followup.tasks] == [
+        "snapshot_regions",
+        "region.delta",
+        "region.render",
+        "region.mail",
+    ]
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
@@ -111,14 +136,40 @@ def airflow_env(airflow_db, env_settings, smtp_sink, monkeypatch):
     return env_settings
 
 
-def _run(dag_bag, dag_id: str, day: dt.date, conf: dict | None = None):
+def due_hour(day: dt.date, timezone: str = "Asia/Sakhalin", hour: int = 9) -> dt.datetime:
+    """Return the UTC hour at which a region's 09:00 (or ``hour``) on ``day`` falls."""
+    local = dt.datetime(day.year, day.month, day.day, hour, tzinfo=ZoneInfo(timezone))
+    return local.astimezone(dt.UTC)
+
+
+def _run(dag_bag, dag_id: str, day: dt.date | dt.datetime, conf: dict | None = None):
+    """Run a DAG with dag.test() for the hour in which Sakhalin's cron fires on ``day``,
+    or for the logical date ``day`` when it is a datetime."""
     # In-process runs write the run conf into the tasks' Param objects, which
     # a deep copy of the DAG still shares, so each run gets copies of its own.
     dag = copy.deepcopy(dag_bag.dags[dag_id])
     for task in dag.tasks:
         task.params = copy.deepcopy(task.params)
-    logical = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    logical = day if isinstance(day, dt.datetime) else due_hour(day)
     return dag.test(logical_date=logical, run_conf=conf)
+
+
+def _states(run) -> dict[str, list[str]]:
+    """Return the states of the run's task instances by task id, in map index order."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state)
+            .where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
+            .order_by(TaskInstance.task_id, TaskInstance.map_index)
+        ).all()
+    states: dict[str, list[str]] = {}
+    for task_id, _, state in rows:
+        states.setdefault(task_id, []).append(str(state))
+    return states
 
 
 def test_quarterly_runs_succeed(dag_bag, airflow_env, smtp_sink):
@@ -151,8 +202,10 @@ def test_quarterly_reports_written(dag_bag, airflow_env):
 
 
 def test_send_mail_off_sends_nothing(dag_bag, airflow_env, smtp_sink):
-    run = _run(dag_bag, "dupmon_monthly", OCTOBER, conf={"send_mail": False})
+    run = _run(dag_bag, "dupmon_monthly", dt.date(2025, 2, 17),
+               conf={"monitoring_date": OCTOBER.isoformat(), "send_mail": False})
     assert str(run.state) == "success"
+    assert _states(run)["region.mail"] == ["success"]
     assert list(smtp_sink.maildir.glob("*.eml")) == []
 
 
@@ -218,7 +271,8 @@ def test_snapshot_asset_event_names_date(dag_bag, airflow_env):
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    run = _run(dag_bag, "dupmon_monthly", OCTOBER, conf={"send_mail": False})
+    run = _run(dag_bag, "dupmon_monthly", dt.date(2025, 2, 17),
+               conf={"monitoring_date": OCTOBER.isoformat(), "send_mail": False})
 
     with create_session() as session:
         events = session.scalars(
@@ -227,7 +281,7 @@ def test_snapshot_asset_event_names_date(dag_bag, airflow_env):
             .where(AssetModel.name == "dupmon_snapshot", AssetEvent.source_run_id == run.run_id)
         ).all()
         extras = [event.extra for event in events]
-    assert extras == [{"monitoring_date": OCTOBER.isoformat(), "pairs": 3}]
+    assert extras == [{"region": "sakhalin", "monitoring_date": OCTOBER.isoformat(), "pairs": 3}]
 
 
 def _notices(smtp_sink) -> list:
@@ -289,3 +343,158 @@ def test_missing_export_fails_ingest(dag_bag, airflow_env, smtp_sink, monkeypatc
     assert str(run.state) == "failed"
     assert not snapshot.exists()
     assert "ingest" in _notices(smtp_sink)[0]["Subject"]
+
+
+# --- regions -------------------------------------------------------------------
+
+
+def test_no_region_due_skips_group(dag_bag, airflow_env, smtp_sink):
+    # 12:00 UTC on 17 October: 23:00 in Sakhalin, so no cron fired in the hour.
+    run = _run(dag_bag, "dupmon_quarterly", dt.datetime(2024, 10, 17, 12, tzinfo=dt.UTC))
+
+    states = _states(run)
+    assert str(run.state) == "success"
+    assert states["due_regions"] == ["success"]
+    assert {task: s for task, s in states.items() if task != "due_regions"} == {
+        task: ["skipped"] for task in states if task != "due_regions"
+    }
+    assert not Path(airflow_env.region_data_dir).exists()
+    assert smtp_sink.stored_files() == []
+
+
+@pytest.fixture
+def two_regions(airflow_env, tmp_path, monkeypatch):
+    """Sakhalin and the invented Северная in one deployment, with an inbox each."""
+    for name, value in make_two_regions(tmp_path / "deployment").items():
+        monkeypatch.setenv(name, value)
+    return airflow_env.data_dir
+
+
+def _map_labels(run, task_id: str) -> list[str]:
+    """Return the labels the UI shows for the mapped instances of a task, by map index."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return list(
+            session.scalars(
+                select(TaskInstance.rendered_map_index)
+                .where(TaskInstance.run_id == run.run_id, TaskInstance.task_id == task_id)
+                .order_by(TaskInstance.map_index)
+            )
+        )
+
+
+def _recipients(smtp_sink) -> set[str]:
+    return {
+        address.strip()
+        for message in received_messages(smtp_sink.maildir)
+        for address in message["To"].split(",")
+    }
+
+
+def test_quarterly_maps_over_both_regions(dag_bag, two_regions, smtp_sink):
+    run = _run(dag_bag, "dupmon_quarterly", OCTOBER, conf={"monitoring_date": OCTOBER.isoformat()})
+
+    states = _states(run)
+    received = _recipients(smtp_sink)
+    assert str(run.state) == "success"
+    assert states["region.mail"] == ["success", "success"]
+    assert _map_labels(run, "region.mail") == ["sakhalin 2024-10-17", "severnaya 2024-10-17"]
+    assert "monitoring-centre@example.org" in received
+    assert "severnaya-centre@example.org" in received
+    assert "uo-tundrovy@example.org" in received
+    for region in ("sakhalin", "severnaya"):
+        assert (two_regions / region / "reports" / OCTOBER.isoformat() / "spravka.docx").exists()
+
+
+def test_two_region_events_name_region(dag_bag, two_regions):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    run = _run(dag_bag, "dupmon_quarterly", OCTOBER,
+               conf={"monitoring_date": OCTOBER.isoformat(), "send_mail": False})
+
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == "dupmon_snapshot", AssetEvent.source_run_id == run.run_id)
+        ).all()
+        extras = sorted((event.extra for event in events), key=lambda extra: extra["region"])
+    assert extras == [
+        {"region": "sakhalin", "monitoring_date": OCTOBER.isoformat(), "pairs": 3},
+        {"region": "severnaya", "monitoring_date": OCTOBER.isoformat(), "pairs": 3},
+    ]
+
+
+def test_due_hour_runs_its_region_only(dag_bag, two_regions, smtp_sink):
+    # 10:00 in Moscow is Северная's cron; in Sakhalin it is 18:00.
+    run = _run(dag_bag, "dupmon_quarterly", due_hour(OCTOBER, "Europe/Moscow", 10))
+
+    assert str(run.state) == "success"
+    assert _states(run)["region.mail"] == ["success"]
+    assert (two_regions / "severnaya" / "reports" / OCTOBER.isoformat()).is_dir()
+    assert not (two_regions / "sakhalin").exists()
+    assert "monitoring-centre@example.org" not in _recipients(smtp_sink)
+
+
+def test_region_failure_spares_other(dag_bag, two_regions, smtp_sink, tmp_path):
+    inbox = tmp_path / "deployment" / "inbox" / "severnaya"
+    (inbox / "Дубли_Северная_17.10.2024.csv").write_bytes(
+        (_bad_inbox(tmp_path) / "Дубли_17.10.2024.csv").read_bytes()
+    )
+
+    run = _run(dag_bag, "dupmon_quarterly", OCTOBER, conf={"monitoring_date": OCTOBER.isoformat()})
+
+    states = _states(run)
+    received = _recipients(smtp_sink)
+    assert str(run.state) == "failed"
+    assert sorted(states["region.validate"]) == ["failed", "success"]
+    assert sorted(states["region.mail"]) == ["success", "upstream_failed"]
+    assert "monitoring-centre@example.org" in received
+    assert "severnaya-centre@example.org" not in received
+
+
+def test_failure_notice_names_region(dag_bag, two_regions, smtp_sink, tmp_path, monkeypatch):
+    monkeypatch.setenv("DUPMON_OPERATOR_EMAIL", OPERATOR)
+    monkeypatch.setenv("DUPMON_REGIONS", "severnaya")
+    inbox = tmp_path / "deployment" / "inbox" / "severnaya"
+    (inbox / "Дубли_Северная_17.10.2024.csv").write_bytes(
+        (_bad_inbox(tmp_path) / "Дубли_17.10.2024.csv").read_bytes()
+    )
+
+    _run(dag_bag, "dupmon_quarterly", OCTOBER,
+         conf={"monitoring_date": OCTOBER.isoformat(), "send_mail": False})
+
+    notices = _notices(smtp_sink)
+    assert len(notices) == 1
+    assert "регион severnaya" in notices[0]["Subject"]
+
+
+def test_shared_inbox_fails_at_once(dag_bag, two_regions, smtp_sink, monkeypatch):
+    from tests.conftest import SAMPLES
+
+    monkeypatch.setenv("DUPMON_INBOX", str(SAMPLES))
+
+    run = _run(dag_bag, "dupmon_quarterly", OCTOBER, conf={"monitoring_date": OCTOBER.isoformat()})
+
+    assert str(run.state) == "failed"
+    assert _states(run)["due_regions"] == ["failed"]
+
+
+def test_followup_maps_over_regions(dag_bag, two_regions):
+    _run(dag_bag, "dupmon_quarterly", OCTOBER,
+         conf={"monitoring_date": OCTOBER.isoformat(), "send_mail": False})
+    for region in ("sakhalin", "severnaya"):
+        (two_regions / region / "reports" / OCTOBER.isoformat() / "spravka.docx").unlink()
+
+    run = _run(dag_bag, "dupmon_spravka_on_snapshot", OCTOBER,
+               conf={"monitoring_date": OCTOBER.isoformat()})
+
+    assert str(run.state) == "success"
+    assert _states(run)["region.render"] == ["success", "success"]
+    for region in ("sakhalin", "severnaya"):
+        assert (two_regions / region / "reports" / OCTOBER.isoformat() / "spravka.docx").exists()

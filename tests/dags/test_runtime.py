@@ -1,4 +1,4 @@
-"""What the tasks read from a run: the monitoring date, whether to mail, the operators."""
+"""What the tasks read from a run: the due regions, whether to mail, the operators."""
 
 from __future__ import annotations
 
@@ -8,89 +8,215 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.api.datamodels._generated import DagRunType
 
+from dupmon.errors import ConfigError
 from dupmon_airflow import runtime
-from dupmon_airflow.factory import SNAPSHOT_ASSET, TIMEZONE
+from dupmon_airflow.factory import SNAPSHOT_ASSET
+from tests.two_regions import make_two_regions
 
-# 09:00 in Asia/Sakhalin (UTC+11) on 17 January 2025, when the quarterly run is due.
+# 09:00 in Asia/Sakhalin (UTC+11) on 17 January 2025, when Sakhalin's справка is due.
 DUE = dt.datetime(2025, 1, 16, 22, 0, tzinfo=dt.UTC)
+HOUR = dt.timedelta(hours=1)
+# 10:00 in Europe/Moscow (UTC+3) on 17 January 2025, when Северная's справка is due.
+MOSCOW_DUE = dt.datetime(2025, 1, 17, 7, 0, tzinfo=dt.UTC)
 
 
 def dag_run(run_type=DagRunType.SCHEDULED, conf=None, run_after=DUE):
     return SimpleNamespace(run_type=run_type, conf=conf or {}, run_after=run_after)
 
 
-def snapshot_events(*dates: str) -> dict:
+def interval_context(end, run_type=DagRunType.MANUAL, start=None, previous=None):
+    """Imitate the context of a run whose data interval ends at ``end``."""
+    ti = SimpleNamespace(get_previous_dagrun=lambda: previous)
+    return {
+        "data_interval_start": end - HOUR if start is None else start,
+        "data_interval_end": end,
+        "dag_run": dag_run(run_type, run_after=end),
+        "ti": ti,
+    }
+
+
+def snapshot_events(*extras: dict) -> dict:
     """Imitate the run's triggering_asset_events: the snapshot asset and its events."""
-    return {SNAPSHOT_ASSET: [SimpleNamespace(extra={"monitoring_date": day}) for day in dates]}
+    return {SNAPSHOT_ASSET: [SimpleNamespace(extra=extra) for extra in extras]}
 
 
-# --- monitoring_date ---------------------------------------------------------
+@pytest.fixture
+def two_regions(tmp_path, monkeypatch):
+    for name, value in make_two_regions(tmp_path).items():
+        monkeypatch.setenv(name, value)
 
 
-def test_date_from_parameter():
-    context = {"logical_date": DUE, "dag_run": dag_run()}
-
-    day = runtime.monitoring_date({"monitoring_date": "2024-10-17"}, context, TIMEZONE)
-
-    assert day == dt.date(2024, 10, 17)
+# --- due_regions ---------------------------------------------------------------
 
 
-def test_date_from_logical_date_in_sakhalin():
-    context = {"logical_date": DUE, "dag_run": dag_run()}
+def test_due_sakhalin_hour(two_regions):
+    due = runtime.due_regions({}, interval_context(DUE), "spravka")
 
-    assert runtime.monitoring_date({}, context, TIMEZONE) == dt.date(2025, 1, 17)
-
-
-def test_date_of_past_logical_date():
-    # A backfill or a rerun years later still gets the date its run stands for.
-    logical = dt.datetime(2024, 10, 16, 22, 0, tzinfo=dt.UTC)
-    context = {"logical_date": logical, "dag_run": dag_run(DagRunType.BACKFILL)}
-
-    assert runtime.monitoring_date({}, context, TIMEZONE) == dt.date(2024, 10, 17)
+    assert due == [{"region": "sakhalin", "monitoring_date": "2025-01-17"}]
 
 
-def test_date_from_run_after_without_logical_date():
-    context = {"logical_date": None, "dag_run": dag_run(DagRunType.MANUAL)}
+def test_due_moscow_hour(two_regions):
+    due = runtime.due_regions({}, interval_context(MOSCOW_DUE), "spravka")
 
-    assert runtime.monitoring_date({}, context, TIMEZONE) == dt.date(2025, 1, 17)
+    assert due == [{"region": "severnaya", "monitoring_date": "2025-01-17"}]
 
 
-def test_date_from_snapshot_event():
+def test_due_hour_before_is_not_due(two_regions):
+    assert runtime.due_regions({}, interval_context(DUE - HOUR), "spravka") == []
+
+
+def test_due_reminders_not_in_quarter_month(two_regions):
+    assert runtime.due_regions({}, interval_context(DUE), "reminders") == []
+
+
+def test_due_reminders_in_february(two_regions):
+    february = dt.datetime(2025, 2, 16, 22, 0, tzinfo=dt.UTC)
+
+    due = runtime.due_regions({}, interval_context(february), "reminders")
+
+    assert due == [{"region": "sakhalin", "monitoring_date": "2025-02-17"}]
+
+
+def test_due_regions_variable_limits(two_regions, monkeypatch):
+    monkeypatch.setenv("DUPMON_REGIONS", "severnaya")
+
+    assert runtime.due_regions({}, interval_context(DUE), "spravka") == []
+
+
+def test_due_date_parameter_takes_all(two_regions):
+    params = {"monitoring_date": "2024-10-17", "regions": []}
+
+    due = runtime.due_regions(params, interval_context(DUE), "spravka")
+
+    assert due == [
+        {"region": "sakhalin", "monitoring_date": "2024-10-17"},
+        {"region": "severnaya", "monitoring_date": "2024-10-17"},
+    ]
+
+
+def test_due_date_parameter_with_regions(two_regions):
+    params = {"monitoring_date": "2024-10-17", "regions": ["severnaya"]}
+
+    due = runtime.due_regions(params, interval_context(DUE), "spravka")
+
+    assert due == [{"region": "severnaya", "monitoring_date": "2024-10-17"}]
+
+
+def test_due_unknown_region_raises(two_regions):
+    params = {"monitoring_date": "2024-10-17", "regions": ["kamchatka"]}
+
+    with pytest.raises(ConfigError, match="kamchatka"):
+        runtime.due_regions(params, interval_context(DUE), "spravka")
+
+
+def test_due_shared_inbox_raises(two_regions, monkeypatch, tmp_path):
+    monkeypatch.setenv("DUPMON_INBOX", str(tmp_path / "inbox"))
+    params = {"monitoring_date": "2024-10-17"}
+
+    with pytest.raises(ConfigError, match=r"\{region\}"):
+        runtime.due_regions(params, interval_context(DUE), "spravka")
+
+
+def test_due_bundled_region_by_default():
+    due = runtime.due_regions({}, interval_context(DUE), "spravka")
+
+    assert due == [{"region": "sakhalin", "monitoring_date": "2025-01-17"}]
+
+
+def test_due_date_parameter_invalid_raises():
+    with pytest.raises(ValueError, match="17.01.2025"):
+        runtime.due_regions({"monitoring_date": "17.01.2025"}, interval_context(DUE), "spravka")
+
+
+# --- due_interval --------------------------------------------------------------
+
+
+def test_interval_of_manual_run():
+    assert runtime.due_interval(interval_context(DUE)) == (DUE - HOUR, DUE)
+
+
+def test_interval_without_data_interval():
     context = {
+        "data_interval_start": None,
+        "data_interval_end": None,
+        "dag_run": dag_run(DagRunType.MANUAL),
+    }
+
+    assert runtime.due_interval(context) == (DUE - HOUR, DUE)
+
+
+def test_interval_scheduled_covers_gap():
+    # The scheduler was down for three hours: the run also covers them.
+    previous = SimpleNamespace(data_interval_end=DUE - 4 * HOUR)
+    context = interval_context(DUE, DagRunType.SCHEDULED, previous=previous)
+
+    assert runtime.due_interval(context) == (DUE - 4 * HOUR, DUE)
+
+
+def test_interval_gap_is_bounded():
+    previous = SimpleNamespace(data_interval_end=DUE - dt.timedelta(days=30))
+    context = interval_context(DUE, DagRunType.SCHEDULED, previous=previous)
+
+    assert runtime.due_interval(context) == (DUE - runtime.MAX_CATCH_UP, DUE)
+
+
+def test_interval_manual_ignores_gap():
+    previous = SimpleNamespace(data_interval_end=DUE - 4 * HOUR)
+    context = interval_context(DUE, DagRunType.MANUAL, previous=previous)
+
+    assert runtime.due_interval(context) == (DUE - HOUR, DUE)
+
+
+# --- snapshot_regions ----------------------------------------------------------
+
+
+def asset_context(events: dict) -> dict:
+    return {
         "logical_date": None,
         "dag_run": dag_run(DagRunType.ASSET_TRIGGERED, run_after=dt.datetime.now(dt.UTC)),
-        "triggering_asset_events": snapshot_events("2025-01-17"),
+        "triggering_asset_events": events,
     }
 
-    assert runtime.monitoring_date({}, context, TIMEZONE) == dt.date(2025, 1, 17)
+
+def test_snapshot_regions_from_events(two_regions):
+    events = snapshot_events(
+        {"region": "severnaya", "monitoring_date": "2025-01-17"},
+        {"region": "sakhalin", "monitoring_date": "2024-10-17"},
+        {"region": "sakhalin", "monitoring_date": "2025-01-17"},
+    )
+
+    assert runtime.snapshot_regions({}, asset_context(events)) == [
+        {"region": "sakhalin", "monitoring_date": "2025-01-17"},
+        {"region": "severnaya", "monitoring_date": "2025-01-17"},
+    ]
 
 
-def test_date_latest_of_several_events():
-    context = {
-        "logical_date": None,
-        "dag_run": dag_run(DagRunType.ASSET_TRIGGERED),
-        "triggering_asset_events": snapshot_events("2025-01-17", "2024-10-17"),
-    }
+def test_snapshot_event_without_region_single():
+    events = snapshot_events({"monitoring_date": "2025-01-17"})
 
-    assert runtime.monitoring_date({}, context, TIMEZONE) == dt.date(2025, 1, 17)
+    assert runtime.snapshot_regions({}, asset_context(events)) == [
+        {"region": "sakhalin", "monitoring_date": "2025-01-17"}
+    ]
 
 
-def test_date_asset_run_without_date_raises():
-    context = {
-        "logical_date": None,
-        "dag_run": dag_run(DagRunType.ASSET_TRIGGERED),
-        "triggering_asset_events": {SNAPSHOT_ASSET: [SimpleNamespace(extra={})]},
-    }
+def test_snapshot_event_without_region_several(two_regions):
+    events = snapshot_events({"monitoring_date": "2025-01-17"})
+
+    with pytest.raises(ValueError, match="name no region"):
+        runtime.snapshot_regions({}, asset_context(events))
+
+
+def test_snapshot_events_without_date_raise():
+    events = snapshot_events({})
 
     with pytest.raises(ValueError, match="monitoring_date"):
-        runtime.monitoring_date({}, context, TIMEZONE)
+        runtime.snapshot_regions({}, asset_context(events))
 
 
-def test_date_parameter_invalid_raises():
-    context = {"logical_date": DUE, "dag_run": dag_run()}
-
-    with pytest.raises(ValueError, match="17.01.2025"):
-        runtime.monitoring_date({"monitoring_date": "17.01.2025"}, context, TIMEZONE)
+def test_snapshot_regions_manual_run_uses_schedule(two_regions):
+    assert runtime.snapshot_regions({}, interval_context(MOSCOW_DUE)) == [
+        {"region": "severnaya", "monitoring_date": "2025-01-17"}
+    ]
 
 
 def test_baseline_parameter_invalid_raises():
@@ -161,7 +287,22 @@ def test_operators_invalid_address_raises(monkeypatch):
 def test_operators_from_bundled_recipients(monkeypatch):
     monkeypatch.delenv("DUPMON_OPERATOR_EMAIL", raising=False)
 
-    assert runtime.operator_addresses() == ["pipeline-operators@example.org"]
+    assert runtime.operator_addresses("sakhalin") == ["pipeline-operators@example.org"]
+
+
+def test_operators_of_one_region(two_regions, monkeypatch):
+    monkeypatch.delenv("DUPMON_OPERATOR_EMAIL", raising=False)
+
+    assert runtime.operator_addresses("severnaya") == ["severnaya-operators@example.org"]
+
+
+def test_operators_of_all_regions(two_regions, monkeypatch):
+    monkeypatch.delenv("DUPMON_OPERATOR_EMAIL", raising=False)
+
+    assert runtime.operator_addresses() == [
+        "pipeline-operators@example.org",
+        "severnaya-operators@example.org",
+    ]
 
 
 def test_operators_none_configured(monkeypatch, tmp_path):
@@ -179,4 +320,4 @@ def test_operators_none_configured(monkeypatch, tmp_path):
     monkeypatch.delenv("DUPMON_OPERATOR_EMAIL", raising=False)
     monkeypatch.setenv("DUPMON_CONFIG_DIR", str(config))
 
-    assert runtime.operator_addresses() == []
+    assert runtime.operator_addresses("sakhalin") == []

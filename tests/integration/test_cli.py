@@ -107,7 +107,9 @@ def test_console_script_runs_both_dates(tmp_path):
         )
         assert result.returncode == 0, result.stderr[-3000:]
         outputs.append(result.stdout.strip())
-    assert outputs[-1].startswith("2025-01-17: 2 pairs now, 3 at the baseline 2024-10-17, 3 eliminated, 2 new")
+    assert outputs[-1].startswith(
+        "sakhalin, 2025-01-17: 2 pairs now, 3 at the baseline 2024-10-17, 3 eliminated, 2 new"
+    )
 
 
 def test_console_script_creates_secret_outside_data(tmp_path):
@@ -134,7 +136,7 @@ def test_data_option_moves_default_inbox(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DUPMON_SECRET_FILE", str(tmp_path / "secret"))
     code = main(["run", "--date", "2025-01-17", "--data", str(tmp_path / "data"), "--no-mail"])
     assert code == EXIT_BAD_INPUT
-    assert str(tmp_path / "data" / "inbox") in capsys.readouterr().err
+    assert str(tmp_path / "data" / "sakhalin" / "inbox") in capsys.readouterr().err
 
 
 def test_run_empty_inbox_exits_two(tmp_path, capsys, monkeypatch):
@@ -158,3 +160,57 @@ def test_pdf_failure_is_plain_message(tmp_path, capsys, monkeypatch):
     code = main(["run", "--date", "2025-01-17", "--data", str(tmp_path / "data"), "--no-mail"])
     assert code == 1
     assert "the PDF of the справка failed: soffice exited with 1" in capsys.readouterr().err
+
+
+def test_run_region_option(tmp_path, capsys, monkeypatch):
+    from tests.two_regions import make_two_regions
+
+    for name, value in make_two_regions(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DUPMON_SECRET_FILE", str(tmp_path / "secret"))
+    data = tmp_path / "data"
+
+    code = main(["run", "--region", "severnaya", "--date", "2024-10-17", "--data", str(data),
+                 "--no-mail"])
+
+    assert code == 0
+    assert capsys.readouterr().out.startswith("severnaya, 2024-10-17: 3 pairs now")
+    assert (data / "severnaya" / "reports" / "2024-10-17" / "appendix1.csv").exists()
+    assert not (data / "sakhalin").exists()
+
+
+def test_run_without_region_of_several(tmp_path, capsys, monkeypatch):
+    from tests.two_regions import make_two_regions
+
+    for name, value in make_two_regions(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DUPMON_SECRET_FILE", str(tmp_path / "secret"))
+
+    code = main(["run", "--date", "2024-10-17", "--data", str(tmp_path / "data"), "--no-mail"])
+
+    error = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert "sakhalin, severnaya" in error
+    assert "--region" in error
+
+
+def test_run_unknown_region(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DUPMON_SECRET_FILE", str(tmp_path / "secret"))
+
+    code = main(["run", "--region", "kamchatka", "--date", "2024-10-17",
+                 "--data", str(tmp_path / "data"), "--no-mail"])
+
+    assert code == EXIT_BAD_INPUT
+    assert "kamchatka" in capsys.readouterr().err
+
+
+def test_inbox_option_takes_region(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DUPMON_SECRET_FILE", str(tmp_path / "secret"))
+    inbox = tmp_path / "exchange" / "sakhalin"
+    shutil.copytree(SAMPLES, inbox)
+
+    code = main(["run", "--date", "2024-10-17", "--inbox", str(tmp_path / "exchange" / "{region}"),
+                 "--data", str(tmp_path / "data"), "--no-mail"])
+
+    assert code == 0
+    assert "sakhalin, 2024-10-17: 3 pairs now" in capsys.readouterr().out

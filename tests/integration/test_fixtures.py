@@ -122,7 +122,7 @@ def test_all_fixtures_leak_nothing(tmp_path, caplog):
     with caplog.at_level(logging.DEBUG):
         pipeline.run_all(settings, DAY)
     outputs = [settings.snapshots_dir, settings.reports_dir, settings.work_dir,
-               settings.data_dir / "data_docs"]
+               settings.data_docs_dir]
     blobs = [p.read_bytes() for root in outputs for p in root.rglob("*") if p.is_file()]
     blobs.append(caplog.text.encode("utf-8"))
     leaks = [
@@ -135,7 +135,7 @@ def test_all_fixtures_leak_nothing(tmp_path, caplog):
 def test_data_docs_written(tmp_path):
     settings = settings_with(tmp_path, TWO_ROW[0])
     pairs_of(settings)
-    assert (settings.data_dir / "data_docs" / "index.html").exists()
+    assert (settings.data_docs_dir / "index.html").exists()
 
 
 def test_duplicate_class_from_mirrored_row(snapshots):

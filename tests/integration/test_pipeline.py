@@ -187,3 +187,125 @@ def test_ledger_one_row_per_message(both_dates, smtp_sink):
     with sqlite3.connect(both_dates.mail_dir / "ledger.sqlite") as connection:
         rows = connection.execute("select count(*) from sent_messages").fetchone()[0]
     assert rows == len(list(smtp_sink.maildir.glob("*.eml")))
+
+
+# --- two regions in one data root ------------------------------------------------
+
+EXPECTED_SEVERNAYA_JANUARY = [
+    ["Городской округ «Город Северогорск»", "1", "1", "0", "0", "0", "0,0", "red"],
+    ["Озёрный муниципальный округ", "1", "1", "0", "0", "0", "0,0", "red"],
+    ["Прибрежный городской округ", "1", "1", "1", "1", "0", "100,0", "partial"],
+    ["Тундровый муниципальный район", "1", "0", "1", "0", "0", "100,0", "green"],
+    ["ИТОГО", "3", "2", "2", "1", "0", "66,7", ""],
+]
+
+
+@pytest.fixture(scope="module")
+def two_regions(tmp_path_factory, smtp):
+    """Both dates of Sakhalin and of the invented Северная, into one data root."""
+    from dupmon.settings import load_settings
+    from tests.two_regions import REGIONS, make_two_regions
+
+    root = tmp_path_factory.mktemp("two_regions")
+    deployment = load_settings(
+        {
+            "DUPMON_DATA_DIR": str(root / "data"),
+            "DUPMON_PAIR_KEY_SECRET": SECRET,
+            "DUPMON_SECRET_FILE": str(root / "secret"),
+            **make_two_regions(root),
+        }
+    )
+    for region in REGIONS:
+        for day in (OCTOBER, JANUARY):
+            pipeline.run_all(deployment.for_region(region), day, smtp=smtp)
+    return {region: deployment.for_region(region) for region in REGIONS}
+
+
+def test_data_root_holds_region_folders(two_regions):
+    data_root = two_regions["sakhalin"].data_dir
+
+    assert sorted(path.name for path in data_root.iterdir()) == ["sakhalin", "severnaya"]
+
+
+@pytest.mark.parametrize("region", ["sakhalin", "severnaya"])
+def test_region_files_stay_in_folder(two_regions, region):
+    settings = two_regions[region]
+    folders = [
+        settings.raw_dir, settings.snapshots_dir, settings.reports_dir, settings.work_dir,
+        settings.mail_dir, settings.data_docs_dir,
+    ]
+
+    assert [folder for folder in folders if not folder.is_dir()] == []
+    assert (settings.region_data_dir / ".lock").exists()
+
+
+def test_region_snapshots_apart(two_regions):
+    municipalities = {}
+    for region, settings in two_regions.items():
+        path = settings.snapshots_dir / f"monitoring_date={JANUARY.isoformat()}" / "pairs.parquet"
+        table = pq.read_table(path)
+        municipalities[region] = set(table.column("municipality_id").to_pylist()) | set(
+            table.column("duplicate_municipality_id").to_pylist()
+        )
+
+    assert municipalities["sakhalin"] == {"regional", "dolinsky", "yuzhno_sakhalinsk"}
+    assert municipalities["severnaya"] == {"severogorsk", "ozyorny", "pribrezhny"}
+
+
+def test_region_raw_stores_apart(two_regions):
+    stored = {
+        region: {path.name for path in settings.raw_dir.glob("*.json")}
+        for region, settings in two_regions.items()
+    }
+
+    assert len(stored["sakhalin"]) == 2
+    assert len(stored["severnaya"]) == 2
+    assert stored["sakhalin"].isdisjoint(stored["severnaya"])
+
+
+def test_second_region_appendix1(two_regions):
+    rows = read_csv(pipeline.report_dir(two_regions["severnaya"], JANUARY) / "appendix1.csv")[1:]
+
+    assert rows == EXPECTED_SEVERNAYA_JANUARY
+
+
+def test_first_region_unchanged_by_second(two_regions):
+    rows = read_csv(pipeline.report_dir(two_regions["sakhalin"], JANUARY) / "appendix1.csv")[1:]
+
+    assert rows == EXPECTED_JANUARY
+
+
+def test_region_ledgers_apart(two_regions):
+    from dupmon.mail import MailLedger
+
+    recipients = {}
+    for region, settings in two_regions.items():
+        ledger = MailLedger(settings.mail_dir / "ledger.sqlite")
+        recipients[region] = {entry.recipient for entry in ledger.entries()}
+
+    assert "severnaya-centre@example.org" in recipients["severnaya"]
+    assert "monitoring-centre@example.org" in recipients["sakhalin"]
+    assert recipients["sakhalin"].isdisjoint(recipients["severnaya"])
+
+
+def test_single_region_layout_rejected(tmp_path):
+    from dupmon.errors import ConfigError
+    from dupmon.settings import load_settings
+
+    data = tmp_path / "data"
+    (data / "snapshots" / f"monitoring_date={OCTOBER.isoformat()}").mkdir(parents=True)
+    settings = load_settings({"DUPMON_DATA_DIR": str(data), "DUPMON_INBOX": str(SAMPLES)})
+
+    with pytest.raises(ConfigError) as caught:
+        pipeline.run_ingest(settings, JANUARY)
+
+    assert str(data / "sakhalin") in str(caught.value)
+    assert not (data / "sakhalin").exists()
+
+
+def test_region_names_reach_templates(two_regions):
+    region = pipeline.load_region(two_regions["severnaya"])
+
+    assert region.directory.region_name == "Северная область"
+    assert region.texts["region_name"] == "Северная область"
+    assert region.texts["region_name_genitive"] == "Северной области"

@@ -80,3 +80,31 @@ def test_duplicate_alias_rejected(tmp_path):
     )
     with pytest.raises(DirectoryError, match="Бета|бета"):
         load_directory(path)
+
+
+def test_region_block_ignored_with_warning(tmp_path, caplog):
+    path = tmp_path / "municipalities.yaml"
+    path.write_text(
+        "region:\n  name: Старая область\nmunicipalities:\n  - id: a\n    name: А\n",
+        encoding="utf-8",
+    )
+
+    directory = load_directory(path)
+
+    assert directory.region_name == ""
+    assert "ignoring the key 'region'" in caplog.text
+    assert str(tmp_path / "region.yaml") in caplog.text
+
+
+def test_region_names_from_region_file():
+    from dupmon.regions import load_region_config
+
+    region = load_region_config(DIRECTORY.parent)
+
+    directory = load_directory(DIRECTORY, region)
+
+    assert (directory.region_id, directory.region_name, directory.timezone) == (
+        "sakhalin",
+        "Сахалинская область",
+        "Asia/Sakhalin",
+    )

@@ -3,17 +3,17 @@ import time
 
 import pytest
 
-from dupmon.locking import LockTimeoutError, data_root_lock
+from dupmon.locking import LockTimeoutError, folder_lock
 
 
 def hold(path, seconds, started):
-    with data_root_lock(path):
+    with folder_lock(path):
         started.set()
         time.sleep(seconds)
 
 
 def test_lock_is_reentrant(tmp_path):
-    with data_root_lock(tmp_path), data_root_lock(tmp_path):
+    with folder_lock(tmp_path), folder_lock(tmp_path):
         pass
 
 
@@ -23,7 +23,7 @@ def test_second_process_waits(tmp_path):
     holder.start()
     started.wait(10)
     begin = time.monotonic()
-    with data_root_lock(tmp_path, poll=0.05):
+    with folder_lock(tmp_path, poll=0.05):
         waited = time.monotonic() - begin
     holder.join(10)
     assert waited > 0.3
@@ -35,6 +35,6 @@ def test_lock_times_out(tmp_path):
     holder.start()
     started.wait(10)
     with pytest.raises(LockTimeoutError, match="another run"):
-        with data_root_lock(tmp_path, timeout=0.2, poll=0.05):
+        with folder_lock(tmp_path, timeout=0.2, poll=0.05):
             pass
     holder.join(10)

@@ -56,7 +56,7 @@ def settings(tmp_path, monkeypatch):
             JANUARY: [STUCK, make_pair("city", "yuzhno_sakhalinsk"), make_pair("new", "dolinsky")],
         },
     )
-    register = settings.data_dir / "register" / "unresolvable.csv"
+    register = settings.register_file
     register.parent.mkdir(parents=True)
     register.write_text(REGISTER, encoding="utf-8")
     return settings
@@ -146,7 +146,7 @@ def test_render_without_soffice_writes_no_pdf(rendered):
 
 
 def test_invalid_register_fails_delta(settings):
-    register = settings.data_dir / "register" / "unresolvable.csv"
+    register = settings.register_file
     register.write_text(REGISTER + "abc;;;;;;причина;;№ 1;01.01.2025\n", encoding="utf-8")
 
     with pytest.raises(ConfigError, match="unresolvable.csv line 5: invalid pair_id"):
