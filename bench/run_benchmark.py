@@ -1,13 +1,21 @@
 """Benchmark of the pipeline from ingest to delta on synthetic exports.
 
 For each size it writes two monitoring dates of synthetic exports (the
-older 14-column layout as CSV, every pupil invented, split over several
-files), runs the steps of the second date one by one, each in its own
-process, and reports per step the wall time and the peak resident memory.
+older 14-column layout as CSV, every pupil invented), spread over several
+files per region and over every region configured under
+``include/config/regions``. It processes the baseline date, then runs each
+step of the second date region by region, each in its own process, and
+reports per step the wall time (summed over the regions) and the peak
+resident memory (the largest of the step's processes).
 
 The floor is measured the same way: pyarrow's CSV reader on the same bytes
 and a Parquet write of the result. Each figure is also given as a ratio to
-the floor, so results compare across machines.
+the floor, so results compare across machines. Great Expectations is
+reported apart as well: its import, and its import plus the suite runs.
+
+Last, it times how long each DAG file takes to parse beyond the import of
+``airflow.sdk``: in a fresh process per file, ``airflow.sdk`` is imported
+first and then the file is run with ``runpy``.
 
     .venv/bin/python bench/run_benchmark.py --sizes 10000 100000 1000000 \\
         --workdir /tmp/dupmon-bench --json results.json --markdown results.md
@@ -31,43 +39,68 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = ROOT / "include" / "config" / "regions"
+DAGS_DIR = ROOT / "dags"
 STEPS = ("ingest", "validate", "normalise", "snapshot", "delta")
 BASELINE = dt.date(2024, 10, 17)
 CURRENT = dt.date(2025, 1, 17)
 SECRET = "benchmark-secret-" + "0" * 32
 HEADER = [
-    "№ п/п", "Управление", "ФИО ученика", "ID", "Пол", "Дата рождения", "ОО", "Район",
-    "Населенный пункт", "Класс", "Промежутки пересечения", "ОО", "Район", "Населенный пункт",
-]
-# (municipality as exports print it, one of its settlements)
-MUNICIPALITIES = [
-    ("Городской округ «Город Южно-Сахалинск»", "Южно-Сахалинск"),
-    ("Александровск-Сахалинский городской округ", "Александровск-Сахалинский"),
-    ("Анивский городской округ", "Анива"),
-    ("Городской округ «Долинский»", "Долинск"),
-    ("Корсаковский городской округ", "Корсаков"),
-    ("Курильский городской округ", "Курильск"),
-    ("Макаровский городской округ", "Макаров"),
-    ("Невельский городской округ", "Невельск"),
-    ("Городской округ Ногликский", "Ноглики"),
-    ("Городской округ «Охинский»", "Оха"),
-    ("Поронайский городской округ", "Поронайск"),
-    ("Северо-Курильский городской округ", "Северо-Курильск"),
-    ("Городской округ «Смирныховский»", "Смирных"),
-    ("Томаринский городской округ", "Томари"),
-    ("Тымовский городской округ", "Тымовское"),
-    ("Углегорский городской округ", "Углегорск"),
-    ("Холмский городской округ", "Холмск"),
-    ("Южно-Курильский городской округ", "Южно-Курильск"),
+    "№ п/п",
+    "Управление",
+    "ФИО ученика",
+    "ID",
+    "Пол",
+    "Дата рождения",
+    "ОО",
+    "Район",
+    "Населенный пункт",
+    "Класс",
+    "Промежутки пересечения",
+    "ОО",
+    "Район",
+    "Населенный пункт",
 ]
 
 
-def write_exports(inbox: Path, day: dt.date, pairs: int, files: int, first_pair: int) -> int:
+def configured_regions(config_dir: Path = CONFIG_DIR) -> list[str]:
+    """Return the region folders of ``config_dir``: those with a region.yaml and a directory."""
+    return sorted(
+        path.name
+        for path in config_dir.iterdir()
+        if (path / "region.yaml").is_file() and (path / "municipalities.yaml").is_file()
+    )
+
+
+def municipalities_of(region: str, config_dir: Path = CONFIG_DIR) -> list[tuple[str, str]]:
+    """Return (name as exports print it, one of its settlements) per municipality of a region.
+
+    A municipality without settlements gets none, so its schools are resolved
+    by the name alone.
+    """
+    raw = yaml.safe_load((config_dir / region / "municipalities.yaml").read_text(encoding="utf-8"))
+    return [
+        (entry["name"], (entry.get("settlements") or [""])[0]) for entry in raw["municipalities"]
+    ]
+
+
+def write_exports(
+    inbox: Path,
+    day: dt.date,
+    pairs: int,
+    files: int,
+    first_pair: int,
+    municipalities: list[tuple[str, str]] | None = None,
+) -> int:
     """Write ``pairs`` synthetic pairs of ``day`` into ``files`` CSV files; return bytes written.
 
     Pair numbers start at ``first_pair``, so two dates share the pairs their
-    number ranges share.
+    number ranges share. ``municipalities`` default to the first region's.
     """
+    municipalities = municipalities or municipalities_of(configured_regions()[0])
     generator = random.Random(pairs * 31 + day.toordinal())
     inbox.mkdir(parents=True, exist_ok=True)
     written = 0
@@ -81,32 +114,48 @@ def write_exports(inbox: Path, day: dt.date, pairs: int, files: int, first_pair:
             writer.writerow(HEADER)
             start = first_pair + file_index * per_file
             for number in range(start, min(start + per_file, first_pair + pairs)):
-                municipality, settlement = MUNICIPALITIES[number % len(MUNICIPALITIES)]
-                other, other_settlement = MUNICIPALITIES[generator.randrange(len(MUNICIPALITIES))]
+                municipality, settlement = municipalities[number % len(municipalities)]
+                other, other_settlement = municipalities[generator.randrange(len(municipalities))]
                 end_day = 1 + number % 15
-                writer.writerow([
-                    number - start + 1, "Управление образования", f"Фамилия{number} Имя Отчество",
-                    f"s{10_000_000 + number}", "МЖ"[number % 2], f"{1 + number % 28}.0{1 + number % 9}.2012",
-                    f"МБОУ СОШ № {number % 40 + 1} ({settlement})", municipality, settlement,
-                    f"{number % 11 + 1}{'АБВ'[number % 3]}",
-                    f"2.09.2024-{end_day}.10.2024 (s{50_000_000 + number})",
-                    f"МБОУ СОШ № {number % 37 + 2} ({other_settlement})", other, other_settlement,
-                ])
+                writer.writerow(
+                    [
+                        number - start + 1,
+                        "Управление образования",
+                        f"Фамилия{number} Имя Отчество",
+                        f"s{10_000_000 + number}",
+                        "МЖ"[number % 2],
+                        f"{1 + number % 28}.0{1 + number % 9}.2012",
+                        f"МБОУ СОШ № {number % 40 + 1} ({settlement or municipality})",
+                        municipality,
+                        settlement,
+                        f"{number % 11 + 1}{'АБВ'[number % 3]}",
+                        f"2.09.2024-{end_day}.10.2024 (s{50_000_000 + number})",
+                        f"МБОУ СОШ № {number % 37 + 2} ({other_settlement or other})",
+                        other,
+                        other_settlement,
+                    ]
+                )
         written += path.stat().st_size
     return written
 
 
 def machine() -> dict:
     memory = None
+    model = platform.processor() or platform.machine()
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             memory = int(handle.readline().split()[1]) * 1024
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            model = next(
+                (line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")),
+                model,
+            )
     except OSError:
         pass
     packages = ["apache-airflow", "great-expectations", "pandas", "pyarrow"]
     return {
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": model,
         "cpus": os.cpu_count(),
         "memory_bytes": memory,
         "python": platform.python_version(),
@@ -114,18 +163,34 @@ def machine() -> dict:
     }
 
 
-def run_step(step: str, data: Path, inbox: Path, day: dt.date) -> dict:
-    """Run one step in a child process; return its wall time and peak memory."""
-    command = [sys.executable, __file__, "--child", step, "--data", str(data),
-               "--inbox", str(inbox), "--date", day.isoformat()]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stdout, stderr = process.communicate()
+def run_child(arguments: list[str], environment: dict[str, str] | None = None) -> dict:
+    """Run this script with ``arguments`` in a child process; return its JSON line."""
+    command = [sys.executable, __file__, *arguments]
+    process = subprocess.run(command, capture_output=True, text=True, env=environment)
     if process.returncode != 0:
-        raise SystemExit(f"step {step} failed:\n{stderr[-4000:]}")
-    return json.loads(stdout.strip().splitlines()[-1])
+        raise SystemExit(f"{' '.join(arguments[:2])} failed:\n{process.stderr[-4000:]}")
+    return json.loads(process.stdout.strip().splitlines()[-1])
 
 
-def child(step: str, data: Path, inbox: Path, day: dt.date) -> None:
+def run_step(step: str, data: Path, inbox: Path, day: dt.date, region: str) -> dict:
+    """Run one step of one region in a child process; return its wall time and peak memory."""
+    return run_child(
+        [
+            "--child",
+            step,
+            "--data",
+            str(data),
+            "--inbox",
+            str(inbox),
+            "--date",
+            day.isoformat(),
+            "--region",
+            region,
+        ]
+    )
+
+
+def child(step: str, data: Path, inbox: Path, day: dt.date, region: str) -> None:
     """Run one step in this process and print its figures as one JSON line."""
     import logging
     import resource
@@ -134,10 +199,12 @@ def child(step: str, data: Path, inbox: Path, day: dt.date) -> None:
     environment = {
         "DUPMON_DATA_DIR": str(data),
         "DUPMON_INBOX": str(inbox),
+        "DUPMON_REGION": region,
         "DUPMON_PAIR_KEY_SECRET": SECRET,
         "DUPMON_MAX_FILE_BYTES": str(10 * 1024**3),
         "GX_ANALYTICS_ENABLED": "false",
     }
+    figures = {}
     if step == "floor":
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
@@ -149,107 +216,252 @@ def child(step: str, data: Path, inbox: Path, day: dt.date) -> None:
                 read_options=pacsv.ReadOptions(skip_rows=2),
                 parse_options=pacsv.ParseOptions(delimiter=";"),
             )
-            pq.write_table(table, data / f"floor-{path.stem}.parquet")
+            pq.write_table(table, data / f"floor-{region}-{path.stem}.parquet")
         seconds = time.perf_counter() - started
     else:
+        os.environ.update(environment)
         from dupmon import pipeline
         from dupmon.settings import load_settings
 
         settings = load_settings(environment)
         function = getattr(pipeline, f"run_{step}")
         started = time.perf_counter()
+        if step == "validate":
+            figures.update(_gx_timed())
         function(settings, day)
         seconds = time.perf_counter() - started
+        if step == "validate":
+            figures["gx_seconds"] = figures["gx_import_seconds"] + _GX_RUNS["seconds"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": seconds, "peak_bytes": peak}))
+    print(json.dumps({"seconds": seconds, "peak_bytes": peak, **figures}))
 
 
-def benchmark(size: int, files: int, workdir: Path) -> dict:
+_GX_RUNS = {"seconds": 0.0}
+
+
+def _gx_timed() -> dict:
+    """Import Great Expectations and count the time of every suite run from now on.
+
+    The import is what the validate step pays first anyway, so timing it here
+    leaves the step's own time unchanged.
+    """
+    from dupmon import validate
+
+    started = time.perf_counter()
+    import great_expectations  # noqa: F401
+
+    imported = time.perf_counter() - started
+    run_suite = validate.run_suite
+
+    def timed(*args, **kwargs):
+        begun = time.perf_counter()
+        try:
+            return run_suite(*args, **kwargs)
+        finally:
+            _GX_RUNS["seconds"] += time.perf_counter() - begun
+
+    validate.run_suite = timed
+    return {"gx_import_seconds": imported}
+
+
+def sum_steps(parts: list[dict]) -> dict:
+    """Add up one step's figures over the regions: times add, peak memory is the largest."""
+    total = {
+        "seconds": sum(p["seconds"] for p in parts),
+        "peak_bytes": max(p["peak_bytes"] for p in parts),
+    }
+    for name in ("gx_import_seconds", "gx_seconds"):
+        if name in parts[0]:
+            total[name] = sum(p[name] for p in parts)
+    return total
+
+
+def split(size: int, regions: list[str]) -> dict[str, int]:
+    """Share ``size`` pairs out over the regions, the first ones taking the remainder."""
+    share, rest = divmod(size, len(regions))
+    return {region: share + (index < rest) for index, region in enumerate(regions)}
+
+
+def benchmark(size: int, files: int, workdir: Path, regions: list[str]) -> dict:
     root = workdir / f"pairs-{size}"
     shutil.rmtree(root, ignore_errors=True)
     data = root / "data"
     data.mkdir(parents=True)
-    # Two thirds of the baseline's pairs are still there at the current date.
-    write_exports(root / "inbox-baseline", BASELINE, size, files, first_pair=0)
-    size_bytes = write_exports(root / "inbox", CURRENT, size, files, first_pair=size // 3)
-    for step in STEPS:
-        run_step(step, data, root / "inbox-baseline", BASELINE)
+    sizes = split(size, regions)
+    size_bytes = 0
+    for region in regions:
+        places = municipalities_of(region)
+        # Two thirds of the baseline's pairs are still there at the current date.
+        write_exports(root / region / "inbox-baseline", BASELINE, sizes[region], files, 0, places)
+        size_bytes += write_exports(
+            root / region / "inbox", CURRENT, sizes[region], files, sizes[region] // 3, places
+        )
+    for region in regions:
+        for step in STEPS:
+            run_step(step, data, root / region / "inbox-baseline", BASELINE, region)
 
-    result = {"pairs": size, "files": files, "input_bytes": size_bytes, "steps": {}}
-    result["floor"] = run_step("floor", data, root / "inbox", CURRENT)
+    result = {
+        "pairs": size,
+        "files": files * len(regions),
+        "regions": regions,
+        "input_bytes": size_bytes,
+        "steps": {},
+    }
+    load_before = os.getloadavg()[0]
+    result["floor"] = sum_steps(
+        [run_step("floor", data, root / region / "inbox", CURRENT, region) for region in regions]
+    )
     for step in STEPS:
-        result["steps"][step] = run_step(step, data, root / "inbox", CURRENT)
+        result["steps"][step] = sum_steps(
+            [run_step(step, data, root / region / "inbox", CURRENT, region) for region in regions]
+        )
+    result["load_average"] = [load_before, os.getloadavg()[0]]
     floor = result["floor"]["seconds"]
     total = sum(item["seconds"] for item in result["steps"].values())
+    validate = result["steps"]["validate"]
     result["total_seconds"] = total
     result["total_ratio"] = total / floor if floor else None
     result["peak_bytes"] = max(item["peak_bytes"] for item in result["steps"].values())
-    result["validate_share"] = result["steps"]["validate"]["seconds"] / total if total else None
+    result["validate_share"] = validate["seconds"] / total if total else None
+    result["gx_share"] = validate["gx_seconds"] / total if total else None
     shutil.rmtree(root, ignore_errors=True)
     return result
 
 
-def markdown(results: list[dict], info: dict, command: str) -> str:
+def dag_parse_times(workdir: Path) -> dict[str, dict]:
+    """Time each DAG file in a fresh process, beyond the import of airflow.sdk."""
+    environment = {
+        **os.environ,
+        "AIRFLOW_HOME": str(workdir / "airflow-home"),
+        "DUPMON_DATA_DIR": str(workdir / "dag-parse-data"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    return {
+        path.name: run_child(["--parse-dag", str(path)], environment)
+        for path in sorted(DAGS_DIR.glob("*.py"))
+    }
+
+
+def parse_dag(path: Path) -> None:
+    """Import airflow.sdk, then run one DAG file, and print both times as one JSON line."""
+    import logging
+    import runpy
+
+    logging.disable(logging.WARNING)
+    started = time.perf_counter()
+    import airflow.sdk  # noqa: F401
+
+    imported = time.perf_counter()
+    runpy.run_path(str(path))
+    parsed = time.perf_counter()
+    print(json.dumps({"sdk_import_seconds": imported - started, "seconds": parsed - imported}))
+
+
+def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict] | None) -> str:
     lines = [
         f"Command: `{command}`",
         "",
-        f"Machine: {info['platform']}, {info['cpus']} CPUs, "
+        f"Machine: {info['platform']}, {info['processor']}, {info['cpus']} CPUs, "
         f"{(info['memory_bytes'] or 0) / 1024**3:.1f} GiB; Python {info['python']}; "
         + ", ".join(f"{k} {v}" for k, v in info["packages"].items()),
         "",
-        "| pairs | files | input MB | floor s | " + " | ".join(f"{s} s (x floor)" for s in STEPS)
-        + " | total s (x floor) | peak MiB | validate share |",
-        "|" + "---|" * (7 + len(STEPS)),
+        "| pairs | files | input MB | floor s | "
+        + " | ".join(f"{s} s (x floor)" for s in STEPS)
+        + " | total s (x floor) | peak MiB | GX import s | GX s (share) | load |",
+        "|" + "---|" * (9 + len(STEPS)),
     ]
     for result in results:
         floor = result["floor"]["seconds"]
         cells = [
-            f"{result['pairs']:,}", str(result["files"]), f"{result['input_bytes'] / 1e6:.1f}",
+            f"{result['pairs']:,}",
+            str(result["files"]),
+            f"{result['input_bytes'] / 1e6:.1f}",
             f"{floor:.2f}",
         ]
         for step in STEPS:
             seconds = result["steps"][step]["seconds"]
             cells.append(f"{seconds:.2f} ({seconds / floor:.1f})" if floor else f"{seconds:.2f}")
+        validate = result["steps"]["validate"]
         cells.append(f"{result['total_seconds']:.2f} ({result['total_ratio']:.1f})")
         cells.append(f"{result['peak_bytes'] / 1024**2:.0f}")
-        cells.append(f"{result['validate_share']:.0%}")
+        cells.append(f"{validate['gx_import_seconds']:.2f}")
+        cells.append(f"{validate['gx_seconds']:.2f} ({result['gx_share']:.0%})")
+        cells.append(" / ".join(f"{value:.1f}" for value in result["load_average"]))
         lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "GX s: the import of Great Expectations plus its suite runs, both within validate s. "
+        "load: the one-minute load average before and after the date's steps.",
+    ]
+    if dags:
+        lines += [
+            "",
+            "| DAG file | parse s beyond airflow.sdk | airflow.sdk import s |",
+            "|---|---|---|",
+        ]
+        for name, figures in dags.items():
+            lines.append(
+                f"| {name} | {figures['seconds']:.3f} | {figures['sdk_import_seconds']:.2f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
-                        help="numbers of pairs to benchmark")
-    parser.add_argument("--files", type=int, default=4, help="export files per monitoring date")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/dupmon-bench"),
-                        help="scratch folder, deleted size by size")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[10_000, 100_000, 1_000_000],
+        help="numbers of pairs to benchmark, over all regions",
+    )
+    parser.add_argument(
+        "--files", type=int, default=4, help="export files per region and monitoring date"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("/tmp/dupmon-bench"),
+        help="scratch folder, deleted size by size",
+    )
     parser.add_argument("--json", type=Path, help="write the results as JSON to this file")
     parser.add_argument("--markdown", type=Path, help="write the results table to this file")
+    parser.add_argument(
+        "--no-dag-parse", action="store_true", help="skip the timing of the DAG files"
+    )
     parser.add_argument("--child", choices=[*STEPS, "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--parse-dag", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--inbox", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--region", help=argparse.SUPPRESS)
     parser.add_argument("--date", type=dt.date.fromisoformat, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
-        child(args.child, args.data, args.inbox, args.date)
+        child(args.child, args.data, args.inbox, args.date, args.region)
+        return 0
+    if args.parse_dag:
+        parse_dag(args.parse_dag)
         return 0
 
     info = machine()
+    regions = configured_regions()
     results = []
     for size in args.sizes:
-        result = benchmark(size, args.files, args.workdir)
+        result = benchmark(size, args.files, args.workdir, regions)
         results.append(result)
         print(
             f"{size:>9,} pairs: total {result['total_seconds']:.2f} s = "
             f"{result['total_ratio']:.1f} x floor, peak {result['peak_bytes'] / 1024**2:.0f} MiB",
             flush=True,
         )
+    dags = None if args.no_dag_parse else dag_parse_times(args.workdir)
     command = "bench/run_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "results": results}, indent=1))
-    table = markdown(results, info, command)
+        args.json.write_text(
+            json.dumps({"machine": info, "results": results, "dag_parse": dags}, indent=1)
+        )
+    table = markdown(results, info, command, dags)
     if args.markdown:
         args.markdown.write_text(table, encoding="utf-8")
     print(table)

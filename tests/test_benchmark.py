@@ -23,8 +23,12 @@ def test_benchmark_tiny_run(tmp_path):
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    (run,) = json.loads(output.read_text())["results"]
+    report = json.loads(output.read_text())
+    (run,) = report["results"]
     assert set(run["steps"]) == STEPS
     assert all(step["seconds"] > 0 for step in run["steps"].values())
     assert run["floor"]["seconds"] > 0
+    validate = run["steps"]["validate"]
+    assert 0 < validate["gx_import_seconds"] < validate["gx_seconds"] <= validate["seconds"]
+    assert sorted(report["dag_parse"]) == sorted(p.name for p in (ROOT / "dags").glob("*.py"))
     assert "| 120 |" in table.read_text(encoding="utf-8")

@@ -14,6 +14,11 @@ Counting rules:
 * Status: ``partial`` eliminated some and has some now. ``red`` has some
   now and eliminated none. ``green`` had some and has none now. ``none``
   had none and has none. The total row has no status.
+
+The counts are computed a column at a time with pyarrow and numpy. A
+snapshot has one row per pair key (normalise keeps one row per key), which
+the counts rely on. Appendix 2 stays a table (``PairListing``) until it is
+written, a batch of rows at a time, as CSV and JSON.
 """
 
 from __future__ import annotations
@@ -21,11 +26,19 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dupmon.directory import Directory
 from dupmon.normalise import REGIONAL, UNKNOWN
@@ -59,6 +72,14 @@ APPENDIX2_COLUMNS = (
     "is_new",
     "unresolvable",
 )
+# The columns of Appendix 2 copied from the snapshot as text.
+_APPENDIX2_TEXT = APPENDIX2_COLUMNS[1:9]
+# Snapshot columns the attribution of a pair needs.
+KEY_COLUMNS = ("pair_key", "municipality_id", "duplicate_municipality_id")
+# Snapshot columns the delta reads for the monitoring date.
+CURRENT_COLUMNS = (*KEY_COLUMNS, *_APPENDIX2_TEXT)
+# Rows of Appendix 2 turned into CSV or JSON text at once.
+WRITE_BATCH_ROWS = 100_000
 
 
 @dataclass
@@ -76,21 +97,91 @@ class MunicipalityRow:
     status: str
 
 
+class PairListing(Sequence):
+    """The current pairs of Appendix 2, held as an Arrow table.
+
+    Each item is a dict with the keys of ``PairListing.KEYS`` (and
+    ``first_seen`` once ``dupmon.trend.attach_history`` has added it), made
+    when it is read, so a million pairs cost no million dicts until a
+    caller asks for them.
+    """
+
+    KEYS = (
+        "number",
+        *_APPENDIX2_TEXT,
+        "municipalities",
+        "municipality_ids",
+        "municipality_id",
+        "duplicate_municipality_id",
+        "pair_id",
+        "is_new",
+        "unresolvable",
+    )
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.table.slice(index, 1).to_pylist()[0]
+
+    def __iter__(self) -> Iterator[dict]:
+        for batch in self.table.to_batches(max_chunksize=10_000):
+            yield from batch.to_pylist()
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (PairListing, list)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self.table[name]
+
+    def set_column(self, name: str, values: pa.Array) -> None:
+        """Add the column ``name``, or replace it, keeping the order of the others."""
+        if name in self.table.column_names:
+            self.table = self.table.set_column(self.table.column_names.index(name), name, values)
+        else:
+            self.table = self.table.append_column(name, values)
+
+    def numbers_of(self, pair_ids: Iterable[str]) -> dict[str, int]:
+        """Return the Appendix 2 number of each listed pair id; the last pair wins a shared id."""
+        requested = sorted(set(pair_ids))
+        if not requested or not len(self):
+            return {}
+        ids = self.table["pair_id"]
+        rows = np.flatnonzero(np.asarray(pc.is_in(ids, value_set=pa.array(requested)), dtype=bool))
+        found = self.table.take(pa.array(rows)).select(["pair_id", "number"]).to_pydict()
+        return dict(zip(found["pair_id"], found["number"], strict=True))
+
+
 @dataclass
 class Delta:
     """Appendix 1 and Appendix 2 of one monitoring date.
 
-    ``trend`` is the pairs per municipality at every monitoring date of the
-    school year (``dupmon.trend.compute_trend``), None when not computed.
-    ``register`` lists the entries of the register of pairs that cannot be
-    eliminated, each with its status (``dupmon.register.RegisterEntry.listing``).
+    ``current_pairs`` is a PairListing when computed and a list of dicts when
+    read back from JSON. ``trend`` is the pairs per municipality at every
+    monitoring date of the school year (``dupmon.trend.compute_trend``),
+    None when not computed. ``register`` lists the entries of the register
+    of pairs that cannot be eliminated, each with its status
+    (``dupmon.register.RegisterEntry.listing``).
     """
 
     monitoring_date: str
     baseline_date: str | None
     rows: list[MunicipalityRow]
     total: MunicipalityRow
-    current_pairs: list[dict] = field(default_factory=list)
+    current_pairs: Sequence[dict] = field(default_factory=list)
     trend: dict | None = None
     register: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -100,6 +191,7 @@ class Delta:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["rows"] = [asdict(row) for row in self.rows]
         data["total"] = asdict(self.total)
+        data["current_pairs"] = list(self.current_pairs)
         return data
 
     @classmethod
@@ -150,61 +242,156 @@ MASS_ELIMINATION_SHARE = 0.5
 MASS_ELIMINATION_MIN_BASELINE = 10
 
 
-def _isin(values: pd.Series, others: pd.Series) -> pd.Series:
-    """Return ``values.isin(others)`` for string Series, computed by pyarrow.
+def as_pairs_table(pairs: pd.DataFrame | pa.Table | None, columns: Sequence[str]) -> pa.Table:
+    """Return ``columns`` of a snapshot (frame or Arrow table) as an Arrow table.
 
-    pandas 3.1's isin on Arrow strings loops in Python; pyarrow's is_in is
-    about six times faster on 100 thousand keys (measured on the benchmark
-    machine).
+    ``pair_key`` becomes plain text and every other column a dictionary of
+    text, so that a rule applied per distinct value touches each value once.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    found = pc.is_in(
-        pa.array(values.to_numpy(dtype=object), type=pa.string()),
-        value_set=pa.array(others.dropna().to_numpy(dtype=object), type=pa.string()),
-    )
-    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index).astype(bool)
-
-
-def _attribution(frame: pd.DataFrame | None) -> pd.DataFrame:
-    """Return one (pair_key, municipality_id) row per municipality each pair counts for."""
-    if frame is None or frame.empty:
-        return pd.DataFrame({"pair_key": pd.Series(dtype="string"),
-                             "municipality_id": pd.Series(dtype="string")})
-    sides = pd.concat(
-        [
-            frame[["pair_key", "municipality_id"]],
-            frame[["pair_key", "duplicate_municipality_id"]].rename(
-                columns={"duplicate_municipality_id": "municipality_id"}
-            ),
-        ],
-        ignore_index=True,
-    )
-    municipal = sides[~sides["municipality_id"].isin([REGIONAL, UNKNOWN]) & sides["municipality_id"].notna()]
-    municipal = municipal.drop_duplicates()
-    without = frame.loc[~_isin(frame["pair_key"], municipal["pair_key"]), ["pair_key"]].assign(
-        municipality_id=REGIONAL
-    )
-    return pd.concat([municipal, without], ignore_index=True).astype("string")
+    if pairs is None:
+        arrays = [pa.array([], type=pa.string()) for _ in columns]
+    elif isinstance(pairs, pd.DataFrame):
+        arrays = [pa.array(pairs[name].astype(object), from_pandas=True) for name in columns]
+    else:
+        arrays = [pairs[name] for name in columns]
+    arrays = [
+        _dense(array) if name == "pair_key" else as_dictionary(array)
+        for name, array in zip(columns, arrays, strict=True)
+    ]
+    return pa.table(arrays, names=list(columns))
 
 
-def _counts(now: pd.DataFrame, before: pd.DataFrame, register: set[str]) -> pd.DataFrame:
-    """Count previous, current, eliminated, new and unresolvable pairs per municipality."""
-    both = now.merge(before, on=["pair_key", "municipality_id"], how="outer", indicator=True)
-    both["is_unresolvable"] = both["pair_key"].str.slice(0, 12).isin(register) & (
-        both["_merge"] != "right_only"
+def as_dictionary(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    """Return text values as one dictionary array of strings, nulls kept."""
+    if isinstance(values, pa.ChunkedArray):
+        if pa.types.is_dictionary(values.type):
+            values = pa.table({"values": values}).unify_dictionaries()["values"]
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if not pa.types.is_dictionary(values.type):
+        values = values.cast(pa.string()).dictionary_encode()
+    if values.type.value_type != pa.string():
+        values = pa.DictionaryArray.from_arrays(values.indices, values.dictionary.cast(pa.string()))
+    return values
+
+
+class Attribution:
+    """The municipalities each pair of a snapshot counts for, as codes of ``ids``.
+
+    ``first`` is a code per pair. ``second`` is the code of the other side's
+    municipality where the pair touches two, else -1, as ``touched`` decides.
+    Every snapshot attributed by one Attribution shares its codes.
+    """
+
+    def __init__(self, ids: list[str] | None = None):
+        self.ids: list[str] = list(ids or [])
+        self._code = {value: code for code, value in enumerate(self.ids)}
+        self.regional = self.code_of(REGIONAL)
+
+    def code_of(self, value: str) -> int:
+        code = self._code.get(value)
+        if code is None:
+            code = self._code[value] = len(self.ids)
+            self.ids.append(value)
+        return code
+
+    def _codes(self, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Return the code of each value (-1 for null) and whether it is a municipality."""
+        encoded = as_dictionary(values)
+        own = np.array(
+            [self.code_of(v) for v in encoded.dictionary.to_pylist()] + [-1], dtype=np.intp
+        )
+        indices = np.asarray(pc.fill_null(encoded.indices, len(own) - 1), dtype=np.intp)
+        codes = own[indices]
+        municipal = np.array(
+            [value not in (REGIONAL, UNKNOWN, "") for value in self.ids] + [False], dtype=bool
+        )
+        return codes, municipal[codes]
+
+    def sides(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``first`` and ``second`` for the pairs of ``table`` (see the class docstring)."""
+        pupil_side, pupil_municipal = self._codes(table["municipality_id"])
+        duplicate_side, duplicate_municipal = self._codes(table["duplicate_municipality_id"])
+        first = np.where(
+            pupil_municipal,
+            pupil_side,
+            np.where(duplicate_municipal, duplicate_side, self.regional),
+        )
+        both = pupil_municipal & duplicate_municipal & (duplicate_side != pupil_side)
+        second = np.where(both, duplicate_side, -1)
+        return first, second
+
+    def counts(self, first: np.ndarray, second: np.ndarray, rows=None) -> np.ndarray:
+        """Count the pairs per code, over ``rows`` (a mask) if given."""
+        if rows is not None:
+            first, second = first[rows], second[rows]
+        size = len(self.ids)
+        return np.bincount(first, minlength=size) + np.bincount(second[second >= 0], minlength=size)
+
+
+def _dense(values) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.cast(pa.string())
+
+
+def _positions_now(now: pa.Table, before: pa.Table) -> np.ndarray:
+    """Return, for each pair of the baseline, its row in ``now``, or -1 when it is gone."""
+    if not before.num_rows:
+        return np.zeros(0, dtype=np.intp)
+    position = pc.index_in(_dense(before["pair_key"]), value_set=_dense(now["pair_key"]))
+    return np.asarray(pc.fill_null(position, -1), dtype=np.intp)
+
+
+def _counts(
+    now: pa.Table,
+    before: pa.Table,
+    position: np.ndarray,
+    listed: np.ndarray,
+    attribution: Attribution,
+) -> dict[str, dict]:
+    """Count previous, current, eliminated, new and unresolvable pairs per municipality.
+
+    ``position`` is _positions_now, and ``listed`` marks the current pairs the
+    register lists. A pair stays in a municipality's row when its key is
+    present at both dates and it counts for that municipality at both.
+    """
+    now_first, now_second = attribution.sides(now)
+    before_first, before_second = attribution.sides(before)
+    matched = position >= 0
+    at = np.maximum(position, 0)
+    first_stays = matched & ((before_first == now_first[at]) | (before_first == now_second[at]))
+    second_stays = (
+        matched
+        & (before_second >= 0)
+        & ((before_second == now_first[at]) | (before_second == now_second[at]))
     )
-    grouped = both.groupby("municipality_id", observed=True)
-    return pd.DataFrame(
-        {
-            "previous": grouped["_merge"].agg(lambda m: int((m != "left_only").sum())),
-            "current": grouped["_merge"].agg(lambda m: int((m != "right_only").sum())),
-            "eliminated": grouped["_merge"].agg(lambda m: int((m == "right_only").sum())),
-            "new": grouped["_merge"].agg(lambda m: int((m == "left_only").sum())),
-            "unresolvable": grouped["is_unresolvable"].sum().astype(int),
-        }
+    size = len(attribution.ids)
+    staying = np.bincount(before_first[first_stays], minlength=size) + np.bincount(
+        before_second[second_stays], minlength=size
     )
+    previous = attribution.counts(before_first, before_second)
+    current = attribution.counts(now_first, now_second)
+    unresolvable = attribution.counts(now_first, now_second, listed)
+
+    counts = {}
+    for code, municipality_id in enumerate(attribution.ids):
+        if previous[code] or current[code]:
+            counts[municipality_id] = {
+                "previous": int(previous[code]),
+                "current": int(current[code]),
+                "eliminated": int(previous[code] - staying[code]),
+                "new": int(current[code] - staying[code]),
+                "unresolvable": int(unresolvable[code]),
+            }
+    return counts
+
+
+def _registered(table: pa.Table, register: set[str]) -> np.ndarray:
+    """Tell, per pair, whether the register lists its pair id."""
+    if not register or not table.num_rows:
+        return np.zeros(table.num_rows, dtype=bool)
+    ids = pc.utf8_slice_codeunits(_dense(table["pair_key"]), 0, 12)
+    return np.asarray(pc.is_in(ids, value_set=pa.array(sorted(register))), dtype=bool)
 
 
 def _row(municipality_id: str, name: str, counts: dict | None) -> MunicipalityRow:
@@ -226,16 +413,28 @@ def _row(municipality_id: str, name: str, counts: dict | None) -> MunicipalityRo
 
 def compute_delta(
     monitoring_date: dt.date,
-    current: pd.DataFrame,
-    baseline: pd.DataFrame | None,
+    current: pd.DataFrame | pa.Table | None,
+    baseline: pd.DataFrame | pa.Table | None,
     baseline_date: dt.date | None,
     directory: Directory,
     unresolvable_ids: set[str] | None = None,
 ) -> Delta:
-    """Compare the pairs of the monitoring date with those of the baseline."""
+    """Compare the pairs of the monitoring date with those of the baseline.
+
+    ``current`` needs the columns of CURRENT_COLUMNS and ``baseline`` those
+    of KEY_COLUMNS; either may hold more.
+    """
     register = unresolvable_ids or set()
-    now, before = _attribution(current), _attribution(baseline)
-    per_municipality = _counts(now, before, register).to_dict("index")
+    now = as_pairs_table(current, CURRENT_COLUMNS)
+    before = as_pairs_table(baseline, KEY_COLUMNS)
+    attribution = Attribution([m.id for m in directory.municipalities])
+    position = _positions_now(now, before)
+    # Keys are unique in a snapshot, so the rows the baseline's keys were
+    # found at are exactly the current pairs that are not new.
+    in_before = np.zeros(now.num_rows, dtype=bool)
+    in_before[position[position >= 0]] = True
+    listed = _registered(now, register)
+    per_municipality = _counts(now, before, position, listed, attribution)
 
     order = {m.id: m.order for m in directory.municipalities}
     rows = [_row(m.id, m.name, per_municipality.get(m.id)) for m in directory.municipalities]
@@ -243,14 +442,12 @@ def compute_delta(
     if REGIONAL in per_municipality:
         rows.append(_row(REGIONAL, directory.no_municipality_row, per_municipality[REGIONAL]))
 
-    keys_now = pd.Series(current["pair_key"] if current is not None else [], dtype="string")
-    keys_before = pd.Series(baseline["pair_key"] if baseline is not None else [], dtype="string")
     total_counts = {
-        "previous": len(keys_before),
-        "current": len(keys_now),
-        "eliminated": int((~_isin(keys_before, keys_now)).sum()),
-        "new": int((~_isin(keys_now, keys_before)).sum()),
-        "unresolvable": int(keys_now.str.slice(0, 12).isin(register).sum()),
+        "previous": before.num_rows,
+        "current": now.num_rows,
+        "eliminated": int((position < 0).sum()),
+        "new": int((~in_before).sum()),
+        "unresolvable": int(listed.sum()),
     }
     total = _row("", TOTAL_LABEL, total_counts)
     total.status = ""
@@ -259,7 +456,7 @@ def compute_delta(
         baseline_date=baseline_date.isoformat() if baseline_date else None,
         rows=rows,
         total=total,
-        current_pairs=_appendix2(current, keys_before, directory, register),
+        current_pairs=_appendix2(now, ~in_before, listed, directory, attribution),
         notes=_notes(total),
     )
     for note in delta.notes:
@@ -298,48 +495,56 @@ def pair_id(pair_key: str) -> str:
 
 
 def _appendix2(
-    current: pd.DataFrame | None, keys_before: pd.Series, directory: Directory, register: set[str]
-) -> list[dict]:
-    if current is None or current.empty:
-        return []
+    now: pa.Table,
+    is_new: np.ndarray,
+    listed: np.ndarray,
+    directory: Directory,
+    attribution: Attribution,
+) -> PairListing:
+    """Build Appendix 2: the current pairs in snapshot order, which is the order of the
+    exports and their rows, as the memo lists them."""
     names = {m.id: m.name for m in directory.municipalities}
     names[REGIONAL] = directory.no_municipality_row
 
-    pairs = current.astype(object).where(current.notna(), None)
-    # Snapshot order is the order of the exports and their rows, as the memo lists them.
-    listed = []
-    before = set(keys_before)
-    columns = zip(
-        pairs["pair_key"], pairs["municipality_id"], pairs["duplicate_municipality_id"],
-        *(pairs[c] for c in _APPENDIX2_TEXT), strict=True,
+    first, second = attribution.sides(now)
+    # The touched municipalities of a pair, sorted by id, one entry per combination.
+    combinations, combination_of_row = np.unique(
+        first.astype(np.int64) * (len(attribution.ids) + 1) + (second + 1), return_inverse=True
     )
-    for number, (key, first, second, *texts) in enumerate(columns, 1):
-        ids = sorted(touched({"municipality_id": first, "duplicate_municipality_id": second}))
-        record = {"number": number}
-        record.update({c: _text(v) for c, v in zip(_APPENDIX2_TEXT, texts, strict=True)})
-        record.update(
-            {
-                "municipalities": "; ".join(names.get(i, i) for i in ids),
-                "municipality_ids": ids,
-                "municipality_id": _text(first),
-                "duplicate_municipality_id": _text(second),
-                "pair_id": pair_id(key),
-                "is_new": key not in before,
-                "unresolvable": pair_id(key) in register,
-            }
-        )
-        listed.append(record)
-    return listed
+    listed_names, listed_ids = [], []
+    for combination in combinations.tolist():
+        one, two = divmod(combination, len(attribution.ids) + 1)
+        ids = sorted({attribution.ids[one]} | ({attribution.ids[two - 1]} if two else set()))
+        listed_ids.append(ids)
+        listed_names.append("; ".join(names.get(i, i) for i in ids))
+    take = pa.array(combination_of_row.reshape(-1).astype(np.int32))
+
+    keys = _dense(now["pair_key"])
+    columns = {"number": pa.array(np.arange(1, now.num_rows + 1, dtype=np.int64))}
+    columns.update({name: _filled(now[name]) for name in _APPENDIX2_TEXT})
+    columns["municipalities"] = pa.DictionaryArray.from_arrays(
+        take, pa.array(listed_names, type=pa.string())
+    )
+    columns["municipality_ids"] = pa.DictionaryArray.from_arrays(
+        take, pa.array(listed_ids, type=pa.list_(pa.string()))
+    )
+    columns["municipality_id"] = _filled(now["municipality_id"])
+    columns["duplicate_municipality_id"] = _filled(now["duplicate_municipality_id"])
+    columns["pair_id"] = pc.utf8_slice_codeunits(keys, 0, 12)
+    columns["is_new"] = pa.array(is_new)
+    columns["unresolvable"] = pa.array(listed)
+    return PairListing(pa.table(columns))
 
 
-# The columns of Appendix 2 copied from the snapshot as text.
-_APPENDIX2_TEXT = APPENDIX2_COLUMNS[1:9]
-
-
-def _text(value) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    return str(value)
+def _filled(values) -> pa.DictionaryArray:
+    """Return a text column as a dictionary, null turned into ``""`` as Appendix 2 prints it."""
+    values = as_dictionary(values)
+    if values.null_count == 0 and values.dictionary.null_count == 0:
+        return values
+    dictionary = pc.fill_null(values.dictionary, "")
+    empty = len(dictionary)
+    indices = pc.fill_null(values.indices, empty)
+    return pa.DictionaryArray.from_arrays(indices, pa.concat_arrays([dictionary, pa.array([""])]))
 
 
 def appendix1_csv(delta: Delta) -> str:
@@ -352,11 +557,144 @@ def appendix1_csv(delta: Delta) -> str:
 
 
 def appendix2_csv(delta: Delta) -> str:
+    return b"".join(appendix2_csv_chunks(delta)).decode("utf-8")
+
+
+def appendix2_csv_chunks(delta: Delta) -> Iterator[bytes]:
+    """Yield Appendix 2 as UTF-8 CSV, a batch of rows at a time, as ``csv.writer`` writes it."""
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(APPENDIX2_COLUMNS)
-    for pair in delta.current_pairs:
-        writer.writerow(
-            [str(pair[c]).lower() if isinstance(pair[c], bool) else pair[c] for c in APPENDIX2_COLUMNS]
+    csv.writer(buffer, lineterminator="\n").writerow(APPENDIX2_COLUMNS)
+    yield buffer.getvalue().encode("utf-8")
+    if not isinstance(delta.current_pairs, PairListing):
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer, lineterminator="\n")
+        for pair in delta.current_pairs:
+            writer.writerow(
+                [
+                    str(pair[c]).lower() if isinstance(pair[c], bool) else pair[c]
+                    for c in APPENDIX2_COLUMNS
+                ]
+            )
+        yield buffer.getvalue().encode("utf-8")
+        return
+    for batch in _batches(delta.current_pairs.table):
+        pieces: list = []
+        for name in APPENDIX2_COLUMNS:
+            if pieces:
+                pieces.append(",")
+            pieces.append(_cells(batch.column(batch.schema.get_field_index(name)), _csv_fields, ""))
+        pieces.append("\n")
+        yield _text_of(pc.binary_join_element_wise(*pieces, ""))
+
+
+def _csv_fields(values: pa.Array) -> pa.Array:
+    """Quote text as csv.writer's QUOTE_MINIMAL does with ``lineterminator="\\n"``: only a
+    cell with a comma, a quote or a line feed, doubling its quotes."""
+    needs = pc.match_substring_regex(values, '[,"\n]')
+    if not pc.any(needs).as_py():
+        return values
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, values)
+
+
+def _cells(column: pa.Array, encode, null_text: str) -> pa.Array:
+    """Return each cell of a column as text: booleans as true/false, numbers in decimal,
+    text through ``encode`` (once per distinct value of a dictionary), null as ``null_text``."""
+    if pa.types.is_boolean(column.type):
+        cells = pc.if_else(column, "true", "false")
+    elif pa.types.is_integer(column.type):
+        cells = column.cast(pa.string())
+    elif pa.types.is_dictionary(column.type):
+        cells = encode(column.dictionary).take(column.indices)
+    else:
+        cells = encode(pc.fill_null(column, ""))
+        if column.null_count:
+            cells = pc.if_else(pc.is_valid(column), cells, pa.scalar(None, pa.string()))
+    return pc.fill_null(cells, null_text) if cells.null_count else cells
+
+
+def _batches(table: pa.Table) -> Iterator[pa.RecordBatch]:
+    for start in range(0, table.num_rows, WRITE_BATCH_ROWS):
+        yield table.slice(start, WRITE_BATCH_ROWS).combine_chunks().to_batches()[0]
+
+
+def _text_of(values: pa.Array) -> memoryview:
+    """Return the concatenated UTF-8 bytes of a string array without nulls, without copying."""
+    if not len(values):
+        return memoryview(b"")
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[
+        values.offset : values.offset + len(values) + 1
+    ]
+    return memoryview(values.buffers()[2])[offsets[0] : offsets[-1]]
+
+
+def delta_json_chunks(delta: Delta) -> Iterator[bytes]:
+    """Yield ``json.dumps(delta.to_dict(), ensure_ascii=False)`` as UTF-8, in pieces.
+
+    The pairs of a PairListing are turned into JSON a batch at a time with
+    pyarrow, escaped as the json module escapes them.
+    """
+    if not isinstance(delta.current_pairs, PairListing):
+        yield json.dumps(delta.to_dict(), ensure_ascii=False).encode("utf-8")
+        return
+    data = {f.name: getattr(delta, f.name) for f in fields(delta)}
+    data["rows"] = [asdict(row) for row in delta.rows]
+    data["total"] = asdict(delta.total)
+    names = list(data)
+    head = {name: data[name] for name in names[: names.index("current_pairs")]}
+    tail = {name: data[name] for name in names[names.index("current_pairs") + 1 :]}
+    yield (json.dumps(head, ensure_ascii=False)[:-1] + ', "current_pairs": [').encode("utf-8")
+    table = delta.current_pairs.table
+    for start, batch in zip(
+        range(0, table.num_rows, WRITE_BATCH_ROWS), _batches(table), strict=True
+    ):
+        pieces: list = []
+        for position, name in enumerate(batch.schema.names):
+            pieces.append(("{" if position == 0 else ", ") + json.dumps(name) + ": ")
+            pieces.append(_cells(batch.column(position), _json_values, "null"))
+        # Every object but the last one of all is followed by its separator.
+        pieces.append("}, ")
+        text = _text_of(pc.binary_join_element_wise(*pieces, ""))
+        yield text if start + batch.num_rows < table.num_rows else text[:-2]
+    yield ("], " + json.dumps(tail, ensure_ascii=False)[1:]).encode("utf-8")
+
+
+def _json_values(values: pa.Array) -> pa.Array:
+    """Return each value (text, or a list of text) as json.dumps writes it."""
+    if pa.types.is_list(values.type):
+        return pa.array(
+            [json.dumps(item, ensure_ascii=False) for item in values.to_pylist()], type=pa.string()
         )
-    return buffer.getvalue()
+    return _json_strings(pc.fill_null(values.cast(pa.string()), ""))
+
+
+def _json_strings(values: pa.Array) -> pa.Array:
+    """Quote and escape text as json.dumps(..., ensure_ascii=False) does."""
+    special = pc.match_substring_regex(values, '[\\\\"\\x00-\\x1f]')
+    if pc.any(special).as_py():
+        rows = np.flatnonzero(np.asarray(special, dtype=bool))
+        exact = [
+            json.dumps(value, ensure_ascii=False)[1:-1]
+            for value in values.take(pa.array(rows)).to_pylist()
+        ]
+        values = pc.replace_with_mask(values, special, pa.array(exact, type=pa.string()))
+    return pc.binary_join_element_wise('"', values, '"', "")
+
+
+def write_chunks_atomic(path: Path, chunks: Iterable[bytes], mode: int = 0o644) -> None:
+    """Write the chunks to ``path`` so that readers see either the old or the whole new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -29,10 +29,12 @@ def organisation_rows(
     municipalities last, then the longest-open first.
     """
     groups: dict[tuple[str, str], dict] = {}
+    numbers: dict[tuple[str, str], set] = {}
+    keys = _MatchKeys()
     for pair in pairs:
         entry = _pair_entry(pair, monitoring_date)
         for organisation, municipality_id in _sides(pair):
-            key = (municipality_id, match_key(organisation))
+            key = (municipality_id, keys[organisation])
             group = groups.get(key)
             if group is None:
                 group = {
@@ -41,7 +43,9 @@ def organisation_rows(
                     "pairs": [],
                 }
                 groups[key] = group
-            if all(listed["number"] != entry["number"] for listed in group["pairs"]):
+                numbers[key] = set()
+            if entry["number"] not in numbers[key]:
+                numbers[key].add(entry["number"])
                 group["pairs"].append(entry)
 
     order = {m.id: m.order for m in directory.municipalities}
@@ -54,10 +58,19 @@ def organisation_rows(
         key=lambda row: (
             order.get(row["municipality_id"], len(order) + (row["municipality_id"] != REGIONAL)),
             -(row["max_days"] if row["max_days"] is not None else -1),
-            match_key(row["organisation"]),
+            keys[row["organisation"]],
         )
     )
     return rows
+
+
+class _MatchKeys(dict):
+    """match_key of each organisation name, computed once per name, because a region has
+    far fewer schools than pairs."""
+
+    def __missing__(self, name: str) -> str:
+        key = self[name] = match_key(name)
+        return key
 
 
 def _pair_entry(pair: dict, monitoring_date: dt.date) -> dict:

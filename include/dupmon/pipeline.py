@@ -1,9 +1,9 @@
 """The steps of a monitoring run, each callable on its own.
 
 The Airflow tasks and the ``dupmon run`` command call these functions. Each
-takes the settings and the monitoring date, works on files under the data
-root, and returns a small JSON-serialisable summary (an Airflow XCom).
-Reruns of any step give the same result.
+takes the settings of one region and the monitoring date, works on files in
+that region's data folder, and returns a small JSON-serialisable summary (an
+Airflow XCom). Reruns of any step give the same result.
 """
 
 from __future__ import annotations
@@ -17,21 +17,30 @@ from pathlib import Path
 
 import yaml
 
-from dupmon.delta import Delta, appendix1_csv, appendix2_csv, compute_delta
+from dupmon.delta import (
+    CURRENT_COLUMNS,
+    KEY_COLUMNS,
+    Delta,
+    appendix1_csv,
+    appendix2_csv_chunks,
+    compute_delta,
+    delta_json_chunks,
+    write_chunks_atomic,
+)
 from dupmon.directory import Directory, load_directory
 from dupmon.errors import ConfigError
 from dupmon.ingest import ingest
-from dupmon.locking import data_root_lock
+from dupmon.locking import folder_lock
 from dupmon.normalise import normalise, work_pairs_path
 from dupmon.pseudonymise import load_secret
 from dupmon.raw_store import write_atomic
 from dupmon.recipients import load_recipients
+from dupmon.regions import RegionConfig, load_region_config
 from dupmon.register import attach_register, load_register, match_register
-from dupmon.settings import Settings
+from dupmon.settings import Settings, configured_regions
 from dupmon.snapshot import (
     choose_baseline,
     list_snapshot_dates,
-    read_snapshot,
     write_snapshot,
 )
 from dupmon.trend import attach_history, load_history
@@ -41,38 +50,65 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Region:
-    """The configuration of one region: directory, texts and recipients."""
+    """The configuration of one region: region.yaml, directory, texts and recipients."""
 
+    config: RegionConfig
     directory: Directory
     texts: dict
     recipients: dict
 
 
+# Folders the data root held directly before each region got its own folder.
+_SINGLE_REGION_FOLDERS = ("raw", "quarantine", "snapshots", "reports", "work", "mail", "register")
+
+
 def _locked(step):
-    """Run a step holding the data root's lock (see dupmon.locking)."""
+    """Run a step holding the lock of the region's data folder (see dupmon.locking)."""
 
     @functools.wraps(step)
     def run(settings: Settings, *args, **kwargs):
-        with data_root_lock(settings.data_dir):
+        check_data_layout(settings)
+        with folder_lock(settings.region_data_dir):
             return step(settings, *args, **kwargs)
 
     return run
 
 
+def check_data_layout(settings: Settings) -> None:
+    """Raise ConfigError if the data root still has the single-region layout.
+
+    Before regions had folders of their own, the snapshots lay in
+    ``<data root>/snapshots/``. A run on such a root would start the region
+    afresh, with no baseline, so it stops with a message on how to move the data.
+    """
+    old = settings.data_dir / "snapshots"
+    if old.is_dir() and any(old.glob("monitoring_date=*")):
+        present = [name for name in _SINGLE_REGION_FOLDERS if (settings.data_dir / name).exists()]
+        raise ConfigError(
+            f"the data root {settings.data_dir} contains the data of a single region directly "
+            f"({', '.join(present)}); each region now has a folder of its own. Move those "
+            f"folders into {settings.data_dir / '<region>'} (the region they belong to, such "
+            f"as {settings.region_data_dir}) and rerun"
+        )
+
+
 def load_region(settings: Settings) -> Region:
-    folder = settings.region_dir
+    folder = settings.region_config_dir
     if not folder.is_dir():
         raise ConfigError(
             f"the region folder {folder} does not exist; set DUPMON_REGION to one of "
-            f"{sorted(p.name for p in settings.config_dir.iterdir() if p.is_dir())}"
+            f"{configured_regions(settings.config_dir)}"
         )
-    directory = load_directory(folder / "municipalities.yaml")
+    config = load_region_config(folder)
+    directory = load_directory(folder / "municipalities.yaml", config)
     try:
         texts = yaml.safe_load((folder / "texts.yaml").read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read {folder / 'texts.yaml'}: {error}") from error
+    # The templates read the region's names with the other texts.
+    texts = {"region_name": config.name, "region_name_genitive": config.name_genitive, **texts}
     recipients = load_recipients(folder / "recipients.yaml", directory)
-    return Region(directory=directory, texts=texts, recipients=recipients)
+    return Region(config=config, directory=directory, texts=texts, recipients=recipients)
 
 
 def report_dir(settings: Settings, monitoring_date: dt.date) -> Path:
@@ -118,17 +154,13 @@ def validation_notes_path(settings: Settings, monitoring_date: dt.date) -> Path:
 
 @_locked
 def run_normalise(settings: Settings, monitoring_date: dt.date) -> dict:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from dupmon.normalise import PAIRS_SCHEMA
+    from dupmon.normalise import write_pairs
 
     region = load_region(settings)
     pairs, summary = normalise(settings, monitoring_date, region.directory, secret_of(settings))
     path = work_pairs_path(settings, monitoring_date)
-    table = pa.Table.from_pandas(pairs, schema=PAIRS_SCHEMA, preserve_index=False)
     temporary = path.with_name(".pairs.parquet.tmp")
-    pq.write_table(table, temporary)
+    write_pairs(pairs, temporary)
     temporary.replace(path)
     return summary
 
@@ -140,7 +172,7 @@ def run_snapshot(settings: Settings, monitoring_date: dt.date) -> dict:
     path = work_pairs_path(settings, monitoring_date)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; run the normalise step first")
-    pairs = pq.read_table(path).to_pandas()
+    pairs = pq.read_table(path)
     exports = json.loads((path.parent / "staged" / "exports.json").read_text(encoding="utf-8"))
     metadata = {
         "sources": [
@@ -199,10 +231,11 @@ def run_delta(
             f"no snapshot for {monitoring_date.isoformat()}; run the snapshot step first"
         )
     baseline_date = choose_baseline(dates, monitoring_date, baseline, baseline_rule)
-    current = read_snapshot(settings.snapshots_dir, monitoring_date)
-    previous = read_snapshot(settings.snapshots_dir, baseline_date) if baseline_date else None
+    # The history has read the snapshots of the school year, and these reads reuse them.
     history = load_history(settings.snapshots_dir, monitoring_date)
-    entries = load_register(settings.data_dir / "register" / "unresolvable.csv")
+    current = history.read(monitoring_date, list(CURRENT_COLUMNS))
+    previous = history.read(baseline_date, list(KEY_COLUMNS)) if baseline_date else None
+    entries = load_register(settings.register_file)
     unresolvable_ids, register_listing = match_register(entries, history)
     delta = compute_delta(
         monitoring_date, current, previous, baseline_date, region.directory, unresolvable_ids
@@ -215,14 +248,10 @@ def run_delta(
 
     out = report_dir(settings, monitoring_date)
     write_atomic(out / "appendix1.csv", appendix1_csv(delta).encode("utf-8"), mode=0o644)
-    write_atomic(out / "appendix2.csv", appendix2_csv(delta).encode("utf-8"), mode=0o644)
-    # No indent: json's C encoder only serves compact output, and Appendix 2
-    # of a large region has hundreds of thousands of pairs.
-    write_atomic(
-        out / "delta.json",
-        json.dumps(delta.to_dict(), ensure_ascii=False).encode("utf-8"),
-        mode=0o644,
-    )
+    # Appendix 2 of a large region has hundreds of thousands of pairs, so both
+    # files are written a batch of pairs at a time.
+    write_chunks_atomic(out / "appendix2.csv", appendix2_csv_chunks(delta), mode=0o644)
+    write_chunks_atomic(out / "delta.json", delta_json_chunks(delta), mode=0o644)
     return {
         "baseline_date": delta.baseline_date,
         "previous": delta.total.previous,

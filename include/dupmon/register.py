@@ -30,10 +30,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dupmon.dates import find_dates, parse_day_first
-from dupmon.delta import Delta, pair_id
+from dupmon.delta import Delta, PairListing, pair_id
 from dupmon.errors import ConfigError
 from dupmon.readers.textcodec import decode_text
 from dupmon.text import clean_display, match_key
@@ -244,20 +247,19 @@ def match_register(entries: list[RegisterEntry], history: History) -> tuple[set[
     had it, and ``last_seen`` is that date. Otherwise the entry is
     ``not_found``, and a warning names its line.
     """
-    current = history.snapshots.get(history.monitoring_date, {})
-    earlier = [
-        (day, records)
-        for day, records in history.snapshots.items()
-        if day < history.monitoring_date
-    ]
+    if not entries:
+        return set(), []
+    finders = {day: _Finder(history, day) for day in history.dates}
+    current = finders.get(history.monitoring_date)
+    earlier = [finders[day] for day in reversed(history.dates) if day < history.monitoring_date]
     unresolvable: set[str] = set()
     listed = []
     for entry in entries:
-        matched = [key for key, pair in current.items() if entry.matches(pair)]
+        matched = current.matches(entry) if current else []
         if matched:
-            ids = [pair_id(key) for key in matched]
+            ids = [pair_id(pair["pair_key"]) for pair in matched]
             unresolvable.update(ids)
-            listed.append(entry.listing(CURRENT, ids, current[matched[0]], None))
+            listed.append(entry.listing(CURRENT, ids, matched[0], None))
             continue
         last_seen, matched_pair = _last_seen(entry, earlier)
         if last_seen is None:
@@ -279,17 +281,87 @@ def match_register(entries: list[RegisterEntry], history: History) -> tuple[set[
     return unresolvable, listed
 
 
-def _last_seen(entry: RegisterEntry, earlier) -> tuple[dt.date | None, dict | None]:
-    for day, records in reversed(earlier):
-        for pair in records.values():
-            if entry.matches(pair):
-                return day, pair
+class _Finder:
+    """Find the pairs of one date of the history that a register entry names.
+
+    The match keys of the description columns are computed once per distinct
+    value, and only once an entry without a pair id needs them. Each
+    candidate row is then checked with RegisterEntry.matches.
+    """
+
+    def __init__(self, history: History, day: dt.date):
+        self.history, self.day = history, day
+        self._ids: pa.Array | None = None
+        self._described: dict[str, np.ndarray] | None = None
+
+    def matches(self, entry: RegisterEntry) -> list[dict]:
+        """Return the snapshot records of the pairs ``entry`` names, in snapshot order."""
+        rows = self._id_rows(entry.pair_id) if entry.pair_id else self._described_rows(entry)
+        if not len(rows):
+            return []
+        records = self.history.pairs(self.day, MATCH_COLUMNS).take(pa.array(rows)).to_pylist()
+        return [record for record in records if entry.matches(record)]
+
+    def _id_rows(self, identifier: str) -> np.ndarray:
+        if self._ids is None:
+            keys = self.history.pairs(self.day, ["pair_key"])["pair_key"]
+            self._ids = pc.utf8_slice_codeunits(keys.combine_chunks().cast(pa.string()), 0, 12)
+        return np.flatnonzero(np.asarray(pc.equal(self._ids, identifier), dtype=bool))
+
+    def _described_rows(self, entry: RegisterEntry) -> np.ndarray:
+        if self._described is None:
+            table = self.history.pairs(self.day, MATCH_COLUMNS)
+            self._described = {name: _match_keys(table[name]) for name in DESCRIPTION_COLUMNS[:4]}
+            starts = table["intersection_start"].combine_chunks().cast(pa.date32())
+            self._described["intersection_start"] = np.asarray(
+                pc.fill_null(starts.view(pa.int32()), np.iinfo(np.int32).min), dtype=np.int64
+            )
+        if entry.intersection_start is None:
+            return np.array([], dtype=np.intp)
+        keys = self._described
+        day = (entry.intersection_start - dt.date(1970, 1, 1)).days
+        school, group, other_school, other_group = (
+            match_key(getattr(entry, name)) for name in DESCRIPTION_COLUMNS[:4]
+        )
+        side = (keys["organisation"] == school) & (keys["class_name"] == group)
+        other = (keys["duplicate_organisation"] == other_school) & (
+            keys["duplicate_class_name"] == other_group
+        )
+        swapped_side = (keys["organisation"] == other_school) & (keys["class_name"] == other_group)
+        swapped_other = (keys["duplicate_organisation"] == school) & (
+            keys["duplicate_class_name"] == group
+        )
+        named = (side & other) | (swapped_side & swapped_other)
+        return np.flatnonzero(named & (keys["intersection_start"] == day))
+
+
+# Snapshot columns RegisterEntry.matches and RegisterEntry.listing read.
+MATCH_COLUMNS = ["pair_key", *DESCRIPTION_COLUMNS]
+
+
+def _match_keys(values: pa.ChunkedArray) -> np.ndarray:
+    """Return match_key of each cell (nulls as empty text) as a numpy array of str,
+    computing it once per distinct value."""
+    encoded = pc.fill_null(values.combine_chunks().cast(pa.string()), "").dictionary_encode()
+    keys = np.array([match_key(value) for value in encoded.dictionary.to_pylist()], dtype=object)
+    return keys[np.asarray(encoded.indices, dtype=np.intp)]
+
+
+def _last_seen(entry: RegisterEntry, earlier: list[_Finder]) -> tuple[dt.date | None, dict | None]:
+    for finder in earlier:
+        matched = finder.matches(entry)
+        if matched:
+            return finder.day, matched[0]
     return None, None
 
 
 def attach_register(delta: Delta, listed: list[dict]) -> None:
     """Store the register listing in ``delta.register`` with each pair's Appendix 2 number."""
-    number_of = {pair["pair_id"]: pair["number"] for pair in delta.current_pairs}
+    pairs = delta.current_pairs
+    if isinstance(pairs, PairListing):
+        number_of = pairs.numbers_of(i for item in listed for i in item["pair_ids"])
+    else:
+        number_of = {pair["pair_id"]: pair["number"] for pair in pairs}
     for item in listed:
         item["numbers"] = sorted(number_of[i] for i in item["pair_ids"] if i in number_of)
     delta.register = listed

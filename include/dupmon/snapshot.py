@@ -9,7 +9,6 @@ snapshot whose content differs is kept under ``snapshots/_replaced/``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -22,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dupmon.normalise import PAIRS_SCHEMA
+from dupmon.normalise import DICTIONARY_COLUMNS, PAIRS_SCHEMA, to_arrow
 
 log = logging.getLogger(__name__)
 
@@ -34,50 +33,60 @@ def partition_dir(snapshots_dir: Path, monitoring_date: dt.date) -> Path:
     return snapshots_dir / f"monitoring_date={monitoring_date.isoformat()}"
 
 
-def content_hash(table: pa.Table) -> str:
-    """Return a digest of the pairs that ignores row order."""
-    rows = sorted(json.dumps(row, default=str, sort_keys=True) for row in table.to_pylist())
-    return hashlib.sha256("\n".join(rows).encode("utf-8")).hexdigest()
+def same_pairs(first: pa.Table, second: pa.Table) -> bool:
+    """Tell whether two tables hold the same pairs, in any row order."""
+    names = set(PAIRS_SCHEMA.names)
+    if not (names <= set(first.column_names) and names <= set(second.column_names)):
+        return False
+    first = first.select(PAIRS_SCHEMA.names).cast(PAIRS_SCHEMA).replace_schema_metadata(None)
+    second = second.select(PAIRS_SCHEMA.names).cast(PAIRS_SCHEMA).replace_schema_metadata(None)
+    if first.num_rows != second.num_rows:
+        return False
+    if first.equals(second):
+        return True
+    sort_keys = [(name, "ascending") for name in PAIRS_SCHEMA.names]
+    return first.sort_by(sort_keys).equals(second.sort_by(sort_keys))
 
 
 def write_snapshot(
-    snapshots_dir: Path, monitoring_date: dt.date, pairs: pd.DataFrame, metadata: dict
+    snapshots_dir: Path, monitoring_date: dt.date, pairs: pd.DataFrame | pa.Table, metadata: dict
 ) -> Path:
     """Write the pairs of a date, replacing an earlier snapshot of that date atomically."""
-    table = pa.Table.from_pandas(pairs, schema=PAIRS_SCHEMA, preserve_index=False)
-    digest = content_hash(table)
+    if isinstance(pairs, pa.Table):
+        table = pairs.select(PAIRS_SCHEMA.names).cast(PAIRS_SCHEMA).replace_schema_metadata(None)
+    else:
+        table = to_arrow(pairs, PAIRS_SCHEMA)
     file_metadata = {
         b"dupmon": json.dumps(
-            {**metadata, "monitoring_date": monitoring_date.isoformat(), "content_hash": digest},
+            {**metadata, "monitoring_date": monitoring_date.isoformat()},
             ensure_ascii=False,
             default=str,
         ).encode("utf-8")
     }
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **file_metadata})
+    table = table.replace_schema_metadata(file_metadata)
 
     folder = partition_dir(snapshots_dir, monitoring_date)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / FILE_NAME
-    previous = read_metadata(target) if target.exists() else None
-    if previous and previous.get("content_hash") != digest:
+    # Comparing is only needed on a rerun, so a first run pays nothing for it.
+    replaced = target.exists()
+    unchanged = replaced and same_pairs(pq.read_table(target), table)
+    if replaced and not unchanged:
         _keep_replaced(snapshots_dir, monitoring_date, target)
 
     # The temporary name starts with a dot, so dataset readers skip it.
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".pairs.", suffix=".tmp")
     os.close(descriptor)
     try:
-        pq.write_table(table, temporary)
+        pq.write_table(table, temporary, use_dictionary=DICTIONARY_COLUMNS)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    log.info(
-        "Wrote snapshot %s: %d pairs%s",
-        target,
-        table.num_rows,
-        "" if previous is None else (" (unchanged)" if previous.get("content_hash") == digest
-                                     else " (replaced the earlier one)"),
-    )
+    outcome = ""
+    if replaced:
+        outcome = " (unchanged)" if unchanged else " (replaced the earlier one)"
+    log.info("Wrote snapshot %s: %d pairs%s", target, table.num_rows, outcome)
     return target
 
 
@@ -106,14 +115,37 @@ def list_snapshot_dates(snapshots_dir: Path) -> list[dt.date]:
     return sorted(dates)
 
 
-def read_snapshot(snapshots_dir: Path, monitoring_date: dt.date) -> pd.DataFrame:
+def read_snapshot_table(
+    snapshots_dir: Path,
+    monitoring_date: dt.date,
+    columns: list[str] | None = None,
+    dictionaries: bool = False,
+) -> pa.Table:
+    """Read the pairs of a date as an Arrow table, only ``columns`` if given.
+
+    With ``dictionaries``, the text columns other than ``pair_key`` are read
+    as Arrow dictionaries, which is several times faster than decoding them.
+    """
     path = partition_dir(snapshots_dir, monitoring_date) / FILE_NAME
     if not path.exists():
         raise FileNotFoundError(
             f"no snapshot for {monitoring_date.isoformat()} ({path} is missing); "
             "run the monitoring for that date first"
         )
-    return pq.read_table(path, schema=PAIRS_SCHEMA).to_pandas(
+    names = list(columns) if columns is not None else PAIRS_SCHEMA.names
+    if dictionaries:
+        encoded = [name for name in names if name in DICTIONARY_COLUMNS]
+        return pq.read_table(path, columns=names, read_dictionary=encoded).select(names)
+    schema = pa.schema([PAIRS_SCHEMA.field(name) for name in names])
+    return pq.read_table(path, columns=names, schema=PAIRS_SCHEMA).select(names).cast(schema)
+
+
+def read_snapshot(
+    snapshots_dir: Path, monitoring_date: dt.date, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """Read the pairs of a date: strings as pandas strings, dates as ``datetime.date``."""
+    table = read_snapshot_table(snapshots_dir, monitoring_date, columns)
+    return table.to_pandas(
         types_mapper=lambda t: pd.StringDtype() if pa.types.is_string(t) else None
     )
 

@@ -4,8 +4,11 @@ The справка uses it twice. The trend counts the pairs of each municipalit
 at each date, with the same rules as Appendix 1 (a pair counts for every
 municipality it touches, the total counts it once). The first-seen date of
 a current pair is the first monitoring date of the school year at which its
-pair key appears, so a pair that disappeared and came back keeps its first
+pair id appears, so a pair that disappeared and came back keeps its first
 date. Dates before the school year are not read.
+
+Only the columns the counts need are read from each snapshot
+(``dupmon.delta.KEY_COLUMNS``); ``History.pairs`` reads more on request.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from dupmon.delta import Delta, pair_id, touched
+from dupmon.delta import KEY_COLUMNS, Attribution, Delta, PairListing, as_pairs_table
 from dupmon.directory import Directory
-from dupmon.normalise import REGIONAL
-from dupmon.snapshot import list_snapshot_dates, read_snapshot
+from dupmon.normalise import PAIRS_SCHEMA, REGIONAL
+from dupmon.snapshot import list_snapshot_dates, read_snapshot_table
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +46,67 @@ def school_year_start(
 
 @dataclass
 class History:
-    """The pair records of each stored monitoring date of one school year, oldest first.
+    """The pairs of each stored monitoring date of one school year, oldest first.
 
-    ``snapshots`` maps a date to its pairs keyed by pair key, as the delta
-    reads them.
+    ``snapshots`` maps a date to an Arrow table (or a frame, converted on
+    construction) with at least the columns of KEY_COLUMNS. With
+    ``snapshots_dir``, ``pairs`` reads the columns a table lacks from the
+    date's snapshot.
     """
 
     monitoring_date: dt.date
-    snapshots: dict[dt.date, dict[str, dict]] = field(default_factory=dict)
+    snapshots: dict[dt.date, pa.Table] = field(default_factory=dict)
+    snapshots_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.snapshots = {day: _as_table(pairs) for day, pairs in self.snapshots.items()}
 
     @property
     def dates(self) -> list[dt.date]:
         return list(self.snapshots)
+
+    def pairs(self, day: dt.date, columns: list[str]) -> pa.Table:
+        """Return ``columns`` of the pairs of ``day``, reading the missing ones from disk."""
+        table = self.snapshots[day]
+        missing = [name for name in columns if name not in table.column_names]
+        if missing and self.snapshots_dir is not None:
+            read = read_snapshot_table(self.snapshots_dir, day, missing, dictionaries=True)
+            for name in missing:
+                table = table.append_column(name, read[name])
+            self.snapshots[day] = table
+        return table.select(columns)
+
+    def read(self, day: dt.date, columns: list[str]) -> pa.Table:
+        """Return ``columns`` of the pairs of ``day``, a date of the history or not."""
+        if day in self.snapshots:
+            return self.pairs(day, columns)
+        if self.snapshots_dir is None:
+            raise KeyError(f"no snapshot of {day.isoformat()} in the history")
+        return read_snapshot_table(self.snapshots_dir, day, columns, dictionaries=True)
+
+
+def _as_table(pairs) -> pa.Table:
+    if isinstance(pairs, pa.Table):
+        return pairs
+    if isinstance(pairs, pd.DataFrame):
+        present = [f for f in PAIRS_SCHEMA if f.name in pairs.columns]
+        return pa.Table.from_pandas(
+            pairs[[f.name for f in present]], schema=pa.schema(present), preserve_index=False
+        )
+    raise TypeError(
+        f"a snapshot of the history must be an Arrow table or a frame, not {type(pairs)}"
+    )
 
 
 def load_history(snapshots_dir: Path, monitoring_date: dt.date) -> History:
     """Read the snapshots of the school year of ``monitoring_date``, up to and including it."""
     start = school_year_start(monitoring_date)
     dates = [d for d in list_snapshot_dates(snapshots_dir) if start <= d <= monitoring_date]
-    history = History(monitoring_date=monitoring_date)
+    history = History(monitoring_date=monitoring_date, snapshots_dir=snapshots_dir)
     for day in dates:
-        history.snapshots[day] = _records(read_snapshot(snapshots_dir, day))
+        history.snapshots[day] = read_snapshot_table(
+            snapshots_dir, day, list(KEY_COLUMNS), dictionaries=True
+        )
     log.info(
         "Read %d snapshots of the school year from %s to %s",
         len(dates),
@@ -68,12 +114,6 @@ def load_history(snapshots_dir: Path, monitoring_date: dt.date) -> History:
         monitoring_date.isoformat(),
     )
     return history
-
-
-def _records(frame: pd.DataFrame) -> dict[str, dict]:
-    if frame.empty:
-        return {}
-    return {row["pair_key"]: row for row in frame.to_dict("records")}
 
 
 def compute_trend(history: History, directory: Directory) -> dict:
@@ -86,17 +126,16 @@ def compute_trend(history: History, directory: Directory) -> dict:
     side follows when any date has one.
     """
     ids = [m.id for m in directory.municipalities]
+    attribution = Attribution(ids)
     counts = {municipality_id: [] for municipality_id in [*ids, REGIONAL]}
     total = []
-    for records in history.snapshots.values():
-        at_date = dict.fromkeys(counts, 0)
-        for pair in records.values():
-            for municipality_id in touched(pair):
-                if municipality_id in at_date:
-                    at_date[municipality_id] += 1
-        for municipality_id, count in at_date.items():
-            counts[municipality_id].append(count)
-        total.append(len(records))
+    for table in history.snapshots.values():
+        pairs = as_pairs_table(table, KEY_COLUMNS)
+        per_code = attribution.counts(*attribution.sides(pairs))
+        for municipality_id in counts:
+            code = attribution.code_of(municipality_id)
+            counts[municipality_id].append(int(per_code[code]) if code < len(per_code) else 0)
+        total.append(pairs.num_rows)
 
     rows = [
         {"municipality_id": m.id, "municipality": m.name, "counts": counts[m.id]}
@@ -113,12 +152,38 @@ def compute_trend(history: History, directory: Directory) -> dict:
     return {"dates": [d.isoformat() for d in history.dates], "rows": rows, "total": total}
 
 
+def first_seen_of(history: History, pair_ids: pa.Array) -> pa.DictionaryArray:
+    """Return, for each pair id, the first date of the history (ISO) it appears at, else null."""
+    pair_ids = pair_ids.combine_chunks() if isinstance(pair_ids, pa.ChunkedArray) else pair_ids
+    first_seen = np.full(len(pair_ids), -1, dtype=np.int32)
+    for position, table in enumerate(history.snapshots.values()):
+        unseen = first_seen < 0
+        if not unseen.any():
+            break
+        ids_then = pc.utf8_slice_codeunits(_dense(table["pair_key"]), 0, 12)
+        if ids_then.equals(pair_ids):
+            # The ids asked about are this date's own pairs, as for the
+            # monitoring date, so each one is there: no search needed.
+            first_seen[unseen] = position
+            break
+        found = np.asarray(pc.is_in(pair_ids, value_set=ids_then), dtype=bool)
+        first_seen[unseen & found] = position
+    dates = pa.array([day.isoformat() for day in history.dates], type=pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(first_seen, mask=first_seen < 0), dates)
+
+
+def _dense(values) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.cast(pa.string())
+
+
 def first_seen_dates(history: History) -> dict[str, str]:
     """Return the first date of the history (ISO) at which each pair id appears."""
     first_seen: dict[str, str] = {}
-    for day, records in history.snapshots.items():
-        for key in records:
-            first_seen.setdefault(pair_id(key), day.isoformat())
+    for day, table in history.snapshots.items():
+        for key in _dense(table["pair_key"]).to_pylist():
+            first_seen.setdefault(key[:12], day.isoformat())
     return first_seen
 
 
@@ -130,6 +195,10 @@ def attach_history(delta: Delta, history: History, directory: Directory) -> None
     unknown.
     """
     delta.trend = compute_trend(history, directory)
+    if isinstance(delta.current_pairs, PairListing):
+        ids = delta.current_pairs.column("pair_id")
+        delta.current_pairs.set_column("first_seen", first_seen_of(history, ids))
+        return
     first_seen = first_seen_dates(history)
     for pair in delta.current_pairs:
         pair["first_seen"] = first_seen.get(pair["pair_id"])

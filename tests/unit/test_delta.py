@@ -2,6 +2,7 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from dupmon.delta import compute_delta, format_percent, status_of
@@ -90,3 +91,135 @@ def test_small_drop_not_noted(directory):
     before = pairs(("a", "kholmsky", "kholmsky"), ("b", "kholmsky", "kholmsky"))
     delta = compute_delta(DAY, pairs(("a", "kholmsky", "kholmsky")), before, DAY, directory)
     assert delta.notes == []
+
+
+# --- Appendix 2 as a table, and its CSV and JSON writers ---------------------
+
+TRICKY = [
+    'Школа «Лицей», корпус 2',
+    'МБОУ "СОШ № 1"',
+    "строка\nвторая",
+    "с\rвозвратом",
+    "обратная \\ косая",
+    "таб\tуляция и \x01управляющий",
+    "",
+    "эмодзи 🙂 и ё",
+]
+
+
+def listed_pairs(count: int) -> pd.DataFrame:
+    records = []
+    for number in range(count):
+        record = dict.fromkeys(PAIRS_SCHEMA.names)
+        text = TRICKY[number % len(TRICKY)]
+        record.update(
+            pair_key=f"{number:012x}" + "e" * 52,
+            municipality_id=["kholmsky", "regional", "unknown", None][number % 4],
+            duplicate_municipality_id=["dolinsky", "regional", "kholmsky", "anivsky"][number % 3],
+            authority=text,
+            organisation=f"{text} {number % 3}",
+            settlement=None if number % 5 == 0 else "Холмск",
+            class_name="8А, 8Б",
+            intersections=text,
+            duplicate_organisation=text[::-1],
+            duplicate_settlement="Долинск",
+            duplicate_class_name=None,
+        )
+        records.append(record)
+    return pd.DataFrame(records, columns=PAIRS_SCHEMA.names)
+
+
+def reference_csv(delta) -> str:
+    """Appendix 2 written by csv.writer from the pairs as dicts, the way it was always written."""
+    import csv
+    import io
+
+    from dupmon.delta import APPENDIX2_COLUMNS
+
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(APPENDIX2_COLUMNS)
+    for pair in delta.current_pairs:
+        cells = [pair[column] for column in APPENDIX2_COLUMNS]
+        writer.writerow([str(c).lower() if isinstance(c, bool) else c for c in cells])
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def tricky_delta(directory, monkeypatch):
+    import dupmon.delta
+
+    # Small batches, so that the rows cross several of them.
+    monkeypatch.setattr(dupmon.delta, "WRITE_BATCH_ROWS", 7)
+    now, before = listed_pairs(30), listed_pairs(20).iloc[5:]
+    delta = compute_delta(DAY, now, before, DAY, directory, {f"{3:012x}"})
+    delta.current_pairs.set_column(
+        "first_seen", pa.array([None if n % 4 else "2024-10-17" for n in range(30)], pa.string())
+    )
+    return delta
+
+
+def test_appendix2_csv_as_csv_writer(tricky_delta):
+    from dupmon.delta import appendix2_csv
+
+    assert appendix2_csv(tricky_delta) == reference_csv(tricky_delta)
+
+
+def test_delta_json_as_json_module(tricky_delta):
+    import json
+
+    from dupmon.delta import delta_json_chunks
+
+    written = b"".join(delta_json_chunks(tricky_delta))
+
+    assert written == json.dumps(tricky_delta.to_dict(), ensure_ascii=False).encode("utf-8")
+
+
+def test_delta_json_without_pairs(directory):
+    import json
+
+    from dupmon.delta import delta_json_chunks
+
+    delta = compute_delta(DAY, None, None, None, directory)
+
+    written = b"".join(delta_json_chunks(delta))
+
+    assert json.loads(written) == json.loads(json.dumps(delta.to_dict()))
+
+
+def test_pair_listing_items(tricky_delta):
+    pairs = tricky_delta.current_pairs
+
+    first = pairs[0]
+
+    assert len(pairs) == 30
+    assert first["number"] == 1
+    assert first["municipality_ids"] == ["dolinsky", "kholmsky"]
+    assert first["municipalities"] == "Городской округ «Долинский»; Холмский городской округ"
+    assert first["settlement"] == ""
+    assert pairs[-1] == list(pairs)[-1]
+
+
+def test_pair_listing_flags(tricky_delta):
+    pairs = list(tricky_delta.current_pairs)
+
+    assert [p["is_new"] for p in pairs[:6]] == [True] * 5 + [False]
+    assert [p["number"] for p in pairs if p["unresolvable"]] == [4]
+
+
+def test_pair_moved_between_municipalities(directory):
+    before = pairs(("a", "kholmsky", "kholmsky"))
+    now = pairs(("a", "dolinsky", "dolinsky"))
+
+    delta = compute_delta(DAY, now, before, DAY, directory)
+
+    moved_from, moved_to = row_of(delta, "kholmsky"), row_of(delta, "dolinsky")
+    assert (moved_from.previous, moved_from.eliminated) == (1, 1)
+    assert (moved_to.current, moved_to.new) == (1, 1)
+    assert (delta.total.eliminated, delta.total.new) == (0, 0)
+
+
+def test_unknown_side_counts_other_side(directory):
+    delta = compute_delta(DAY, pairs(("a", "unknown", "dolinsky")), None, None, directory)
+
+    assert [r.municipality_id for r in delta.rows if r.current] == ["dolinsky"]

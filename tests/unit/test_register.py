@@ -17,8 +17,8 @@ from dupmon.register import (
     load_register,
     match_register,
 )
-from dupmon.trend import History
-from tests.unit.pair_factory import DIRECTORY_FILE, frame, id_of, key_of, make_pair
+from dupmon.trend import History, load_history
+from tests.unit.pair_factory import DIRECTORY_FILE, frame, id_of, key_of, make_pair, write_dates
 
 OCTOBER = dt.date(2024, 10, 17)
 JANUARY = dt.date(2025, 1, 17)
@@ -43,15 +43,11 @@ def write(tmp_path, text: str, encoding: str = "utf-8"):
     return path
 
 
-def records(*pairs: dict) -> dict[str, dict]:
-    return {pair["pair_key"]: pair for pair in pairs}
-
-
 def sample_history() -> History:
     """October has both pairs, January only STUCK."""
     return History(
         monitoring_date=JANUARY,
-        snapshots={OCTOBER: records(GONE, STUCK), JANUARY: records(STUCK)},
+        snapshots={OCTOBER: frame([GONE, STUCK]), JANUARY: frame([STUCK])},
     )
 
 
@@ -239,3 +235,34 @@ def test_attach_register_numbers_pairs(tmp_path):
     assert delta.total.unresolvable == 1
     assert [pair["unresolvable"] for pair in delta.current_pairs] == [False, True]
     assert key_of("stuck").startswith(delta.register[0]["pair_ids"][0])
+
+
+def test_description_match_reads_snapshots(tmp_path):
+    snapshots = tmp_path / "snapshots"
+    write_dates(snapshots, {OCTOBER: [GONE, STUCK], JANUARY: [STUCK]})
+    entries = entries_of(
+        tmp_path, ",МБОУ СОШ № 1,7А,МБОУ СОШ №2 г.Долинск,7Б,09.01.2025,Причина,,№ 7,21.01.2025"
+    )
+
+    ids, listed = match_register(entries, load_history(snapshots, JANUARY))
+
+    assert ids == {id_of("stuck")}
+    assert listed[0]["organisation"] == "МБОУ СОШ №2 г.Долинск"
+
+
+def test_gone_pair_found_on_disk(tmp_path):
+    snapshots = tmp_path / "snapshots"
+    write_dates(snapshots, {OCTOBER: [GONE, STUCK], JANUARY: [STUCK]})
+    described = f",{GONE['organisation']},7Б,{GONE['duplicate_organisation']},7А,02.10.2024"
+    entries = entries_of(tmp_path, described + ",Причина,,№ 9,18.10.2024")
+
+    _, listed = match_register(entries, load_history(snapshots, JANUARY))
+
+    assert listed[0]["status"] == RESOLVED
+    assert listed[0]["last_seen"] == "2024-10-17"
+
+
+def test_empty_register_reads_nothing(tmp_path):
+    history = History(monitoring_date=JANUARY, snapshots_dir=tmp_path / "absent")
+
+    assert match_register([], history) == (set(), [])

@@ -101,3 +101,24 @@ def test_quarter_rule_skips_monthly_snapshots():
 def test_quarter_rule_falls_back_to_latest():
     dates = [dt.date(2024, 12, 17)]
     assert choose_baseline(dates, DAY, rule="quarter") == dt.date(2024, 12, 17)
+
+
+def test_reordered_content_not_archived(tmp_path):
+    write_snapshot(tmp_path, DAY, pairs("a", "b"), {})
+    write_snapshot(tmp_path, DAY, pairs("b", "a").assign(source_row=[2, 1]), {})
+    assert not (tmp_path / "_replaced").exists()
+
+
+def test_arrow_table_written(tmp_path):
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(pairs("a"), schema=PAIRS_SCHEMA, preserve_index=False)
+    path = write_snapshot(tmp_path, DAY, table, {"pairs": 1})
+    assert pq.read_schema(path).remove_metadata() == PAIRS_SCHEMA
+
+
+def test_metadata_kept(tmp_path):
+    from dupmon.snapshot import read_metadata
+
+    path = write_snapshot(tmp_path, DAY, pairs("a"), {"pairs": 1})
+    assert read_metadata(path) == {"pairs": 1, "monitoring_date": DAY.isoformat()}

@@ -17,7 +17,7 @@ from dupmon.trend import (
     load_history,
     school_year_start,
 )
-from tests.unit.pair_factory import DIRECTORY_FILE, id_of, make_pair, write_dates
+from tests.unit.pair_factory import DIRECTORY_FILE, id_of, key_of, make_pair, write_dates
 
 AUGUST = dt.date(2024, 8, 17)
 SEPTEMBER_FIRST = dt.date(2024, 9, 1)
@@ -172,3 +172,29 @@ def test_attach_history_survives_json(snapshots, directory):
 
     assert copy.trend == delta.trend
     assert copy.current_pairs == delta.current_pairs
+
+
+def test_history_reads_missing_columns(snapshots):
+    history = load_history(snapshots, JANUARY)
+
+    table = history.pairs(JANUARY, ["pair_key", "organisation"])
+
+    assert table["organisation"].to_pylist() == ["МБОУ СОШ a", "МБОУ СОШ b"]
+
+
+def test_history_reads_date_before_school_year(snapshots):
+    history = load_history(snapshots, JANUARY)
+
+    table = history.read(AUGUST, ["pair_key"])
+
+    assert table["pair_key"].to_pylist() == [key_of("old")]
+
+
+def test_first_seen_of_unknown_pair(snapshots):
+    import pyarrow as pa
+
+    from dupmon.trend import first_seen_of
+
+    found = first_seen_of(load_history(snapshots, JANUARY), pa.array([id_of("b"), "ffffffffffff"]))
+
+    assert found.to_pylist() == ["2025-01-17", None]

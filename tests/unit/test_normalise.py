@@ -1,0 +1,234 @@
+"""Attribution, pair keys and merged rows of dupmon.normalise, on staging tables built in memory.
+
+Every pupil here is invented; the tokens stand for keyed hashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from dupmon.directory import load_directory
+from dupmon.ingest import STAGED_SCHEMA
+from dupmon.normalise import (
+    PAIRS_SCHEMA,
+    _classes_of_duplicates,
+    _merge_rows_of_pairs,
+    pair_keys,
+    read_staged_frames_of,
+    resolve_municipalities,
+    to_arrow,
+)
+from dupmon.pseudonymise import keyed_hash
+from dupmon.text import match_key
+from tests.unit.pair_factory import DIRECTORY_FILE
+
+SECRET = b"normalise-test-secret-" + b"0" * 20
+DOLINSK = "МБОУ СОШ №2 г.Долинск"
+SCHOOL_ONE = "МБОУ СОШ № 1"
+MINISTRY_SCHOOL = "СГКСУВОУ зт"
+
+
+@pytest.fixture(scope="module")
+def directory():
+    return load_directory(DIRECTORY_FILE)
+
+
+def staged(*rows: dict):
+    """Return a staging table of the rows, as read_staged_frames reads one."""
+    records = []
+    for number, row in enumerate(rows, 1):
+        record = dict.fromkeys(STAGED_SCHEMA.names)
+        record.update(source_file="file-a", source_row=number + 2, row_number=str(number))
+        record.update(row)
+        records.append(record)
+    return read_staged_frames_of(pa.Table.from_pylist(records, schema=STAGED_SCHEMA))
+
+
+def two_row(organisation=DOLINSK, duplicate=SCHOOL_ONE, start=dt.date(2025, 1, 9), **extra) -> dict:
+    row = {
+        "authority": 'МКУ Управление ОКС МО ГО "Долинский"',
+        "organisation": organisation,
+        "settlement": "Долинск",
+        "class_name": "7Б",
+        "intersections": f"{start:%d.%m.%Y} - 12.01.2025" if start else "…",
+        "intersection_start": start,
+        "intersection_end": dt.date(2025, 1, 12),
+        "duplicate_organisation": duplicate,
+        "duplicate_settlement": "Долинск",
+        "duplicate_class_name": "7А",
+    }
+    row.update(extra)
+    return row
+
+
+def keyed(frame, directory):
+    resolved = resolve_municipalities(frame, directory)
+    resolved["pair_key"], resolved["key_basis"] = pair_keys(resolved, SECRET)
+    return resolved
+
+
+def test_account_key_is_sorted_accounts(directory):
+    frame = staged(two_row(account_token="b" * 64, duplicate_account_token="a" * 64))
+
+    key = keyed(frame, directory)["pair_key"].iloc[0]
+
+    assert key == keyed_hash(SECRET, "accounts", "a" * 64, "b" * 64)
+
+
+def test_reversed_accounts_give_one_key(directory):
+    frame = staged(
+        two_row(account_token="a" * 64, duplicate_account_token="b" * 64),
+        two_row(SCHOOL_ONE, DOLINSK, account_token="b" * 64, duplicate_account_token="a" * 64),
+    )
+
+    keys = keyed(frame, directory)["pair_key"]
+
+    assert keys.iloc[0] == keys.iloc[1]
+
+
+def test_pupil_key_uses_sorted_schools(directory):
+    frame = staged(two_row(pupil_token="p" * 64))
+
+    resolved = keyed(frame, directory)
+
+    low, high = sorted([match_key(DOLINSK), match_key(SCHOOL_ONE)])
+    assert resolved["pair_key"].iloc[0] == keyed_hash(SECRET, "pupil", "p" * 64, low, high)
+    assert resolved["key_basis"].iloc[0] == "pupil"
+
+
+def test_organisation_key_uses_sides_and_start(directory):
+    frame = staged(two_row())
+
+    resolved = keyed(frame, directory)
+
+    sides = sorted(
+        [
+            "\x1e".join(match_key(v) for v in (DOLINSK, "Долинск", "7Б")),
+            "\x1e".join(match_key(v) for v in (SCHOOL_ONE, "Долинск", "7А")),
+        ]
+    )
+    expected = keyed_hash(SECRET, "organisations", *sides, "2025-01-09")
+    assert resolved["pair_key"].iloc[0] == expected
+    assert resolved["key_basis"].iloc[0] == "organisations"
+
+
+def test_organisation_key_without_start(directory):
+    frame = staged(two_row(start=None, intersection_end=None))
+
+    resolved = keyed(frame, directory)
+
+    sides = sorted(
+        [
+            "\x1e".join(match_key(v) for v in (DOLINSK, "Долинск", "7Б")),
+            "\x1e".join(match_key(v) for v in (SCHOOL_ONE, "Долинск", "7А")),
+        ]
+    )
+    assert resolved["pair_key"].iloc[0] == keyed_hash(SECRET, "organisations", *sides, "")
+
+
+def test_spelling_variants_share_a_key(directory):
+    frame = staged(two_row(), two_row(organisation="мбоу  сош № 2 г.Долинск"))
+
+    keys = keyed(frame, directory)["pair_key"]
+
+    assert keys.iloc[0] == keys.iloc[1]
+
+
+def test_merge_joins_distinct_intersections(directory):
+    frame = staged(
+        two_row(
+            account_token="a" * 64,
+            duplicate_account_token="b" * 64,
+            intersections="02.09.2024 - 10.09.2024",
+            intersection_start=dt.date(2024, 9, 2),
+            intersection_end=dt.date(2024, 9, 10),
+        ),
+        two_row(account_token="c" * 64, duplicate_account_token="d" * 64),
+        two_row(
+            account_token="b" * 64,
+            duplicate_account_token="a" * 64,
+            intersections="16.09.2024 - 20.09.2024",
+            intersection_start=dt.date(2024, 9, 16),
+            intersection_end=dt.date(2024, 9, 20),
+        ),
+        two_row(
+            account_token="a" * 64,
+            duplicate_account_token="b" * 64,
+            intersections="02.09.2024 - 10.09.2024",
+            intersection_start=dt.date(2024, 9, 2),
+            intersection_end=dt.date(2024, 9, 10),
+        ),
+    )
+
+    pairs = _merge_rows_of_pairs(keyed(frame, directory)[PAIRS_SCHEMA.names])
+
+    assert list(pairs["source_row"]) == [3, 4]
+    assert pairs["intersections"].iloc[0] == "02.09.2024 - 10.09.2024; 16.09.2024 - 20.09.2024"
+    assert pairs["intersection_start"].iloc[0] == dt.date(2024, 9, 2)
+    assert pairs["intersection_end"].iloc[0] == dt.date(2024, 9, 20)
+    assert pairs["intersections"].iloc[1] == "09.01.2025 - 12.01.2025"
+
+
+def test_merged_pairs_convert_to_schema(directory):
+    frame = staged(
+        two_row(account_token="a" * 64, duplicate_account_token="b" * 64),
+        two_row(SCHOOL_ONE, DOLINSK, account_token="b" * 64, duplicate_account_token="a" * 64),
+    )
+
+    table = to_arrow(
+        _merge_rows_of_pairs(keyed(frame, directory)[PAIRS_SCHEMA.names]), PAIRS_SCHEMA
+    )
+
+    assert table.schema == PAIRS_SCHEMA
+    assert table.num_rows == 1
+
+
+def test_duplicate_class_from_own_row():
+    frame = staged(
+        two_row(
+            account_token="a" * 64, duplicate_account_token="b" * 64, duplicate_class_name=None
+        ),
+        two_row(account_token="b" * 64, duplicate_account_token="c" * 64, class_name="9В"),
+        two_row(account_token="b" * 64, duplicate_account_token="d" * 64, class_name="9Г"),
+    )
+
+    classes = _classes_of_duplicates(frame)
+
+    assert list(classes) == ["9В", "7А", "7А"]
+
+
+def test_ministry_school_on_duplicate_side(directory):
+    frame = staged(
+        two_row(MINISTRY_SCHOOL, SCHOOL_ONE, authority="Сахминобр", settlement="Костромское"),
+        two_row(SCHOOL_ONE, MINISTRY_SCHOOL, duplicate_settlement="Костромское"),
+    )
+
+    resolved = resolve_municipalities(frame, directory)
+
+    assert list(resolved["municipality_id"]) == ["regional", "dolinsky"]
+    assert resolved["duplicate_municipality_id"].iloc[1] == "regional"
+
+
+def test_ministry_school_per_file(directory):
+    frame = staged(
+        two_row(MINISTRY_SCHOOL, SCHOOL_ONE, authority="Сахминобр", settlement="Костромское"),
+        two_row(
+            SCHOOL_ONE, MINISTRY_SCHOOL, duplicate_settlement="Костромское", source_file="file-b"
+        ),
+    )
+
+    resolved = resolve_municipalities(frame, directory, per_file=True)
+
+    assert resolved["duplicate_municipality_id"].iloc[1] != "regional"
+
+
+def test_settlement_status(directory):
+    frame = staged(two_row(settlement="Невельск"), two_row(settlement=None))
+
+    resolved = resolve_municipalities(frame, directory)
+
+    assert list(resolved["settlement_known"]) == ["unknown", "not checked"]
+    assert list(resolved["duplicate_settlement_known"]) == ["known", "known"]

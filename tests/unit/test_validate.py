@@ -1,0 +1,150 @@
+"""The failing rows dupmon.validate finds itself agree with Great Expectations' own.
+
+GX returns at most PARTIAL_UNEXPECTED_COUNT failing rows per expectation,
+and each expectation here fails on fewer, so its list is complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from dupmon.directory import load_directory
+from dupmon.ingest import STAGED_SCHEMA
+from dupmon.normalise import read_staged_frames_of
+from dupmon.settings import INCLUDE_DIR
+from dupmon.validate import (
+    FILE_COLUMN,
+    PARTIAL_UNEXPECTED_COUNT,
+    load_suite_config,
+    prepare_group,
+    problems_from_result,
+    run_suite,
+    unexpected_rows,
+)
+from tests.unit.pair_factory import DIRECTORY_FILE
+
+GOOD = {
+    "row_number": "1",
+    "authority": 'МКУ Управление ОКС МО ГО "Долинский"',
+    "organisation": "МБОУ СОШ №2 г.Долинск",
+    "settlement": "Долинск",
+    "class_name": "7Б",
+    "intersections": "09.01.2025 - 12.01.2025",
+    "intersection_start": dt.date(2025, 1, 9),
+    "intersection_end": dt.date(2025, 1, 12),
+    "duplicate_organisation": "МБОУ СОШ № 1",
+    "duplicate_settlement": "Долинск",
+    "duplicate_class_name": "7А",
+}
+# Rows that each break one or more checks, some of them twice.
+BAD = [
+    {"organisation": None},
+    {"duplicate_organisation": None},
+    {"intersections": None, "intersection_start": None, "intersection_end": None},
+    {"intersection_start": None, "intersections": "9.13.2025 - 12.01.2025"},
+    {"intersection_start": dt.date(2025, 1, 14)},
+    {
+        "authority": "Управление образования",
+        "organisation": "Школа А",
+        "settlement": "Энск",
+        "duplicate_organisation": "Школа Б",
+        "duplicate_settlement": "Энск",
+    },
+    {"intersection_start": dt.date(2024, 8, 30)},
+    {"intersection_end": dt.date(2025, 1, 20)},
+    {"account_token": "a" * 64, "duplicate_account_token": "a" * 64},
+    {"row_number": "x1"},
+    {"class_name": "Седьмой"},
+    {"duplicate_class_name": "восьмой"},
+    {"settlement": "Невельск"},
+    {"duplicate_municipality": "Холмский городской округ", "duplicate_settlement": "Долинск"},
+    {"organisation": "МБОУ СОШ №2 г.Долинск", "class_name": "7В"},
+    {"organisation": "МБОУ СОШ №2 г.Долинск", "class_name": "7В"},
+]
+
+
+@pytest.fixture(scope="module")
+def directory():
+    return load_directory(DIRECTORY_FILE)
+
+
+@pytest.fixture(scope="module")
+def frame(directory):
+    records = []
+    for number, change in enumerate([{}, *BAD, {}, *BAD[:3]]):
+        record = dict.fromkeys(STAGED_SCHEMA.names)
+        record.update(
+            GOOD, source_row=number + 3, source_file="file-b" if number > len(BAD) else "file-a"
+        )
+        record.update(change)
+        records.append(record)
+    staged = read_staged_frames_of(pa.Table.from_pylist(records, schema=STAGED_SCHEMA))
+    period = ("2024-09-02", "2025-01-17")
+    return prepare_group(
+        staged,
+        list(GOOD),
+        directory,
+        {"file-a": period, "file-b": period},
+        {"file-a": "a.csv", "file-b": "b.csv"},
+    )
+
+
+@pytest.fixture(scope="module")
+def result(frame, directory):
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    return run_suite(frame, config, no_duplicates=False)
+
+
+def failing_rows(frame, item) -> list[tuple[str, int]]:
+    config = item.expectation_config
+    mask = unexpected_rows(frame, config.type, dict(config.kwargs))
+    chosen = frame.loc[mask, [FILE_COLUMN, "source_row"]]
+    return sorted(
+        zip(chosen[FILE_COLUMN].astype(str), chosen["source_row"].astype(int), strict=True)
+    )
+
+
+def gx_rows(item) -> list[tuple[str, int]]:
+    listed = item.result.get("partial_unexpected_index_list") or []
+    return sorted((entry[FILE_COLUMN], int(entry["source_row"])) for entry in listed)
+
+
+def row_level(result):
+    return [item for item in result.results if unexpected_rows_apply(item.expectation_config.type)]
+
+
+def unexpected_rows_apply(expectation_type: str) -> bool:
+    return expectation_type.startswith(("expect_column_values", "expect_column_pair"))
+
+
+def test_every_row_check_fails_somewhere(result):
+    assert all(not item.success for item in row_level(result))
+
+
+def test_fewer_failures_than_gx_lists(result):
+    counts = [item.result["unexpected_count"] for item in row_level(result)]
+    assert max(counts) < PARTIAL_UNEXPECTED_COUNT
+
+
+@pytest.mark.parametrize("position", range(16))
+def test_rows_agree_with_gx(frame, result, position):
+    item = row_level(result)[position]
+    assert failing_rows(frame, item) == gx_rows(item), item.expectation_config.type
+
+
+def test_problems_of_one_file(frame, result):
+    rows = {problem.row for problem in problems_from_result(result, frame, "file-b")}
+    assert rows == {len(BAD) + 5, len(BAD) + 6, len(BAD) + 7}
+
+
+def test_problem_names_file_column_value(frame, result):
+    problems = problems_from_result(result, frame, "file-a")
+    unknown = [
+        p for p in problems if p.message == "the municipality of the pupil's school is unknown"
+    ]
+    assert [(p.row, p.column, p.value) for p in unknown] == [
+        (9, "Управление", "Управление образования")
+    ]
