@@ -17,8 +17,9 @@ Counting rules:
 
 The counts are computed a column at a time with pyarrow and numpy. A
 snapshot has one row per pair key (normalise keeps one row per key), which
-the counts rely on. Appendix 2 stays a table (``PairListing``) until it is
-written, a batch of rows at a time, as CSV and JSON.
+the counts rely on. Appendix 2 stays a table (``PairListing``): it is
+written as CSV a batch of rows at a time, and stored as Parquet beside
+delta.json.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from dupmon.directory import Directory
 from dupmon.normalise import REGIONAL, UNKNOWN
@@ -78,7 +80,7 @@ _APPENDIX2_TEXT = APPENDIX2_COLUMNS[1:9]
 KEY_COLUMNS = ("pair_key", "municipality_id", "duplicate_municipality_id")
 # Snapshot columns the delta reads for the monitoring date.
 CURRENT_COLUMNS = (*KEY_COLUMNS, *_APPENDIX2_TEXT)
-# Rows of Appendix 2 turned into CSV or JSON text at once.
+# Rows of Appendix 2 turned into CSV text at once.
 WRITE_BATCH_ROWS = 100_000
 
 
@@ -169,8 +171,9 @@ class PairListing(Sequence):
 class Delta:
     """Appendix 1 and Appendix 2 of one monitoring date.
 
-    ``current_pairs`` is a PairListing when computed and a list of dicts when
-    read back from JSON. ``trend`` is the pairs per municipality at every
+    ``current_pairs`` is a PairListing when computed or read by read_delta,
+    and a list of dicts when built from an older delta.json with the pairs
+    inline. ``trend`` is the pairs per municipality at every
     monitoring date of the school year (``dupmon.trend.compute_trend``),
     None when not computed. ``register`` lists the entries of the register
     of pairs that cannot be eliminated, each with its status
@@ -186,12 +189,15 @@ class Delta:
     register: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, *, include_pairs: bool = True) -> dict:
         # asdict() deep-copies every pair; the pairs are plain dicts already.
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["rows"] = [asdict(row) for row in self.rows]
         data["total"] = asdict(self.total)
-        data["current_pairs"] = list(self.current_pairs)
+        if include_pairs:
+            data["current_pairs"] = list(self.current_pairs)
+        else:
+            del data["current_pairs"]
         return data
 
     @classmethod
@@ -628,57 +634,60 @@ def _text_of(values: pa.Array) -> memoryview:
     return memoryview(values.buffers()[2])[offsets[0] : offsets[-1]]
 
 
-def delta_json_chunks(delta: Delta) -> Iterator[bytes]:
-    """Yield ``json.dumps(delta.to_dict(), ensure_ascii=False)`` as UTF-8, in pieces.
+# The current pairs of a delta, stored beside delta.json.
+PAIRS_FILE = "appendix2.parquet"
 
-    The pairs of a PairListing are turned into JSON a batch at a time with
-    pyarrow, escaped as the json module escapes them.
+
+def write_delta(delta: Delta, folder: Path) -> None:
+    """Write ``delta.json`` and, beside it, the current pairs as ``appendix2.parquet``.
+
+    At a million pairs Appendix 2 as JSON would be most of a gigabyte to
+    write and to parse again, so delta.json names the Parquet file instead.
+    The pairs file is replaced first, so a reader that sees the new
+    delta.json also finds its pairs.
     """
-    if not isinstance(delta.current_pairs, PairListing):
-        yield json.dumps(delta.to_dict(), ensure_ascii=False).encode("utf-8")
-        return
-    data = {f.name: getattr(delta, f.name) for f in fields(delta)}
-    data["rows"] = [asdict(row) for row in delta.rows]
-    data["total"] = asdict(delta.total)
-    names = list(data)
-    head = {name: data[name] for name in names[: names.index("current_pairs")]}
-    tail = {name: data[name] for name in names[names.index("current_pairs") + 1 :]}
-    yield (json.dumps(head, ensure_ascii=False)[:-1] + ', "current_pairs": [').encode("utf-8")
-    table = delta.current_pairs.table
-    for start, batch in zip(
-        range(0, table.num_rows, WRITE_BATCH_ROWS), _batches(table), strict=True
-    ):
-        pieces: list = []
-        for position, name in enumerate(batch.schema.names):
-            pieces.append(("{" if position == 0 else ", ") + json.dumps(name) + ": ")
-            pieces.append(_cells(batch.column(position), _json_values, "null"))
-        # Every object but the last one of all is followed by its separator.
-        pieces.append("}, ")
-        text = _text_of(pc.binary_join_element_wise(*pieces, ""))
-        yield text if start + batch.num_rows < table.num_rows else text[:-2]
-    yield ("], " + json.dumps(tail, ensure_ascii=False)[1:]).encode("utf-8")
+    pairs = delta.current_pairs
+    table = pairs.table if isinstance(pairs, PairListing) else pa.Table.from_pylist(list(pairs))
+    table = _without_nested_dictionaries(table)
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{PAIRS_FILE}.", suffix=".tmp")
+    os.close(descriptor)
+    try:
+        pq.write_table(table, temporary)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, folder / PAIRS_FILE)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    data = delta.to_dict(include_pairs=False)
+    data["current_pairs_file"] = PAIRS_FILE
+    write_chunks_atomic(folder / "delta.json", [json.dumps(data, ensure_ascii=False).encode("utf-8")])
 
 
-def _json_values(values: pa.Array) -> pa.Array:
-    """Return each value (text, or a list of text) as json.dumps writes it."""
-    if pa.types.is_list(values.type):
-        return pa.array(
-            [json.dumps(item, ensure_ascii=False) for item in values.to_pylist()], type=pa.string()
-        )
-    return _json_strings(pc.fill_null(values.cast(pa.string()), ""))
+def _without_nested_dictionaries(table: pa.Table) -> pa.Table:
+    # Parquet (pyarrow 26) cannot write dictionary-encoded lists, such as the
+    # municipality ids of each pair.
+    for index, column in enumerate(table.schema):
+        kind = column.type
+        if pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type):
+            chunks = [chunk.dictionary.take(chunk.indices) for chunk in table.column(index).chunks]
+            plain = pa.chunked_array(chunks, type=kind.value_type)
+            table = table.set_column(index, column.name, plain)
+    return table
 
 
-def _json_strings(values: pa.Array) -> pa.Array:
-    """Quote and escape text as json.dumps(..., ensure_ascii=False) does."""
-    special = pc.match_substring_regex(values, '[\\\\"\\x00-\\x1f]')
-    if pc.any(special).as_py():
-        rows = np.flatnonzero(np.asarray(special, dtype=bool))
-        exact = [
-            json.dumps(value, ensure_ascii=False)[1:-1]
-            for value in values.take(pa.array(rows)).to_pylist()
-        ]
-        values = pc.replace_with_mask(values, special, pa.array(exact, type=pa.string()))
-    return pc.binary_join_element_wise('"', values, '"', "")
+def read_delta(folder: Path) -> Delta:
+    """Read what write_delta wrote; a delta.json with its pairs inline is read as well."""
+    data = json.loads((folder / "delta.json").read_text(encoding="utf-8"))
+    name = data.pop("current_pairs_file", None)
+    if name is None:
+        return Delta.from_dict(data)
+    pairs_path = folder / name
+    if not pairs_path.exists():
+        raise FileNotFoundError(f"{pairs_path} is missing; run the delta step again")
+    delta = Delta.from_dict({**data, "current_pairs": []})
+    delta.current_pairs = PairListing(pq.read_table(pairs_path))
+    return delta
 
 
 def write_chunks_atomic(path: Path, chunks: Iterable[bytes], mode: int = 0o644) -> None:

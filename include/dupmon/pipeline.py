@@ -24,8 +24,9 @@ from dupmon.delta import (
     appendix1_csv,
     appendix2_csv_chunks,
     compute_delta,
-    delta_json_chunks,
+    read_delta,
     write_chunks_atomic,
+    write_delta,
 )
 from dupmon.directory import Directory, load_directory
 from dupmon.errors import ConfigError
@@ -248,10 +249,10 @@ def run_delta(
 
     out = report_dir(settings, monitoring_date)
     write_atomic(out / "appendix1.csv", appendix1_csv(delta).encode("utf-8"), mode=0o644)
-    # Appendix 2 of a large region has hundreds of thousands of pairs, so both
-    # files are written a batch of pairs at a time.
+    # Appendix 2 of a large region has hundreds of thousands of pairs, so the
+    # CSV is written a batch of pairs at a time.
     write_chunks_atomic(out / "appendix2.csv", appendix2_csv_chunks(delta), mode=0o644)
-    write_chunks_atomic(out / "delta.json", delta_json_chunks(delta), mode=0o644)
+    write_delta(delta, out)
     return {
         "baseline_date": delta.baseline_date,
         "previous": delta.total.previous,
@@ -263,10 +264,10 @@ def run_delta(
 
 
 def load_delta(settings: Settings, monitoring_date: dt.date) -> Delta:
-    path = report_dir(settings, monitoring_date) / "delta.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run the delta step first")
-    return Delta.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    folder = report_dir(settings, monitoring_date)
+    if not (folder / "delta.json").exists():
+        raise FileNotFoundError(f"{folder / 'delta.json'} is missing; run the delta step first")
+    return read_delta(folder)
 
 
 @_locked

@@ -165,26 +165,49 @@ def test_appendix2_csv_as_csv_writer(tricky_delta):
     assert appendix2_csv(tricky_delta) == reference_csv(tricky_delta)
 
 
-def test_delta_json_as_json_module(tricky_delta):
+def test_delta_files_round_trip(tricky_delta, tmp_path):
+    from dupmon.delta import PAIRS_FILE, read_delta, write_delta
+
+    write_delta(tricky_delta, tmp_path)
+    read = read_delta(tmp_path)
+
+    assert (tmp_path / PAIRS_FILE).exists()
+    assert read.rows == tricky_delta.rows
+    assert read.total == tricky_delta.total
+    assert list(read.current_pairs) == list(tricky_delta.current_pairs)
+
+
+def test_delta_json_names_pairs_file(tricky_delta, tmp_path):
     import json
 
-    from dupmon.delta import delta_json_chunks
+    from dupmon.delta import PAIRS_FILE, write_delta
 
-    written = b"".join(delta_json_chunks(tricky_delta))
+    write_delta(tricky_delta, tmp_path)
+    data = json.loads((tmp_path / "delta.json").read_text(encoding="utf-8"))
 
-    assert written == json.dumps(tricky_delta.to_dict(), ensure_ascii=False).encode("utf-8")
+    assert data["current_pairs_file"] == PAIRS_FILE
+    assert "current_pairs" not in data
 
 
-def test_delta_json_without_pairs(directory):
-    import json
-
-    from dupmon.delta import delta_json_chunks
+def test_delta_without_pairs_round_trip(directory, tmp_path):
+    from dupmon.delta import read_delta, write_delta
 
     delta = compute_delta(DAY, None, None, None, directory)
+    write_delta(delta, tmp_path)
 
-    written = b"".join(delta_json_chunks(delta))
+    assert list(read_delta(tmp_path).current_pairs) == []
 
-    assert json.loads(written) == json.loads(json.dumps(delta.to_dict()))
+
+def test_inline_delta_json_still_read(tricky_delta, tmp_path):
+    import json
+
+    from dupmon.delta import read_delta
+
+    (tmp_path / "delta.json").write_text(
+        json.dumps(tricky_delta.to_dict(), ensure_ascii=False), encoding="utf-8"
+    )
+
+    assert list(read_delta(tmp_path).current_pairs) == list(tricky_delta.current_pairs)
 
 
 def test_pair_listing_items(tricky_delta):

@@ -83,7 +83,8 @@ def appendix1(settings) -> dict[str, dict]:
 
 
 def stored_delta(settings) -> dict:
-    return json.loads((pipeline.report_dir(settings, JANUARY) / "delta.json").read_text())
+    """Return the stored delta of 17.01.2025 as a dict, its pairs read from their file."""
+    return pipeline.load_delta(settings, JANUARY).to_dict()
 
 
 def test_register_counts_in_appendix1(rendered):
