@@ -16,7 +16,7 @@ DUPMON_REGION                    region folder of a command line run
 DUPMON_REGIONS                   region folders the DAGs run, separated by
                                  commas (default: every configured region)
 DUPMON_CONFIG_DIR                folder of the region folders
-DUPMON_PAIR_KEY_SECRET           secret of the pair keys (HMAC-SHA256), one
+DUPMON_PAIR_KEY_SECRET           secret of the pair keys (keyed BLAKE2b), one
                                  per deployment
 DUPMON_SECRET_FILE               file the secret is kept in when the
                                  variable is unset
