@@ -7,24 +7,27 @@ STAMP := $(VENV)/.installed
 
 # Debian packages of the PDF справка: LibreOffice Writer converts the DOCX,
 # DejaVu fonts carry its Cyrillic text, poppler's pdftotext and pdftoppm
-# read the PDF back in the tests.
-SYSTEM_PACKAGES := libreoffice-writer-nogui fonts-dejavu-core poppler-utils
+# read the PDF back in the tests. The tests also need LibreOffice Calc, which
+# writes the BIFF .xls and .ods exports the readers are checked on.
+SYSTEM_PACKAGES := libreoffice-writer-nogui libreoffice-calc-nogui fonts-dejavu-core poppler-utils
+# Calc's core library; soffice alone may be Writer without Calc.
+CALC_LIBRARY := /usr/lib/libreoffice/program/libsclo.so
 
 .PHONY: demo test setup system-packages clean
 
 setup: system-packages $(STAMP)
 
-# Installs the packages as root when soffice, pdftotext or pdftoppm is
-# missing; otherwise prints the command to run as root.
+# Installs the packages as root when soffice, LibreOffice Calc, pdftotext or
+# pdftoppm is missing; otherwise prints the command to run as root.
 system-packages:
-	@if command -v soffice >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 \
-		&& command -v pdftoppm >/dev/null 2>&1; then \
-		echo "system packages present: soffice, pdftotext, pdftoppm"; \
+	@if command -v soffice >/dev/null 2>&1 && [ -e $(CALC_LIBRARY) ] \
+		&& command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1; then \
+		echo "system packages present: soffice with Calc, pdftotext, pdftoppm"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
 			--no-install-recommends $(SYSTEM_PACKAGES); \
 	else \
-		echo "LibreOffice or poppler is missing; install them as root:"; \
+		echo "LibreOffice Writer or Calc, or poppler, is missing; install them as root:"; \
 		echo "  apt-get update && apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES)"; \
 	fi
 
