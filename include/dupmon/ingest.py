@@ -20,8 +20,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from dupmon.dates import find_dates, format_date
 from dupmon.errors import Problem, RejectedFileError
 from dupmon.layout import ExportTable, LayoutError, parse_layout
@@ -29,7 +27,7 @@ from dupmon.quarantine import quarantine
 from dupmon.raw_store import RawRecord, RawStore, make_private_dir, write_atomic
 from dupmon.readers import UnreadableExportError, detect_format, read_grids
 from dupmon.settings import Settings
-from dupmon.staging import STAGED_SCHEMA, UNHASHED_COLUMNS, stage_frame, stage_table
+from dupmon.staging import STAGED_SCHEMA, STAGED_SUFFIX, stage_frame, stage_table, write_staged
 
 __all__ = [
     "STAGED_SCHEMA",
@@ -314,10 +312,8 @@ def _parse_file(
         return _ParsedFile(file_format, file_date, source, None)
 
     frame = stage_frame(table, sha256, secret)
-    staged_path = staged_dir / f"{sha256}.parquet"
-    # The hash columns are random hex, so a dictionary never pays off on them.
-    pq.write_table(frame, staged_path, use_dictionary=UNHASHED_COLUMNS)
-    staged_path.chmod(0o600)
+    staged_path = staged_dir / f"{sha256}{STAGED_SUFFIX}"
+    write_staged(frame, staged_path)
     log.info(
         "Took %s (%s, %s layout, %d rows) as %s",
         name,

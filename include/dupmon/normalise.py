@@ -41,12 +41,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from dupmon.directory import Directory
 from dupmon.ingest import STAGED_SCHEMA, load_staged, staging_dir
 from dupmon.pseudonymise import keyed_hashes
 from dupmon.settings import Settings
+from dupmon.staging import CATEGORICAL_COLUMNS, read_staged
 from dupmon.text import match_key
 
 log = logging.getLogger(__name__)
@@ -74,16 +74,6 @@ PAIRS_SCHEMA = pa.schema(
         ("source_row", pa.int32()),
     ]
 )
-# Text columns of a staging table read as categoricals: few distinct values
-# in many rows. The row numbers and keyed hashes are nearly all distinct, so
-# they stay text.
-CATEGORICAL_COLUMNS = [
-    field.name
-    for field in STAGED_SCHEMA
-    if pa.types.is_string(field.type)
-    and not field.name.endswith("_token")
-    and field.name != "row_number"
-]
 # Columns the work pairs file and the snapshots keep as Parquet dictionaries.
 DICTIONARY_COLUMNS = [
     field.name
@@ -419,12 +409,7 @@ def read_staged_frames(paths: list[str | Path], columns: list[str] | None = None
     """
     names = columns or STAGED_SCHEMA.names
     schema = pa.schema([STAGED_SCHEMA.field(name) for name in names])
-    tables = [
-        pq.read_table(
-            path, columns=names, schema=STAGED_SCHEMA, read_dictionary=CATEGORICAL_COLUMNS
-        )
-        for path in paths
-    ]
+    tables = [read_staged(path, names) for path in paths]
     if not tables:
         return read_staged_frames_of(schema.empty_table())
     return read_staged_frames_of(pa.concat_tables(tables))
@@ -495,31 +480,56 @@ def normalise(
     return pairs, summary
 
 
-def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+def to_arrow(frame: pd.DataFrame, schema: pa.Schema, dictionaries: bool = False) -> pa.Table:
     """Convert a frame to an Arrow table of ``schema``.
 
+    With ``dictionaries``, the columns of DICTIONARY_COLUMNS stay Arrow
+    dictionaries of text, which is cheaper to write and read than the text.
     pyarrow 26's from_pandas turned a categorical of a million rows into text
     in 0.2 to 0.5 s on the benchmark machine, decoding its Arrow dictionary in
     about 0.01 s.
     """
-    columns = []
+    columns, fields = [], []
     for field in schema:
         array = pa.array(frame[field.name], from_pandas=True)
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
-        if pa.types.is_dictionary(array.type):
+        if dictionaries and field.name in DICTIONARY_COLUMNS:
+            array = _text_dictionary(array)
+            field = field.with_type(array.type)
+        elif pa.types.is_dictionary(array.type):
             array = array.dictionary_decode()
         columns.append(array.cast(field.type))
-    return pa.Table.from_arrays(columns, schema=schema)
+        fields.append(field)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _text_dictionary(array: pa.Array) -> pa.DictionaryArray:
+    if not pa.types.is_dictionary(array.type):
+        array = array.cast(pa.string()).dictionary_encode()
+    return pa.DictionaryArray.from_arrays(
+        array.indices.cast(pa.int32()), array.dictionary.cast(pa.string())
+    )
 
 
 def write_pairs(pairs: pd.DataFrame | pa.Table, path: Path) -> pa.Table:
-    """Write pairs to a Parquet file with PAIRS_SCHEMA and return them as an Arrow table."""
-    table = pairs if isinstance(pairs, pa.Table) else to_arrow(pairs, PAIRS_SCHEMA)
-    # The keys are random hex, so a dictionary never pays off on them.
-    pq.write_table(table, path, use_dictionary=DICTIONARY_COLUMNS)
+    """Write pairs to an Arrow IPC file and return them as an Arrow table.
+
+    The file is the work copy that the snapshot step reads and stores as
+    Parquet. Its columns are those of PAIRS_SCHEMA, with the columns of
+    DICTIONARY_COLUMNS as dictionaries of text.
+    """
+    table = pairs if isinstance(pairs, pa.Table) else to_arrow(pairs, PAIRS_SCHEMA, True)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
     return table
 
 
+def read_pairs(path: Path) -> pa.Table:
+    """Read a work copy of pairs that write_pairs wrote, mapped into memory."""
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
 def work_pairs_path(settings: Settings, monitoring_date: dt.date):
-    return staging_dir(settings, monitoring_date).parent / "pairs.parquet"
+    return staging_dir(settings, monitoring_date).parent / "pairs.arrow"

@@ -160,7 +160,7 @@ def run_normalise(settings: Settings, monitoring_date: dt.date) -> dict:
     region = load_region(settings)
     pairs, summary = normalise(settings, monitoring_date, region.directory, secret_of(settings))
     path = work_pairs_path(settings, monitoring_date)
-    temporary = path.with_name(".pairs.parquet.tmp")
+    temporary = path.with_name(f".{path.name}.tmp")
     write_pairs(pairs, temporary)
     temporary.replace(path)
     return summary
@@ -168,12 +168,12 @@ def run_normalise(settings: Settings, monitoring_date: dt.date) -> dict:
 
 @_locked
 def run_snapshot(settings: Settings, monitoring_date: dt.date) -> dict:
-    import pyarrow.parquet as pq
+    from dupmon.normalise import read_pairs
 
     path = work_pairs_path(settings, monitoring_date)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; run the normalise step first")
-    pairs = pq.read_table(path)
+    pairs = read_pairs(path)
     exports = json.loads((path.parent / "staged" / "exports.json").read_text(encoding="utf-8"))
     metadata = {
         "sources": [

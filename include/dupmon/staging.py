@@ -10,7 +10,9 @@ compare both paths on the same rows.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,9 @@ _BRACKETS = re.compile(r"\([^()]*\)")
 _WORD_WITH_LETTER = re.compile(r"\S*[^\W\d_]\S*")
 
 # Columns of a staging table, with their Arrow types. Nothing personal is
-# among them: the pupil and the accounts are keyed hashes.
+# among them: the pupil and the accounts are keyed hashes. A row gets a
+# pupil hash only when it lacks one of the two account hashes, because only
+# then does its pair key fall back to the pupil (see dupmon.normalise).
 STAGED_SCHEMA = pa.schema(
     [
         ("source_file", pa.string()),
@@ -50,8 +54,19 @@ STAGED_SCHEMA = pa.schema(
         ("duplicate_account_token", pa.string()),
     ]
 )
-# Columns of STAGED_SCHEMA other than the keyed hashes.
-UNHASHED_COLUMNS = [name for name in STAGED_SCHEMA.names if not name.endswith("_token")]
+# Text columns of a staging table with few distinct values in many rows,
+# stored and read as dictionaries (pandas categoricals). The row numbers and
+# keyed hashes are nearly all distinct, so they stay plain text.
+CATEGORICAL_COLUMNS = [
+    field.name
+    for field in STAGED_SCHEMA
+    if pa.types.is_string(field.type)
+    and not field.name.endswith("_token")
+    and field.name != "row_number"
+]
+# Suffix of a staging table file: an Arrow IPC file, which the later steps
+# map into memory instead of decoding it as they would Parquet.
+STAGED_SUFFIX = ".arrow"
 # Columns copied from the export as they are, an empty cell becoming null.
 _COPIED = (
     "row_number",
@@ -78,6 +93,39 @@ _ONE_RANGE = (
     r"(?:\s*\(\s*(?P<account>[^()]*?)\s*\))?$"
 )
 _ONE_DATE = rf"^{_date_groups('1')}$"
+
+
+def write_staged(table: pa.Table, path: Path) -> None:
+    """Write a staging table as an uncompressed Arrow IPC file, readable by its owner only.
+
+    The columns of CATEGORICAL_COLUMNS are stored as dictionaries.
+    """
+    columns = []
+    for name in table.column_names:
+        column = table[name]
+        if name in CATEGORICAL_COLUMNS and not pa.types.is_dictionary(column.type):
+            column = column.combine_chunks().dictionary_encode()
+        columns.append(column)
+    table = pa.table(columns, names=table.column_names)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(descriptor, "wb") as handle, pa.ipc.new_file(handle, table.schema) as writer:
+        writer.write_table(table)
+
+
+def read_staged(path: str | Path, columns: list[str]) -> pa.Table:
+    """Read ``columns`` of a staging file, mapped into memory.
+
+    A staging table written as Parquet, as ingest did before it wrote Arrow
+    IPC files, is read too, so a work folder from then stays usable.
+    """
+    if str(path).endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(
+            path, columns=columns, schema=STAGED_SCHEMA, read_dictionary=CATEGORICAL_COLUMNS
+        )
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all().select(columns)
 
 
 def stage_table(table: ExportTable, sha256: str, secret: bytes) -> pd.DataFrame:
@@ -182,11 +230,14 @@ def _stage_fast(frame, column, ranges, birth, sha256: str, secret: bytes) -> pa.
     columns["intersections"] = ranges["shown"]
     columns["intersection_start"] = start
     columns["intersection_end"] = end
+    account = keyed_hashes(secret, "account", lower_array(column("account_id")))
+    duplicate = keyed_hashes(secret, "account", lower_array(ranges["account"]))
+    # An empty name is hashed to null, so only rows without both accounts get a pupil hash.
+    by_accounts = pc.and_(pc.is_valid(account), pc.is_valid(duplicate))
+    name_key = pc.if_else(by_accounts, "", name_key)
     columns["pupil_token"] = keyed_hashes(secret, "pupil", name_key, iso_birth)
-    columns["account_token"] = keyed_hashes(secret, "account", lower_array(column("account_id")))
-    columns["duplicate_account_token"] = keyed_hashes(
-        secret, "account", lower_array(ranges["account"])
-    )
+    columns["account_token"] = account
+    columns["duplicate_account_token"] = duplicate
     return pa.table([columns[field.name] for field in STAGED_SCHEMA], schema=STAGED_SCHEMA)
 
 
@@ -244,15 +295,16 @@ def stage_row(row: dict, sha256: str, secret: bytes) -> list[dict]:
         by_account.setdefault(item.account_id, []).append(item)
     staged = []
     for account_id, items in by_account.items():
+        duplicate = _token(secret, "account", clean_display(account_id or "").lower())
         staged.append(
             {
                 **base,
                 "intersections": "; ".join(item.display() for item in items),
                 "intersection_start": min(item.start for item in items),
                 "intersection_end": max(item.end for item in items),
-                "duplicate_account_token": _token(
-                    secret, "account", clean_display(account_id or "").lower()
-                ),
+                "duplicate_account_token": duplicate,
+                # The pair key of a row with both accounts never reads the pupil hash.
+                "pupil_token": None if account and duplicate else pupil,
             }
         )
     return staged

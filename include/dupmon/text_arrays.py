@@ -109,7 +109,12 @@ def _by_distinct(values: pa.Array, transform) -> pa.Array:
         sample = values.slice(0, _DISTINCT_SAMPLE)
         if pc.count_distinct(sample).as_py() * 10 < len(sample):
             encoded = values.dictionary_encode()
-            return transform(encoded.dictionary).take(encoded.indices)
+            transformed = transform(encoded.dictionary)
+            # A transform that changed no value returns its input, and then
+            # the column needs no copy.
+            if transformed is encoded.dictionary:
+                return values
+            return transformed.take(encoded.indices)
     return transform(values)
 
 

@@ -277,6 +277,36 @@ def test_stage_frame_all_fast_rows():
     assert staged[1]["duplicate_account_token"] == keyed_hash(SECRET, "account", "s4")
 
 
+def test_pupil_hash_only_without_both_accounts():
+    staged = stage_frame(staging_table(), "sha", SECRET).to_pylist()
+    both = [r for r in staged if r["account_token"] and r["duplicate_account_token"]]
+    # «Лебедев» (row 10) has no readable duplicate's account, but a name and birth date.
+    (lebedev,) = [r for r in staged if r["source_row"] == 10]
+    assert both
+    assert all(r["pupil_token"] is None for r in both)
+    assert lebedev["duplicate_account_token"] is None
+    assert lebedev["pupil_token"] == keyed_hash(SECRET, "pupil", "лебедев", "2012-02-01")
+
+
+def test_pupil_hash_of_row_without_duplicate_account():
+    (row,) = stage_row(
+        {"source_row": 3, "pupil_name": "Сидоров", "birth_date": "01.02.2012",
+         "account_id": "s5", "intersections": "2.09.2024-1.10.2024"},
+        "sha",
+        SECRET,
+    )
+    assert row["duplicate_account_token"] is None
+    assert row["pupil_token"] == keyed_hash(SECRET, "pupil", "сидоров", "2012-02-01")
+
+
+def test_clean_display_array_keeps_tidy_column():
+    values = pa.array(["Школа № 1", "Школа № 2"] * 30_000)
+    cleaned = clean_display_array(values)
+    assert cleaned.equals(values)
+    # Nothing to tidy, so the text is not copied.
+    assert cleaned.buffers()[2].address == values.buffers()[2].address
+
+
 @pytest.mark.parametrize(
     "cell",
     ["Школа\u00a0№ 1", "a\u200bb", "два  пробела", " край", "край ", "ok", "№ 5 «Ромашка» – филиал"],

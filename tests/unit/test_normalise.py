@@ -17,11 +17,15 @@ from dupmon.normalise import (
     _classes_of_duplicates,
     _merge_rows_of_pairs,
     pair_keys,
+    read_pairs,
+    read_staged_frames,
     read_staged_frames_of,
     resolve_municipalities,
     to_arrow,
+    write_pairs,
 )
 from dupmon.pseudonymise import keyed_hash
+from dupmon.staging import write_staged
 from dupmon.text import match_key
 from tests.unit.pair_factory import DIRECTORY_FILE
 
@@ -232,3 +236,55 @@ def test_settlement_status(directory):
 
     assert list(resolved["settlement_known"]) == ["unknown", "not checked"]
     assert list(resolved["duplicate_settlement_known"]) == ["known", "known"]
+
+
+# --- work files -----------------------------------------------------------------
+
+
+def staging_records() -> pa.Table:
+    record = dict.fromkeys(STAGED_SCHEMA.names)
+    record.update(two_row(), source_file="file-a", source_row=3, row_number="1")
+    record.update(account_token="a" * 64, duplicate_account_token="b" * 64)
+    return pa.Table.from_pylist([record, {**record, "source_row": 4}], schema=STAGED_SCHEMA)
+
+
+@pytest.mark.parametrize("suffix", [".arrow", ".parquet"])
+def test_staging_file_read_back(tmp_path, suffix):
+    import pyarrow.parquet as pq
+
+    table = staging_records()
+    path = tmp_path / f"staged{suffix}"
+    if suffix == ".arrow":
+        write_staged(table, path)
+    else:
+        # The format ingest wrote before it wrote Arrow IPC files.
+        pq.write_table(table, path)
+
+    frame = read_staged_frames([path], ["organisation", "source_row", "account_token"])
+
+    assert list(frame.columns) == ["organisation", "source_row", "account_token"]
+    assert list(frame["organisation"]) == [DOLINSK, DOLINSK]
+    assert str(frame["organisation"].dtype) == "category"
+    assert list(frame["account_token"]) == ["a" * 64, "a" * 64]
+
+
+def test_staging_file_stores_dictionaries(tmp_path):
+    path = tmp_path / "staged.arrow"
+    write_staged(staging_records(), path)
+
+    schema = pa.ipc.open_file(path.read_bytes()).schema
+
+    assert pa.types.is_dictionary(schema.field("organisation").type)
+    assert schema.field("account_token").type == pa.string()
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_work_pairs_read_back(tmp_path, directory):
+    pairs = _merge_rows_of_pairs(keyed(staged(two_row()), directory)[PAIRS_SCHEMA.names])
+    path = tmp_path / "pairs.arrow"
+
+    write_pairs(pairs, path)
+    table = read_pairs(path)
+
+    assert pa.types.is_dictionary(table.schema.field("organisation").type)
+    assert table.cast(PAIRS_SCHEMA).to_pylist() == to_arrow(pairs, PAIRS_SCHEMA).to_pylist()
