@@ -148,3 +148,32 @@ def test_problem_names_file_column_value(frame, result):
     assert [(p.row, p.column, p.value) for p in unknown] == [
         (9, "Управление", "Управление образования")
     ]
+
+
+# Cleaned cells as the suite's regular expressions meet them, among them
+# ones that only some class patterns accept.
+CLASS_CELLS = [
+    "8", "8А", "8 А", "8-А", "8.Б", "10Г", "8А, 8Б", "8А,8Б", "11 А , 9", "5 группа",
+    "Группа продлённого дня", "Седьмой", "8АБВГ", "123", "", "x1", "1.", "12", "١٢", "8 - А",
+]
+
+
+@pytest.mark.parametrize("column", ["row_number", "class_name", "duplicate_class_name"])
+def test_suite_regex_same_in_re2(directory, column):
+    import re
+
+    import pyarrow.compute as pc
+
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    (pattern,) = [
+        item["kwargs"]["regex"]
+        for item in config["expectations"]
+        if item["kwargs"].get("column") == column and "regex" in item["kwargs"]
+    ]
+
+    in_re2 = pc.match_substring_regex(pa.array(CLASS_CELLS), pattern).to_pylist()
+    in_python = [re.search(pattern, cell) is not None for cell in CLASS_CELLS]
+
+    assert in_re2 == in_python
+    # \s, \d and \w make pandas leave RE2 for Python's re, cell by cell.
+    assert not re.search(r"\\[sSdDwWb]", pattern)
