@@ -634,26 +634,25 @@ def _text_of(values: pa.Array) -> memoryview:
     return memoryview(values.buffers()[2])[offsets[0] : offsets[-1]]
 
 
-# The current pairs of a delta, stored beside delta.json.
-PAIRS_FILE = "appendix2.parquet"
+# The current pairs of a delta, stored beside delta.json as an Arrow IPC file.
+PAIRS_FILE = "appendix2.arrow"
 
 
 def write_delta(delta: Delta, folder: Path) -> None:
-    """Write ``delta.json`` and, beside it, the current pairs as ``appendix2.parquet``.
+    """Write ``delta.json`` and, beside it, the current pairs as ``appendix2.arrow``.
 
     At a million pairs Appendix 2 as JSON would be most of a gigabyte to
-    write and to parse again, so delta.json names the Parquet file instead.
-    The pairs file is replaced first, so a reader that sees the new
-    delta.json also finds its pairs.
+    write and to parse again, so delta.json names the pairs file instead,
+    which the render step maps into memory. The pairs file is replaced
+    first, so a reader that sees the new delta.json also finds its pairs.
     """
     pairs = delta.current_pairs
     table = pairs.table if isinstance(pairs, PairListing) else pa.Table.from_pylist(list(pairs))
-    table = _without_nested_dictionaries(table)
     folder.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{PAIRS_FILE}.", suffix=".tmp")
-    os.close(descriptor)
     try:
-        pq.write_table(table, temporary)
+        with open(descriptor, "wb") as handle, pa.ipc.new_file(handle, table.schema) as writer:
+            writer.write_table(table)
         os.chmod(temporary, 0o644)
         os.replace(temporary, folder / PAIRS_FILE)
     except BaseException:
@@ -664,20 +663,12 @@ def write_delta(delta: Delta, folder: Path) -> None:
     write_chunks_atomic(folder / "delta.json", [json.dumps(data, ensure_ascii=False).encode("utf-8")])
 
 
-def _without_nested_dictionaries(table: pa.Table) -> pa.Table:
-    # Parquet (pyarrow 26) cannot write dictionary-encoded lists, such as the
-    # municipality ids of each pair.
-    for index, column in enumerate(table.schema):
-        kind = column.type
-        if pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type):
-            chunks = [chunk.dictionary.take(chunk.indices) for chunk in table.column(index).chunks]
-            plain = pa.chunked_array(chunks, type=kind.value_type)
-            table = table.set_column(index, column.name, plain)
-    return table
-
-
 def read_delta(folder: Path) -> Delta:
-    """Read what write_delta wrote; a delta.json with its pairs inline is read as well."""
+    """Read what write_delta wrote.
+
+    A delta.json with its pairs inline, or one that names an
+    ``appendix2.parquet`` as earlier versions wrote, is read as well.
+    """
     data = json.loads((folder / "delta.json").read_text(encoding="utf-8"))
     name = data.pop("current_pairs_file", None)
     if name is None:
@@ -686,7 +677,12 @@ def read_delta(folder: Path) -> Delta:
     if not pairs_path.exists():
         raise FileNotFoundError(f"{pairs_path} is missing; run the delta step again")
     delta = Delta.from_dict({**data, "current_pairs": []})
-    delta.current_pairs = PairListing(pq.read_table(pairs_path))
+    if pairs_path.suffix == ".parquet":
+        table = pq.read_table(pairs_path)
+    else:
+        with pa.memory_map(str(pairs_path)) as source:
+            table = pa.ipc.open_file(source).read_all()
+    delta.current_pairs = PairListing(table)
     return delta
 
 

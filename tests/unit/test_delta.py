@@ -177,6 +177,34 @@ def test_delta_files_round_trip(tricky_delta, tmp_path):
     assert list(read.current_pairs) == list(tricky_delta.current_pairs)
 
 
+def test_delta_with_parquet_pairs_read(tricky_delta, tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from dupmon.delta import PAIRS_FILE, read_delta, write_delta
+
+    # Earlier versions stored the pairs as appendix2.parquet, with the
+    # municipality ids of each pair as plain lists.
+    write_delta(tricky_delta, tmp_path)
+    table = pa.ipc.open_file((tmp_path / PAIRS_FILE).read_bytes()).read_all()
+    ids = table["municipality_ids"].combine_chunks()
+    table = table.set_column(
+        table.schema.get_field_index("municipality_ids"),
+        "municipality_ids",
+        ids.dictionary.take(ids.indices),
+    )
+    pq.write_table(table, tmp_path / "appendix2.parquet")
+    data = json.loads((tmp_path / "delta.json").read_text(encoding="utf-8"))
+    data["current_pairs_file"] = "appendix2.parquet"
+    (tmp_path / "delta.json").write_text(json.dumps(data), encoding="utf-8")
+    (tmp_path / PAIRS_FILE).unlink()
+
+    read = read_delta(tmp_path)
+
+    assert list(read.current_pairs) == list(tricky_delta.current_pairs)
+
+
 def test_delta_json_names_pairs_file(tricky_delta, tmp_path):
     import json
 
