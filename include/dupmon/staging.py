@@ -141,7 +141,10 @@ def stage_frame(table: ExportTable, sha256: str, secret: bytes) -> pa.Table:
     def column(name: str) -> pa.Array:
         if name not in frame.column_names:
             return pa.array([""] * count, pa.string())
-        return pc.fill_null(frame.column(name).combine_chunks(), "")
+        values = frame.column(name)
+        # combine_chunks copies even a single chunk when it is a slice.
+        values = values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+        return pc.fill_null(values, "")
 
     ranges = _one_range(column("intersections"))
     birth = _day_first(column("birth_date"))

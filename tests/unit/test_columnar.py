@@ -206,6 +206,26 @@ def test_layout_same_for_block_and_rows():
     assert [r["source_row"] for r in by_rows.rows] == [5, 8, 9]
 
 
+def test_grid_columns_of_block_not_copied():
+    grid = block_grid(LAYOUT_ROWS, head=2)
+
+    columns, lengths = grid.columns(3)
+
+    assert columns[2].to_pylist()[:3] == ["3", "Школа 1", ""]
+    assert list(lengths[:2]) == [5, 5]
+    # Only block rows are asked for, so each column is a slice of the block's.
+    assert columns[2].buffers()[2].address == grid.block.column(2).chunk(0).buffers()[2].address
+
+
+def test_grid_columns_join_rows_and_block():
+    grid = block_grid(LAYOUT_ROWS, head=4)
+
+    columns, lengths = grid.columns(3)
+
+    assert columns[2].to_pylist()[:3] == ["3", "Школа 1", ""]
+    assert len(lengths) == len(LAYOUT_ROWS) - 3
+
+
 def test_layout_footer_with_latin_letters_stops():
     table = parse_layout([block_grid(LAYOUT_ROWS, head=2)])
     assert all(r["organisation"] != "после итога" for r in table.rows)

@@ -70,10 +70,14 @@ class Grid:
         width = self.width
         listed = self._rows[start:]
         lengths = [np.array([len(row) for row in listed], dtype=np.int64)]
-        parts = [
-            [pa.array([row[c] if c < len(row) else "" for row in listed], pa.string())]
-            for c in range(width)
-        ]
+        # The listed rows make a chunk only when there are some, so that a
+        # block's column is returned as it is, not copied into a join.
+        parts: list[list[pa.Array]] = [[] for _ in range(width)]
+        if listed:
+            for c in range(width):
+                parts[c].append(
+                    pa.array([row[c] if c < len(row) else "" for row in listed], pa.string())
+                )
         if self.block is not None:
             skip = max(0, start - len(self._rows))
             block = self.block.slice(skip)
@@ -83,8 +87,13 @@ class Grid:
                     parts[c].extend(block.column(c).chunks)
                 else:
                     parts[c].append(pa.array([""] * block.num_rows, pa.string()))
-        columns = [pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0] for chunks in parts]
-        return columns, np.concatenate(lengths)
+        return [_joined(chunks) for chunks in parts], np.concatenate(lengths)
+
+
+def _joined(chunks: list[pa.Array]) -> pa.Array:
+    if not chunks:
+        return pa.array([], pa.string())
+    return chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
 
 
 def cell_text(value: object) -> str:
