@@ -323,6 +323,10 @@ def pair_keys(frame: pd.DataFrame, secret: bytes) -> tuple[pd.Series, pd.Series]
     ):
         if not pc.any(mask).as_py():
             continue
+        if pc.all(mask).as_py():
+            # The common case, one basis for every row: nothing to filter.
+            keys = keyed_hashes(secret, kind, pc.binary_join_element_wise(*parts(), "\x1f"))
+            continue
         messages = pc.binary_join_element_wise(*(part.filter(mask) for part in parts()), "\x1f")
         keys = pc.replace_with_mask(keys, mask, keyed_hashes(secret, kind, messages))
     bases = pc.if_else(by_accounts, "accounts", pc.if_else(by_pupil, "pupil", "organisations"))
@@ -346,8 +350,8 @@ def _classes_of_duplicates(staged: pd.DataFrame) -> pd.Series:
 
     # index_in gives the first known row of each account, as keep="first" would.
     position = pc.index_in(
-        _strings(staged.loc[missing, "duplicate_account_token"]),
-        value_set=_strings(staged.loc[known, "account_token"]),
+        _strings(_rows(staged["duplicate_account_token"], missing)),
+        value_set=_strings(_rows(staged["account_token"], known)),
     )
     position = np.asarray(pc.fill_null(position, -1), dtype=np.intp)
     class_codes, classes = value_codes(staged["class_name"])
@@ -358,6 +362,11 @@ def _classes_of_duplicates(staged: pd.DataFrame) -> pd.Series:
     codes = own_codes.copy()
     codes[missing] = np.where(found >= 0, found + len(own_values), -1)
     return pd.Series(categorical(codes, [*own_values, *classes]), index=staged.index)
+
+
+def _rows(series: pd.Series, mask: np.ndarray) -> pd.Series:
+    # Selecting every row would copy a million keyed hashes for nothing.
+    return series if mask.all() else series[mask]
 
 
 def _merge_rows_of_pairs(resolved: pd.DataFrame) -> pd.DataFrame:

@@ -96,7 +96,9 @@ def keyed_hashes(secret: bytes, kind: str, *columns: pa.Array) -> pa.Array:
         valid = filled if valid is None else pc.and_(valid, filled)
     valid = pc.fill_null(valid, False)
     messages = pc.binary_join_element_wise(pa.scalar(kind), *columns, "\x1f")
-    messages = messages.filter(valid).cast(pa.binary()).to_pylist()
+    if not pc.all(valid).as_py():
+        messages = messages.filter(valid)
+    messages = messages.cast(pa.binary()).to_pylist()
 
     keyed = _keyed_state(secret)
     digests = []
