@@ -13,11 +13,17 @@ and a Parquet write of the result. Each figure is also given as a ratio to
 the floor, so results compare across machines. Great Expectations is
 reported apart as well: its import, and its import plus the suite runs.
 
+With ``--repeat N``, the floor and each step of the second date run N
+times, and the figures are the medians, with the fastest and slowest run
+beside them. Before each repeat, what a first run would not find is
+removed: the raw copies of the date's exports before ingest, the date's
+snapshot before the snapshot step and its reports before the delta.
+
 Last, it times how long each DAG file takes to parse beyond the import of
 ``airflow.sdk``: in a fresh process per file, ``airflow.sdk`` is imported
 first and then the file is run with ``runpy``.
 
-    .venv/bin/python bench/run_benchmark.py --sizes 10000 100000 1000000 \\
+    .venv/bin/python bench/run_benchmark.py --sizes 10000 100000 1000000 --repeat 3 \\
         --workdir /tmp/dupmon-bench --json results.json --markdown results.md
 
 Timings are never asserted: the tests only run this script on a tiny size.
@@ -276,13 +282,40 @@ def sum_steps(parts: list[dict]) -> dict:
     return total
 
 
+def median_run(runs: list[dict]) -> dict:
+    """Return the run of median time, with the fastest and slowest time of all runs added."""
+    ordered = sorted(runs, key=lambda run: run["seconds"])
+    middle = dict(ordered[(len(ordered) - 1) // 2])
+    middle["min_seconds"] = ordered[0]["seconds"]
+    middle["max_seconds"] = ordered[-1]["seconds"]
+    middle["peak_bytes"] = max(run["peak_bytes"] for run in runs)
+    return middle
+
+
+def reset_for_first_run(step: str, region_data: Path, day: dt.date) -> None:
+    """Remove from a region's data folder what a first run of ``step`` would not find."""
+    if step == "ingest":
+        raw = region_data / "raw"
+        for sidecar in raw.glob("*.json"):
+            record = json.loads(sidecar.read_text(encoding="utf-8"))
+            if record.get("monitoring_date") == day.isoformat():
+                for path in raw.glob(f"{record['sha256']}*"):
+                    path.unlink()
+    elif step == "snapshot":
+        shutil.rmtree(
+            region_data / "snapshots" / f"monitoring_date={day.isoformat()}", ignore_errors=True
+        )
+    elif step == "delta":
+        shutil.rmtree(region_data / "reports" / day.isoformat(), ignore_errors=True)
+
+
 def split(size: int, regions: list[str]) -> dict[str, int]:
     """Share ``size`` pairs out over the regions, the first ones taking the remainder."""
     share, rest = divmod(size, len(regions))
     return {region: share + (index < rest) for index, region in enumerate(regions)}
 
 
-def benchmark(size: int, files: int, workdir: Path, regions: list[str]) -> dict:
+def benchmark(size: int, files: int, workdir: Path, regions: list[str], repeat: int = 1) -> dict:
     root = workdir / f"pairs-{size}"
     shutil.rmtree(root, ignore_errors=True)
     data = root / "data"
@@ -305,16 +338,27 @@ def benchmark(size: int, files: int, workdir: Path, regions: list[str]) -> dict:
         "files": files * len(regions),
         "regions": regions,
         "input_bytes": size_bytes,
+        "repeat": repeat,
         "steps": {},
     }
     load_before = os.getloadavg()[0]
-    result["floor"] = sum_steps(
-        [run_step("floor", data, root / region / "inbox", CURRENT, region) for region in regions]
-    )
+
+    def timed(step: str) -> dict:
+        runs = []
+        for attempt in range(repeat):
+            parts = []
+            for region in regions:
+                if attempt and step != "floor":
+                    reset_for_first_run(step, data / region, CURRENT)
+                parts.append(run_step(step, data, root / region / "inbox", CURRENT, region))
+            runs.append(sum_steps(parts))
+        return median_run(runs)
+
+    result["floor"] = timed("floor")
+    # Each step is repeated before the next runs, so every repeat of a
+    # step reads what one run of the step before it wrote.
     for step in STEPS:
-        result["steps"][step] = sum_steps(
-            [run_step(step, data, root / region / "inbox", CURRENT, region) for region in regions]
-        )
+        result["steps"][step] = timed(step)
     result["load_average"] = [load_before, os.getloadavg()[0]]
     floor = result["floor"]["seconds"]
     total = sum(item["seconds"] for item in result["steps"].values())
@@ -357,6 +401,10 @@ def parse_dag(path: Path) -> None:
     print(json.dumps({"sdk_import_seconds": imported - started, "seconds": parsed - imported}))
 
 
+def spread(figures: dict) -> str:
+    return f" [{figures['min_seconds']:.2f}-{figures['max_seconds']:.2f}]"
+
+
 def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict] | None) -> str:
     lines = [
         f"Command: `{command}`",
@@ -378,9 +426,14 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
             f"{result['input_bytes'] / 1e6:.1f}",
             f"{floor:.2f}",
         ]
+        repeated = result.get("repeat", 1) > 1
+        if repeated:
+            cells[-1] += spread(result["floor"])
         for step in STEPS:
             seconds = result["steps"][step]["seconds"]
             cells.append(f"{seconds:.2f} ({seconds / floor:.1f})" if floor else f"{seconds:.2f}")
+            if repeated:
+                cells[-1] += spread(result["steps"][step])
         validate = result["steps"]["validate"]
         cells.append(f"{result['total_seconds']:.2f} ({result['total_ratio']:.1f})")
         cells.append(f"{result['peak_bytes'] / 1024**2:.0f}")
@@ -393,6 +446,11 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
         "GX s: the import of Great Expectations plus its suite runs, both within validate s. "
         "load: the one-minute load average before and after the date's steps.",
     ]
+    if any(result.get("repeat", 1) > 1 for result in results):
+        lines[-1] += (
+            " With repeats, each figure is the median run, the fastest and slowest in brackets; "
+            "the total adds the medians."
+        )
     if dags:
         lines += [
             "",
@@ -427,6 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results as JSON to this file")
     parser.add_argument("--markdown", type=Path, help="write the results table to this file")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of the floor and of each step of the second date; the median is reported",
+    )
+    parser.add_argument(
         "--no-dag-parse", action="store_true", help="skip the timing of the DAG files"
     )
     parser.add_argument("--child", choices=[*STEPS, "floor"], help=argparse.SUPPRESS)
@@ -448,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     regions = configured_regions()
     results = []
     for size in args.sizes:
-        result = benchmark(size, args.files, args.workdir, regions)
+        result = benchmark(size, args.files, args.workdir, regions, args.repeat)
         results.append(result)
         print(
             f"{size:>9,} pairs: total {result['total_seconds']:.2f} s = "
