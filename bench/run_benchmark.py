@@ -380,10 +380,13 @@ def dag_parse_times(workdir: Path) -> dict[str, dict]:
         "DUPMON_DATA_DIR": str(workdir / "dag-parse-data"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
-    return {
+    times = {
         path.name: run_child(["--parse-dag", str(path)], environment)
         for path in sorted(DAGS_DIR.glob("*.py"))
     }
+    shutil.rmtree(workdir / "airflow-home", ignore_errors=True)
+    shutil.rmtree(workdir / "dag-parse-data", ignore_errors=True)
+    return times
 
 
 def parse_dag(path: Path) -> None:
@@ -480,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir",
         type=Path,
         default=Path("/tmp/dupmon-bench"),
-        help="scratch folder, deleted size by size",
+        help="scratch folder; what each size and the DAG timing write there is deleted after use",
     )
     parser.add_argument("--json", type=Path, help="write the results as JSON to this file")
     parser.add_argument("--markdown", type=Path, help="write the results table to this file")

@@ -35,6 +35,7 @@ def test_benchmark_tiny_run(tmp_path):
     assert sorted(report["dag_parse"]) == sorted(p.name for p in (ROOT / "dags").glob("*.py"))
     assert "| 120 |" in table.read_text(encoding="utf-8")
     assert run["repeat"] == 2
+    assert list((tmp_path / "work").iterdir()) == []
     for figures in [run["floor"], *run["steps"].values()]:
         assert figures["min_seconds"] <= figures["seconds"] <= figures["max_seconds"]
 

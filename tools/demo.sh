@@ -67,8 +67,8 @@ done
 echo
 echo "Done."
 for DAY in 2024-10-17 2025-01-17; do
-  echo "  справка $DAY:   $REGION_DATA/reports/$DAY/spravka.docx (and .html, appendix1.csv, appendix2.csv)"
-  echo "  reminders $DAY: $REGION_DATA/reports/$DAY/reminders/"
+  echo "  справка $DAY:   $REGION_DATA/reports/$DAY/spravka.docx (and .pdf, .html, appendix1.csv, appendix2.csv)"
+  echo "  reminders $DAY: $REGION_DATA/reports/$DAY/reminders/ (advice letters in advice/)"
 done
 echo "  received mail:  $MAILDIR ($(ls "$MAILDIR" 2>/dev/null | grep -c '\.eml$' || true) messages)"
 echo "  mail ledger:    $REGION_DATA/mail/ledger.sqlite"
