@@ -364,13 +364,19 @@ def _counts(
     now_first, now_second = attribution.sides(now)
     before_first, before_second = attribution.sides(before)
     matched = position >= 0
-    at = np.maximum(position, 0)
-    first_stays = matched & ((before_first == now_first[at]) | (before_first == now_second[at]))
-    second_stays = (
-        matched
-        & (before_second >= 0)
-        & ((before_second == now_first[at]) | (before_second == now_second[at]))
-    )
+    if now.num_rows:
+        at = np.maximum(position, 0)
+        first_stays = matched & (
+            (before_first == now_first[at]) | (before_first == now_second[at])
+        )
+        second_stays = (
+            matched
+            & (before_second >= 0)
+            & ((before_second == now_first[at]) | (before_second == now_second[at]))
+        )
+    else:
+        # No pair now: every pair of the baseline is gone, and there is no row to look up.
+        first_stays = second_stays = np.zeros(len(position), dtype=bool)
     size = len(attribution.ids)
     staying = np.bincount(before_first[first_stays], minlength=size) + np.bincount(
         before_second[second_stays], minlength=size

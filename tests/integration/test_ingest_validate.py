@@ -127,6 +127,25 @@ def test_no_duplicates_message_is_zero(inbox_settings):
     assert outcome["success"]
 
 
+def test_all_pairs_gone_after_baseline(inbox_settings):
+    baseline = dt.date(2024, 10, 17)
+    drop(inbox_settings, "dubli_17.10.2024.csv", HEADER + GOOD_ROW.replace(".01.2025", ".10.2024"))
+    drop(
+        inbox_settings,
+        "dubli_17.01.2025.csv",
+        "Список учащихся-«дублей» (образовательные организации)\n"
+        "Период: 02.09.2024 - 17.01.2025\nДубли не найдены\n",
+    )
+    for day in (baseline, DAY):
+        for step in ("ingest", "validate", "normalise", "snapshot"):
+            getattr(pipeline, f"run_{step}")(inbox_settings, day)
+
+    summary = pipeline.run_delta(inbox_settings, DAY)
+
+    assert (summary["previous"], summary["current"], summary["eliminated"]) == (1, 0, 1)
+    assert summary["percent_eliminated"] == "100,0"
+
+
 def test_quarantine_report_written(inbox_settings):
     row = GOOD_ROW.replace("9.01.2025 - 12.01.2025", "9.13.2025 - 12.01.2025")
     drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)

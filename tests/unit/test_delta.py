@@ -274,3 +274,23 @@ def test_unknown_side_counts_other_side(directory):
     delta = compute_delta(DAY, pairs(("a", "unknown", "dolinsky")), None, None, directory)
 
     assert [r.municipality_id for r in delta.rows if r.current] == ["dolinsky"]
+
+
+def test_no_pairs_now_all_eliminated(directory):
+    baseline = pd.DataFrame(
+        {
+            "pair_key": ["a" * 64, "b" * 64],
+            "municipality_id": ["dolinsky", "kholmsky"],
+            "duplicate_municipality_id": ["dolinsky", "dolinsky"],
+        }
+    )
+
+    delta = compute_delta(DAY, None, baseline, DAY - dt.timedelta(days=92), directory)
+
+    touched = {row.municipality_id: row for row in delta.rows if row.previous}
+    assert (delta.total.previous, delta.total.current, delta.total.eliminated) == (2, 0, 2)
+    assert delta.total.percent_eliminated == "100,0"
+    assert (touched["dolinsky"].previous, touched["dolinsky"].eliminated) == (2, 2)
+    assert (touched["kholmsky"].previous, touched["kholmsky"].eliminated) == (1, 1)
+    assert {row.status for row in touched.values()} == {"green"}
+    assert list(delta.current_pairs) == []
