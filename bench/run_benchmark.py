@@ -283,7 +283,10 @@ def sum_steps(parts: list[dict]) -> dict:
 
 
 def median_run(runs: list[dict]) -> dict:
-    """Return the run of median time, with the fastest and slowest time of all runs added."""
+    """Return the run of median time, with the fastest and slowest time of all runs added.
+
+    With an even number of runs, the faster of the two middle runs is returned.
+    """
     ordered = sorted(runs, key=lambda run: run["seconds"])
     middle = dict(ordered[(len(ordered) - 1) // 2])
     middle["min_seconds"] = ordered[0]["seconds"]
@@ -467,6 +470,13 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
     return "\n".join(lines) + "\n"
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {value}: use 1 or more")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -489,9 +499,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the results table to this file")
     parser.add_argument(
         "--repeat",
-        type=int,
+        type=positive_int,
         default=1,
-        help="runs of the floor and of each step of the second date; the median is reported",
+        help="runs of the floor and of each step of the second date; the median is reported "
+        "(with an even number, the faster of the two middle runs)",
     )
     parser.add_argument(
         "--no-dag-parse", action="store_true", help="skip the timing of the DAG files"

@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dupmon import work_files
 from dupmon.directory import Directory
 from dupmon.normalise import REGIONAL, UNKNOWN
 
@@ -656,9 +657,9 @@ def write_delta(delta: Delta, folder: Path) -> None:
     table = pairs.table if isinstance(pairs, PairListing) else pa.Table.from_pylist(list(pairs))
     folder.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{PAIRS_FILE}.", suffix=".tmp")
+    os.close(descriptor)
     try:
-        with open(descriptor, "wb") as handle, pa.ipc.new_file(handle, table.schema) as writer:
-            writer.write_table(table)
+        work_files.write_table(table, Path(temporary))
         os.chmod(temporary, 0o644)
         os.replace(temporary, folder / PAIRS_FILE)
     except BaseException:
@@ -686,8 +687,7 @@ def read_delta(folder: Path) -> Delta:
     if pairs_path.suffix == ".parquet":
         table = pq.read_table(pairs_path)
     else:
-        with pa.memory_map(str(pairs_path)) as source:
-            table = pa.ipc.open_file(source).read_all()
+        table = work_files.read_table(pairs_path, "delta")
     delta.current_pairs = PairListing(table)
     return delta
 

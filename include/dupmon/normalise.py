@@ -42,6 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dupmon import work_files
 from dupmon.directory import Directory
 from dupmon.ingest import STAGED_SCHEMA, load_staged, staging_dir
 from dupmon.pseudonymise import keyed_hashes
@@ -529,15 +530,13 @@ def write_pairs(pairs: pd.DataFrame | pa.Table, path: Path) -> pa.Table:
     DICTIONARY_COLUMNS as dictionaries of text.
     """
     table = pairs if isinstance(pairs, pa.Table) else to_arrow(pairs, PAIRS_SCHEMA, True)
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+    work_files.write_table(table, path, mode=0o644)
     return table
 
 
 def read_pairs(path: Path) -> pa.Table:
     """Read a work copy of pairs that write_pairs wrote, mapped into memory."""
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).read_all()
+    return work_files.read_table(path, "normalise")
 
 
 def work_pairs_path(settings: Settings, monitoring_date: dt.date):

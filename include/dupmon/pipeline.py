@@ -171,9 +171,14 @@ def run_snapshot(settings: Settings, monitoring_date: dt.date) -> dict:
     from dupmon.normalise import read_pairs
 
     path = work_pairs_path(settings, monitoring_date)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run the normalise step first")
-    pairs = read_pairs(path)
+    # The work copy that normalise wrote before it wrote Arrow IPC files.
+    earlier = path.with_name("pairs.parquet")
+    if not path.exists() and earlier.exists():
+        import pyarrow.parquet as pq
+
+        pairs = pq.read_table(earlier)
+    else:
+        pairs = read_pairs(path)
     exports = json.loads((path.parent / "staged" / "exports.json").read_text(encoding="utf-8"))
     metadata = {
         "sources": [

@@ -10,7 +10,6 @@ compare both paths on the same rows.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dupmon import work_files
 from dupmon.dates import IntersectionError, parse_day_first, parse_intersections
 from dupmon.layout import ExportTable
 from dupmon.pseudonymise import keyed_hash, keyed_hashes
@@ -96,7 +96,7 @@ _ONE_DATE = rf"^{_date_groups('1')}$"
 
 
 def write_staged(table: pa.Table, path: Path) -> None:
-    """Write a staging table as an uncompressed Arrow IPC file, readable by its owner only.
+    """Write a staging table as an Arrow IPC work file, readable by its owner only.
 
     The columns of CATEGORICAL_COLUMNS are stored as dictionaries.
     """
@@ -106,10 +106,7 @@ def write_staged(table: pa.Table, path: Path) -> None:
         if name in CATEGORICAL_COLUMNS and not pa.types.is_dictionary(column.type):
             column = column.combine_chunks().dictionary_encode()
         columns.append(column)
-    table = pa.table(columns, names=table.column_names)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(descriptor, "wb") as handle, pa.ipc.new_file(handle, table.schema) as writer:
-        writer.write_table(table)
+    work_files.write_table(pa.table(columns, names=table.column_names), path, mode=0o600)
 
 
 def read_staged(path: str | Path, columns: list[str]) -> pa.Table:
@@ -124,8 +121,7 @@ def read_staged(path: str | Path, columns: list[str]) -> pa.Table:
         return pq.read_table(
             path, columns=columns, schema=STAGED_SCHEMA, read_dictionary=CATEGORICAL_COLUMNS
         )
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).read_all().select(columns)
+    return work_files.read_table(Path(path), "ingest").select(columns)
 
 
 def stage_table(table: ExportTable, sha256: str, secret: bytes) -> pd.DataFrame:

@@ -146,6 +146,36 @@ def test_all_pairs_gone_after_baseline(inbox_settings):
     assert summary["percent_eliminated"] == "100,0"
 
 
+def test_damaged_staging_file_named(inbox_settings):
+    from dupmon.work_files import DamagedWorkFileError
+
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    pipeline.run_ingest(inbox_settings, DAY)
+    (staged,) = (inbox_settings.work_dir / DAY.isoformat() / "staged").glob("*.arrow")
+    staged.write_bytes(staged.read_bytes()[:-40])
+
+    with pytest.raises(DamagedWorkFileError, match="run the ingest step again") as raised:
+        pipeline.run_validate(inbox_settings, DAY)
+
+    assert staged.name in str(raised.value)
+
+
+def test_snapshot_reads_earlier_parquet_pairs(inbox_settings):
+    import pyarrow.parquet as pq
+
+    from dupmon.normalise import read_pairs, work_pairs_path
+
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    ingest_and_validate(inbox_settings)
+    pipeline.run_normalise(inbox_settings, DAY)
+    path = work_pairs_path(inbox_settings, DAY)
+    # The work copy as normalise wrote it before it wrote Arrow IPC files.
+    pq.write_table(read_pairs(path), path.with_name("pairs.parquet"))
+    path.unlink()
+
+    assert pipeline.run_snapshot(inbox_settings, DAY)["pairs"] == 1
+
+
 def test_quarantine_report_written(inbox_settings):
     row = GOOD_ROW.replace("9.01.2025 - 12.01.2025", "9.13.2025 - 12.01.2025")
     drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + row)

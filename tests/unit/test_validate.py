@@ -177,3 +177,19 @@ def test_suite_regex_same_in_re2(directory, column):
     assert in_re2 == in_python
     # \s, \d and \w make pandas leave RE2 for Python's re, cell by cell.
     assert not re.search(r"\\[sSdDwWb]", pattern)
+
+
+def test_class_regex_takes_ascii_digits_only(directory):
+    import re
+
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    (pattern,) = {
+        item["kwargs"]["regex"]
+        for item in config["expectations"]
+        if item["kwargs"].get("column") == "class_name" and "regex" in item["kwargs"]
+    }
+
+    assert re.search(pattern, "2А")
+    # Arabic-Indic and full-width digits get the class warning.
+    assert not re.search(pattern, "٢А")
+    assert not re.search(pattern, "２А")
