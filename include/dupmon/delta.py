@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from dupmon import work_files
 from dupmon.directory import Directory
@@ -684,11 +683,7 @@ def read_delta(folder: Path) -> Delta:
     if not pairs_path.exists():
         raise FileNotFoundError(f"{pairs_path} is missing; run the delta step again")
     delta = Delta.from_dict({**data, "current_pairs": []})
-    if pairs_path.suffix == ".parquet":
-        table = pq.read_table(pairs_path)
-    else:
-        table = work_files.read_table(pairs_path, "delta")
-    delta.current_pairs = PairListing(table)
+    delta.current_pairs = PairListing(work_files.read_table(pairs_path, "delta"))
     return delta
 
 

@@ -324,12 +324,11 @@ def pair_keys(frame: pd.DataFrame, secret: bytes) -> tuple[pd.Series, pd.Series]
     ):
         if not pc.any(mask).as_py():
             continue
-        if pc.all(mask).as_py():
-            # The common case, one basis for every row: nothing to filter.
-            keys = keyed_hashes(secret, kind, pc.binary_join_element_wise(*parts(), "\x1f"))
-            continue
-        messages = pc.binary_join_element_wise(*(part.filter(mask) for part in parts()), "\x1f")
-        keys = pc.replace_with_mask(keys, mask, keyed_hashes(secret, kind, messages))
+        # Usually every row has the same basis, and a filter would copy every part for nothing.
+        every_row = pc.all(mask).as_py()
+        chosen = parts() if every_row else [part.filter(mask) for part in parts()]
+        hashes = keyed_hashes(secret, kind, pc.binary_join_element_wise(*chosen, "\x1f"))
+        keys = hashes if every_row else pc.replace_with_mask(keys, mask, hashes)
     bases = pc.if_else(by_accounts, "accounts", pc.if_else(by_pupil, "pupil", "organisations"))
     index = frame.index
     return (
@@ -535,7 +534,14 @@ def write_pairs(pairs: pd.DataFrame | pa.Table, path: Path) -> pa.Table:
 
 
 def read_pairs(path: Path) -> pa.Table:
-    """Read a work copy of pairs that write_pairs wrote, mapped into memory."""
+    """Read a work copy of pairs that write_pairs wrote, mapped into memory.
+
+    Without it, the ``pairs.parquet`` beside it is read: the work copy that
+    normalise wrote before it wrote Arrow IPC files.
+    """
+    earlier = path.with_name("pairs.parquet")
+    if not path.exists() and earlier.exists():
+        return work_files.read_table(earlier, "normalise")
     return work_files.read_table(path, "normalise")
 
 

@@ -22,9 +22,9 @@ SOFFICE_NAMES = ("soffice", "libreoffice")
 # A conversion with a fresh profile takes a few seconds. The limit is a generous
 # guess that leaves room for a loaded machine.
 # NOTE: LibreOffice 7.4 lays out Appendix 2 in time that grows about with the
-# square of its rows (on a 2-core test machine: 4 s for 500 pairs, 13 s for
-# 1,500, 156 s for 5,000), so a region with more than about 5,000 current
-# pairs gets no PDF and its render step fails with a timeout.
+# square of its rows: 4 s for 500 pairs, 13 s for 1,500 and 156 s for 5,000
+# on a 2-core test machine. A region with more than about 5,000 current pairs
+# gets no PDF, and its render step fails with a timeout.
 TIMEOUT_SECONDS = 180
 FILE_MODE = 0o644
 

@@ -171,14 +171,7 @@ def run_snapshot(settings: Settings, monitoring_date: dt.date) -> dict:
     from dupmon.normalise import read_pairs
 
     path = work_pairs_path(settings, monitoring_date)
-    # The work copy that normalise wrote before it wrote Arrow IPC files.
-    earlier = path.with_name("pairs.parquet")
-    if not path.exists() and earlier.exists():
-        import pyarrow.parquet as pq
-
-        pairs = pq.read_table(earlier)
-    else:
-        pairs = read_pairs(path)
+    pairs = read_pairs(path)
     exports = json.loads((path.parent / "staged" / "exports.json").read_text(encoding="utf-8"))
     metadata = {
         "sources": [

@@ -110,17 +110,7 @@ def write_staged(table: pa.Table, path: Path) -> None:
 
 
 def read_staged(path: str | Path, columns: list[str]) -> pa.Table:
-    """Read ``columns`` of a staging file, mapped into memory.
-
-    A staging table written as Parquet, as ingest did before it wrote Arrow
-    IPC files, is read too, so a work folder from then stays usable.
-    """
-    if str(path).endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        return pq.read_table(
-            path, columns=columns, schema=STAGED_SCHEMA, read_dictionary=CATEGORICAL_COLUMNS
-        )
+    """Read ``columns`` of a staging file (see ``dupmon.work_files.read_table``)."""
     return work_files.read_table(Path(path), "ingest").select(columns)
 
 

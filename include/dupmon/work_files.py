@@ -37,13 +37,20 @@ def write_table(table: pa.Table, path: Path, mode: int = 0o600) -> None:
 def read_table(path: Path, writer_step: str) -> pa.Table:
     """Map the Arrow IPC file at ``path`` into memory and return its table.
 
+    A path ending in ``.parquet`` is read as Parquet: the work files of
+    earlier versions, which a work folder from before an upgrade contains.
     ``writer_step`` names the step that writes the file, for the messages.
     Raises FileNotFoundError when it is missing and DamagedWorkFileError
     when it is truncated or its content is invalid.
     """
     try:
-        with pa.memory_map(str(path)) as source:
-            table = pa.ipc.open_file(source).read_all()
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+        else:
+            with pa.memory_map(str(path)) as source:
+                table = pa.ipc.open_file(source).read_all()
         table.validate(full=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is missing; run the {writer_step} step first") from None

@@ -33,7 +33,7 @@ from dupmon_airflow.notify import DATE_KEY, REGION_KEY, notify_operators
 log = logging.getLogger(__name__)
 
 # Every hour on the hour, in UTC, with a one-hour data interval. A region is
-# due in the run whose interval contains its cron's time, so a region cron at
+# due in the run whose interval contains its cron's time. So a region cron at
 # minute 0 runs on time in every time zone with a whole-hour offset, and a
 # cron at another minute runs at the next full hour.
 HOURLY = CronTriggerTimetable("0 * * * *", timezone="UTC", interval=dt.timedelta(hours=1))
