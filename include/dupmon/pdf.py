@@ -20,12 +20,12 @@ log = logging.getLogger(__name__)
 
 SOFFICE_NAMES = ("soffice", "libreoffice")
 # A conversion with a fresh profile takes a few seconds. The limit is a generous
-# guess that leaves room for a loaded machine.
-# NOTE: LibreOffice 7.4 lays out Appendix 2 in time that grows about with the
-# square of its rows: 4 s for 500 pairs, 13 s for 1,500 and 156 s for 5,000
-# on a 2-core test machine. A region with more than about 5,000 current pairs
-# gets no PDF, and its render step fails with a timeout.
+# guess that leaves room for a loaded machine, plus an allowance per pair in
+# Appendix 2: with its table cut into pieces (dupmon.render.TABLE_PIECE_ROWS)
+# LibreOffice took 18 s for 5,000 pairs, 66 s for 15,000 and 141 s for 30,000
+# on a 2-core test machine, about 5 ms a pair.
 TIMEOUT_SECONDS = 180
+SECONDS_PER_PAIR = 0.02
 FILE_MODE = 0o644
 
 
@@ -102,11 +102,13 @@ def _run(command: list[str], timeout: float, docx_path: Path) -> tuple[int, str]
     return process.returncode, output or ""
 
 
-def write_spravka_pdf(docx_path: Path, pdf_path: Path) -> Path | None:
+def write_spravka_pdf(docx_path: Path, pdf_path: Path, pairs: int = 0) -> Path | None:
     """Write the PDF of the справка, or log a warning and return None without LibreOffice.
 
-    A PDF left by an earlier render is removed first, so the folder never
-    contains a PDF with other figures than its DOCX.
+    ``pairs`` is the number of rows in Appendix 2, which lengthens the time
+    the conversion is given. A PDF left by an earlier render is removed
+    first, so the folder never contains a PDF with other figures than its
+    DOCX.
     """
     if pdf_path.exists():
         pdf_path.unlink()
@@ -118,4 +120,5 @@ def write_spravka_pdf(docx_path: Path, pdf_path: Path) -> Path | None:
             pdf_path,
         )
         return None
-    return convert_to_pdf(docx_path, pdf_path, soffice=soffice)
+    timeout = TIMEOUT_SECONDS + pairs * SECONDS_PER_PAIR
+    return convert_to_pdf(docx_path, pdf_path, soffice=soffice, timeout=timeout)

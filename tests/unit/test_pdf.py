@@ -103,6 +103,25 @@ def _alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
+# Like WRITING_SOFFICE, after a second and a half of work.
+SLOW_SOFFICE = WRITING_SOFFICE.replace("mkdir -p", "sleep 1.5\nmkdir -p")
+
+
+@pytest.mark.parametrize(("pairs", "written"), [(0, False), (20, True)])
+def test_more_pairs_get_more_time(tmp_path, monkeypatch, docx_file, pairs, written):
+    monkeypatch.setattr(pdf, "TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(pdf, "SECONDS_PER_PAIR", 0.1)
+    monkeypatch.setattr(pdf, "find_soffice", lambda: script(tmp_path, SLOW_SOFFICE))
+    target = docx_file.with_suffix(".pdf")
+
+    if written:
+        assert write_spravka_pdf(docx_file, target, pairs=pairs) == target
+    else:
+        with pytest.raises(PdfConversionError, match="timed out after 1 s"):
+            write_spravka_pdf(docx_file, target, pairs=pairs)
+    assert target.exists() is written
+
+
 def test_missing_soffice_skips_pdf(monkeypatch, docx_file, caplog):
     stale = docx_file.with_suffix(".pdf")
     stale.write_bytes(b"%PDF of an earlier render")

@@ -344,6 +344,49 @@ def test_docx_appendix2_merged_header(january):
     assert cont == ["continue"] * 6 + [None, None, None, "continue"]
 
 
+def appendix2_pieces(document) -> list:
+    """The tables of Appendix 2: those whose first row names the duplicate's side."""
+    return [
+        table
+        for table in document.tables
+        if any("Информация о дубле" in cell.text for cell in table.rows[0].cells)
+    ]
+
+
+def long_appendix2(directory, texts, out, monkeypatch, pairs: int, per_piece: int):
+    monkeypatch.setattr(render, "TABLE_PIECE_ROWS", per_piece)
+    numbered = [make_pair(n, ["dolinsky"], organisation=f"Лицей {n}") for n in range(1, pairs + 1)]
+    delta = dolinsky_delta(directory, numbered)
+    return render_reports(delta, directory, texts, TEMPLATES, out, pdf=False)
+
+
+def test_docx_long_appendix2_cut_into_pieces(directory, texts, tmp_path, monkeypatch):
+    files = long_appendix2(directory, texts, tmp_path, monkeypatch, pairs=7, per_piece=3)
+    document = docx.Document(files.spravka_docx)
+    pieces = appendix2_pieces(document)
+
+    assert [len(data_rows(piece, 2)) for piece in pieces] == [3, 3, 1]
+    numbers = [row.cells[0].text for piece in pieces for row in data_rows(piece, 2)]
+    assert numbers == [f"{n}." for n in range(1, 8)]
+    for piece in pieces:
+        header = list(piece.rows)[:2]
+        assert [row._tr.trPr.find(qn("w:tblHeader")) is not None for row in header] == [True, True]
+        assert table_cells(piece)[:2] == table_cells(pieces[0])[:2]
+    # One paragraph between two pieces keeps them apart: two adjacent
+    # tables would be read as one again.
+    following = pieces[0]._tbl.getnext()
+    assert following.tag == qn("w:p")
+    assert following.getnext() is pieces[1]._tbl
+
+
+def test_docx_table_of_piece_size_stays_whole(directory, texts, tmp_path, monkeypatch):
+    files = long_appendix2(directory, texts, tmp_path, monkeypatch, pairs=3, per_piece=3)
+
+    pieces = appendix2_pieces(docx.Document(files.spravka_docx))
+
+    assert [len(data_rows(piece, 2)) for piece in pieces] == [3]
+
+
 def test_docx_agreement_words(january):
     _, files = january
     text = docx_text(files.spravka_docx)
@@ -1388,6 +1431,18 @@ def test_pdf_appendix1_highlighting(january):
 
     assert tuple(bytes.fromhex(RED)) in colours
     assert tuple(bytes.fromhex(GREEN)) in colours
+
+
+@needs_soffice
+def test_pdf_long_appendix2_keeps_every_row(directory, texts, tmp_path, monkeypatch):
+    files = long_appendix2(directory, texts, tmp_path, monkeypatch, pairs=7, per_piece=3)
+    pdf.write_spravka_pdf(files.spravka_docx, files.spravka_docx.with_suffix(".pdf"))
+    text = pdf_text(files.spravka_docx.with_suffix(".pdf"), layout=False)
+
+    appendix2 = text[text.index("Приложение 2") :]
+    positions = [flat(appendix2).index(f"Лицей {n} ") for n in range(1, 8)]
+    assert positions == sorted(positions)
+    assert flat(appendix2).count("Информация о дубле") == 3
 
 
 @needs_soffice
