@@ -6,7 +6,7 @@ USER root
 RUN mkdir -p /opt/dupmon && chown airflow:root /opt/dupmon
 USER airflow
 
-COPY --chown=airflow:root requirements.txt constraints.txt pyproject.toml /opt/dupmon/
+COPY --chown=airflow:root requirements.txt constraints.txt pyproject.toml setup.py /opt/dupmon/
 COPY --chown=airflow:root include /opt/dupmon/include
 # Editable, so that the package finds its templates, GX suite and default
 # region configuration under /opt/dupmon/include, where it looks for them.

@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 from dupmon import work_files
 from dupmon.directory import Directory
 from dupmon.ingest import STAGED_SCHEMA, load_staged, staging_dir
-from dupmon.pseudonymise import keyed_hashes
+from dupmon.pseudonymise import hex_hashes
 from dupmon.settings import Settings
 from dupmon.staging import CATEGORICAL_COLUMNS, read_staged
 from dupmon.text import match_key
@@ -300,8 +300,8 @@ def pair_keys(frame: pd.DataFrame, secret: bytes) -> tuple[pd.Series, pd.Series]
     by_pupil = pc.and_(pc.invert(by_accounts), pc.not_equal(pupil, ""))
     by_organisations = pc.invert(pc.or_(by_accounts, by_pupil))
 
-    # Each message is what follows the kind in keyed_hash(secret, kind, *parts):
-    # the parts joined by the unit separator, as keyed_hashes joins them.
+    # Each message is what keyed_hash(secret, kind, *parts) hashes: the kind
+    # and the parts joined by the unit separator.
     def accounts():
         return _sorted_pair(account, duplicate)
 
@@ -327,7 +327,7 @@ def pair_keys(frame: pd.DataFrame, secret: bytes) -> tuple[pd.Series, pd.Series]
         # Usually every row has the same basis, and a filter would copy every part for nothing.
         every_row = pc.all(mask).as_py()
         chosen = parts() if every_row else [part.filter(mask) for part in parts()]
-        hashes = keyed_hashes(secret, kind, pc.binary_join_element_wise(*chosen, "\x1f"))
+        hashes = hex_hashes(secret, pc.binary_join_element_wise(pa.scalar(kind), *chosen, "\x1f"))
         keys = hashes if every_row else pc.replace_with_mask(keys, mask, hashes)
     bases = pc.if_else(by_accounts, "accounts", pc.if_else(by_pupil, "pupil", "organisations"))
     index = frame.index

@@ -1,10 +1,16 @@
+import hashlib
 import logging
+import random
+import shutil
 import stat
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
+from dupmon import pseudonymise
 from dupmon.errors import ConfigError
-from dupmon.pseudonymise import keyed_hash, load_secret
+from dupmon.pseudonymise import keyed_digests, keyed_hash, keyed_hashes, load_secret
 
 
 def test_secret_created_once(tmp_path):
@@ -42,3 +48,110 @@ def test_keyed_hash_depends_on_secret():
 
 def test_keyed_hash_parts_not_ambiguous():
     assert keyed_hash(b"a" * 32, "ab", "c") != keyed_hash(b"a" * 32, "a", "bc")
+
+
+# --- many messages at once: the compiled module and hashlib -------------------
+
+SECRETS = (b"k" * 32, b"a secret longer than BLAKE2b's 64-byte key limit " * 2)
+# Around BLAKE2b's 128-byte block, where a message takes one block more.
+LENGTHS = (1, 2, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1000)
+
+
+def hashlib_digests(secret: bytes, messages: list[bytes]) -> bytes:
+    key = secret if len(secret) <= 64 else hashlib.blake2b(secret, digest_size=64).digest()
+    return b"".join(hashlib.blake2b(m, key=key, digest_size=32).digest() for m in messages)
+
+
+@pytest.fixture(params=["compiled", "hashlib"])
+def way(request, monkeypatch):
+    """Run a test once with the compiled module and once without it."""
+    if request.param == "compiled" and pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+    if request.param == "hashlib":
+        monkeypatch.setattr(pseudonymise, "_blake2b", None)
+    return request.param
+
+
+def test_compiled_module_built_with_compiler():
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler, so the module is not expected")
+    assert pseudonymise._blake2b is not None
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_digests_match_hashlib(way, secret):
+    generator = random.Random(7)
+    messages = [generator.randbytes(length) for length in LENGTHS]
+    messages.append("accounts\x1fиванов\x1f2012-01-02".encode())
+
+    digests = keyed_digests(secret, pa.array(messages, pa.binary()))
+
+    assert digests == hashlib_digests(secret, messages)
+
+
+def test_digests_of_slice_and_chunks(way):
+    messages = [f"account\x1f{n}".encode() for n in range(10)]
+    column = pa.array(messages, pa.binary())
+    chunked = pa.chunked_array([column[:3], column[3:3], column[3:]])
+
+    assert keyed_digests(SECRETS[0], column[4:7]) == hashlib_digests(SECRETS[0], messages[4:7])
+    assert keyed_digests(SECRETS[0], chunked) == hashlib_digests(SECRETS[0], messages)
+
+
+def test_empty_message_hashed(way):
+    messages = [b"a", b"", b"b" * 200]
+
+    digests = keyed_digests(SECRETS[0], pa.array(messages, pa.binary()))
+
+    assert digests == hashlib_digests(SECRETS[0], messages)
+
+
+def test_null_message_rejected(way):
+    with pytest.raises(ValueError, match="1 of the messages to hash are null"):
+        keyed_digests(SECRETS[0], pa.array([b"a", None], pa.binary()))
+
+
+def test_keyed_hashes_same_either_way(monkeypatch):
+    column = pa.array([f"row {n}" for n in range(300)] + [None, ""])
+    compiled = keyed_hashes(SECRETS[1], "account", column)
+    monkeypatch.setattr(pseudonymise, "_blake2b", None)
+
+    assert keyed_hashes(SECRETS[1], "account", column).equals(compiled)
+    assert compiled[0].as_py() == keyed_hash(SECRETS[1], "account", "row 0")
+
+
+def offsets(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((b"k", 32, offsets(0, 2, 1), b"abc"), "message 1: invalid offsets 2 to 1"),
+        ((b"k", 32, offsets(0, 4), b"abc"), "message 0: invalid offsets 0 to 4"),
+        ((b"k", 32, offsets(-1, 2), b"abc"), "message 0: invalid offsets -1 to 2"),
+        ((b"k", 32, offsets(0, 0), b"abc"), "must be non-empty"),
+        ((b"k", 32, offsets(), b"abc"), "at least one 64-bit integer"),
+        ((b"k", 32, b"\0" * 12, b"abc"), "at least one 64-bit integer"),
+        ((b"", 32, offsets(0, 1), b"abc"), "the key must be 1 to 64 bytes"),
+        ((b"k" * 65, 32, offsets(0, 1), b"abc"), "the key must be 1 to 64 bytes"),
+        ((b"k", 0, offsets(0, 1), b"abc"), "digest_size must be 1 to 64"),
+        ((b"k", 65, offsets(0, 1), b"abc"), "digest_size must be 1 to 64"),
+    ],
+)
+def test_compiled_module_checks_arguments(arguments, message):
+    if pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+
+    with pytest.raises(ValueError, match=message):
+        pseudonymise._blake2b.keyed_digests(*arguments)
+
+
+def test_compiled_module_other_digest_sizes():
+    if pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+    key = b"k" * 64
+
+    for size in (1, 16, 64):
+        digest = pseudonymise._blake2b.keyed_digests(key, size, offsets(0, 3), b"abc")
+        assert digest == hashlib.blake2b(b"abc", key=key, digest_size=size).digest()
