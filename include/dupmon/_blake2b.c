@@ -169,17 +169,6 @@ static PyObject *keyed_digests(PyObject *module, PyObject *const *args, Py_ssize
     }
 
     Py_ssize_t count = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
-    const int64_t *bounds = (const int64_t *)offsets.buf;
-    /* Every message must lie inside data, so that no read goes past it. */
-    for (Py_ssize_t i = 0; i < count; i++) {
-        if (bounds[i] < 0 || bounds[i + 1] <= bounds[i] || bounds[i + 1] > data.len) {
-            PyErr_Format(PyExc_ValueError,
-                         "message %zd: invalid offsets %lld to %lld; each message must be "
-                         "non-empty and within the %zd bytes of data", i,
-                         (long long)bounds[i], (long long)bounds[i + 1], data.len);
-            goto done;
-        }
-    }
     if (count > PY_SSIZE_T_MAX / digest_size) {
         PyErr_NoMemory();
         goto done;
@@ -193,6 +182,11 @@ static PyObject *keyed_digests(PyObject *module, PyObject *const *args, Py_ssize
     uint8_t key_block[BLOCK_BYTES] = {0};
     uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
     const uint8_t *bytes = (const uint8_t *)data.buf;
+    /* Another thread may write to the offsets while the lock is released, so
+     * each offset is read once, through a volatile pointer, and checked as read. */
+    const volatile int64_t *bounds = (const volatile int64_t *)offsets.buf;
+    Py_ssize_t invalid = -1;
+    int64_t start = 0, end = 0;
 
     /* Parameter block: digest length, key length, fanout 1, depth 1. */
     for (int i = 0; i < 8; i++) {
@@ -205,10 +199,25 @@ static PyObject *keyed_digests(PyObject *module, PyObject *const *args, Py_ssize
 
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {
-        hash_message(keyed, bytes + bounds[i], (size_t)(bounds[i + 1] - bounds[i]),
-                     out + i * digest_size, (size_t)digest_size);
+        start = bounds[i];
+        end = bounds[i + 1];
+        /* Every message must lie inside data, so that no read goes past it. */
+        if (start < 0 || end <= start || end > data.len) {
+            invalid = i;
+            break;
+        }
+        hash_message(keyed, bytes + start, (size_t)(end - start), out + i * digest_size,
+                     (size_t)digest_size);
     }
     Py_END_ALLOW_THREADS
+
+    if (invalid >= 0) {
+        Py_CLEAR(result);
+        PyErr_Format(PyExc_ValueError,
+                     "message %zd: invalid offsets %lld to %lld; each message must be "
+                     "non-empty and within the %zd bytes of data",
+                     invalid, (long long)start, (long long)end, data.len);
+    }
 
 done:
     if (key.obj != NULL) {

@@ -155,3 +155,44 @@ def test_compiled_module_other_digest_sizes():
     for size in (1, 16, 64):
         digest = pseudonymise._blake2b.keyed_digests(key, size, offsets(0, 3), b"abc")
         assert digest == hashlib.blake2b(b"abc", key=key, digest_size=size).digest()
+
+
+# keyed_digests checks the offsets with the interpreter lock held, then
+# releases it and reads them again to hash. A thread that rewrites a writable
+# offsets array in between makes it read outside data. The case runs in a
+# child interpreter, so a crash fails this test instead of ending pytest.
+OFFSETS_REWRITTEN_WHILE_HASHING = """
+import threading, time
+import numpy as np
+from dupmon._blake2b import keyed_digests
+
+count = 2_000_000
+bounds = np.arange(count + 1, dtype=np.int64)
+data = b"x" * count
+
+def rewrite():
+    time.sleep(0.05)
+    bounds[count // 2 + 1 :] = 1 << 40
+
+threading.Thread(target=rewrite).start()
+try:
+    keyed_digests(b"k", 32, bounds, data)
+except ValueError:
+    pass
+"""
+
+
+def test_compiled_module_offsets_rewritten_while_hashing():
+    if pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", OFFSETS_REWRITTEN_WHILE_HASHING],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert child.returncode == 0, f"exit code {child.returncode}: {child.stderr[-1000:]}"
