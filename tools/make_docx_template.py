@@ -280,20 +280,21 @@ APPENDIX4_FIELDS = [
     '{{ row.max_days if row.max_days is not none else "—" }}',
 ]
 APPENDIX4_CENTERED = {0, 3, 5}
-APPENDIX4_WIDTHS = [Cm(1.2), Cm(5.0), Cm(7.2), Cm(2.0), Cm(7.4), Cm(3.0)]
+APPENDIX4_WIDTHS = [Cm(1.6), Cm(5.0), Cm(7.0), Cm(2.0), Cm(7.2), Cm(3.0)]
 
-# 26.7 cm: the text width of the landscape page.
+# 26.7 cm: the text width of the landscape page. The number column fits
+# "10000." and the last one a pair id of 12 digits, each on one line.
 APPENDIX2_WIDTHS = [
-    Cm(1.1),
+    Cm(1.8),
     Cm(3.0),
-    Cm(3.65),
-    Cm(2.4),
-    Cm(2.1),
+    Cm(3.5),
+    Cm(2.45),
+    Cm(1.8),
     Cm(3.1),
-    Cm(3.65),
-    Cm(2.4),
-    Cm(2.1),
-    Cm(3.2),
+    Cm(3.5),
+    Cm(2.45),
+    Cm(1.8),
+    Cm(3.3),
 ]
 
 

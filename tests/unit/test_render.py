@@ -1446,6 +1446,17 @@ def test_pdf_long_appendix2_keeps_every_row(directory, texts, tmp_path, monkeypa
 
 
 @needs_soffice
+def test_pdf_wide_numbers_on_one_line(directory, texts, tmp_path):
+    pairs = [make_pair(10000, ["dolinsky"], pair_id="888888888888")]
+    files = render_reports(dolinsky_delta(directory, pairs), directory, texts, TEMPLATES, tmp_path)
+    pdf_path = pdf.write_spravka_pdf(files.spravka_docx, tmp_path / "spravka.pdf", pairs=1)
+    words = pdf_text(pdf_path).split()
+
+    assert "10000." in words
+    assert "888888888888" in words
+
+
+@needs_soffice
 def test_pdf_october_text(october):
     _, files = october
     text = flat(pdf_text(files.spravka_pdf))
