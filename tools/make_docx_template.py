@@ -268,16 +268,18 @@ APPENDIX4_HEADER = [
     "Дубли: № в приложении 2, дата первого выявления, срок",
     "Наибольший срок, дней",
 ]
+# The rows of dupmon.render.organisation_table: a long list of pairs goes on
+# in rows of its own, each but the last ending with a semicolon.
 APPENDIX4_FIELDS = [
-    "{{ loop.index }}.",
-    '{{ row.municipality or "—" }}',
+    "{{ row.number }}",
+    "{{ row.municipality }}",
     "{{ row.organisation }}",
     "{{ row.count }}",
     "{% for pair in row.pairs %}№ {{ pair.number }}: {% if pair.first_seen %}с "
     f"{{{{ pair.first_seen|date_ru }}}}, {{{{ pair.days|count_phrase({DAYS}) }}}}"
     "{% else %}дата выявления неизвестна{% endif %}"
-    '{{ "; " if not loop.last else "" }}{% endfor %}',
-    '{{ row.max_days if row.max_days is not none else "—" }}',
+    '{{ "; " if not loop.last else (";" if row.continues else "") }}{% endfor %}',
+    "{{ row.max_days }}",
 ]
 APPENDIX4_CENTERED = {0, 3, 5}
 APPENDIX4_WIDTHS = [Cm(1.6), Cm(5.0), Cm(7.0), Cm(2.0), Cm(7.2), Cm(3.0)]
@@ -586,7 +588,7 @@ def add_appendix4(document: Document) -> None:
         set_header_cell(cell, caption)
     repeat_as_header(table.rows[0])
 
-    tag_row(table, "{%tr for row in organisations %}")
+    tag_row(table, "{%tr for row in organisation_table %}")
     data = table.add_row()
     for position, (cell, text) in enumerate(zip(data.cells, APPENDIX4_FIELDS, strict=True)):
         set_cell(cell, text, center=position in APPENDIX4_CENTERED)

@@ -67,6 +67,10 @@ CHART_WIDTH_MM = 150
 # rows: 51 s for one of 3,000 rows on a 2-core machine. Cut into pieces of
 # this many rows, Appendix 2 of 5,000 pairs becomes a PDF in 18 s, not 156.
 TABLE_PIECE_ROWS = 200
+# LibreOffice also lays out a table row taller than a page very slowly. With
+# one school on the duplicate side of 5,000 pairs, the PDF took 174 s, and
+# 18 s once that school's list went on over rows of this many pairs.
+ORGANISATION_PAIRS_PER_ROW = 25
 
 REQUIRED_TEXTS = (
     "centre",
@@ -214,6 +218,7 @@ def build_context(delta: Delta, directory: Directory, texts: dict) -> dict:
         "has_unresolvable": any(pair["unresolvable"] for pair in delta.current_pairs),
         "trend": _trend_context(delta, directory),
         "organisations": organisations,
+        "organisation_table": organisation_table(organisations),
         "oldest_pair": _oldest_pair(delta.current_pairs, monitoring_date),
         "register_current": registered(CURRENT),
         "register_resolved": registered(RESOLVED),
@@ -298,6 +303,34 @@ def _trend_context(delta: Delta, directory: Directory) -> dict:
         "total": list(trend["total"]),
         "quiet_count": len(quiet),
     }
+
+
+def organisation_table(organisations: list[dict]) -> list[dict]:
+    """Return the rows of Appendix 4 in the DOCX, from ``organisation_rows``.
+
+    An organisation's first row has its number, municipality, name, count of
+    pairs and longest days open. Its pairs go ``ORGANISATION_PAIRS_PER_ROW``
+    to a row, on further rows with the other cells empty. ``continues``
+    marks a row whose list goes on in the next.
+    """
+    rows = []
+    per_row = ORGANISATION_PAIRS_PER_ROW
+    for number, organisation in enumerate(organisations, start=1):
+        pairs = organisation["pairs"]
+        chunks = [pairs[start : start + per_row] for start in range(0, len(pairs), per_row)]
+        max_days = organisation["max_days"]
+        first = {
+            "number": f"{number}.",
+            "municipality": organisation["municipality"] or "—",
+            "organisation": organisation["organisation"],
+            "count": organisation["count"],
+            "max_days": "—" if max_days is None else max_days,
+        }
+        blank = dict.fromkeys(first, "")
+        for position, chunk in enumerate(chunks or [[]]):
+            cells = first if position == 0 else blank
+            rows.append({**cells, "pairs": chunk, "continues": position < len(chunks) - 1})
+    return rows
 
 
 def _oldest_pair(pairs: list[dict], monitoring_date: dt.date) -> dict | None:
@@ -471,11 +504,11 @@ def _split_long_table(table, qn) -> None:
     rows_per_piece = TABLE_PIECE_ROWS
     if len(body) <= rows_per_piece:
         return
-    kept = [child for child in table if child.tag in (qn("w:tblPr"), qn("w:tblGrid"))]
+    table_properties = [child for child in table if child.tag in (qn("w:tblPr"), qn("w:tblGrid"))]
     anchor = table
     for start in range(rows_per_piece, len(body), rows_per_piece):
         piece = table.makeelement(qn("w:tbl"), {})
-        piece.extend(copy.deepcopy(child) for child in kept)
+        piece.extend(copy.deepcopy(child) for child in table_properties)
         piece.extend(copy.deepcopy(row) for row in header)
         piece.extend(body[start : start + rows_per_piece])
         separator = _small_empty_paragraph(table, qn)

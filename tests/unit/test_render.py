@@ -1020,6 +1020,25 @@ def test_docx_appendix4_days_open(tmp_path, directory, texts):
     ]
 
 
+def test_docx_appendix4_long_list_continues(tmp_path, directory, texts, monkeypatch):
+    monkeypatch.setattr(render, "ORGANISATION_PAIRS_PER_ROW", 2)
+    pairs = [make_pair(n, ["dolinsky"]) for n in range(1, 6)]
+    files = render_reports(dolinsky_delta(directory, pairs), directory, texts, TEMPLATES, tmp_path)
+
+    rows = table_cells(docx.Document(files.spravka_docx).tables[3])[1:]
+
+    unknown = "дата выявления неизвестна"
+    name = "Городской округ «Долинский»"
+    for first in (0, 3):
+        assert rows[first][:4] == [f"{first // 3 + 1}.", name, rows[first][2], "5"]
+        assert rows[first][4] == f"№ 1: {unknown}; № 2: {unknown};"
+        assert rows[first][5] == "—"
+        assert rows[first + 1] == ["", "", "", "", f"№ 3: {unknown}; № 4: {unknown};", ""]
+        assert rows[first + 2] == ["", "", "", "", f"№ 5: {unknown}", ""]
+    assert [rows[0][2], rows[3][2]] == ["МБОУ СОШ № 1", "МБОУ СОШ № 2"]
+    assert len(rows) == 6
+
+
 def test_docx_oldest_pair_sentence(tmp_path, directory, texts):
     files = render_reports(aged_delta(directory), directory, texts, TEMPLATES, tmp_path)
 
