@@ -125,12 +125,29 @@ static void hash_message(const uint64_t keyed[8], const uint8_t *message, size_t
     memcpy(digest, words, digest_size);
 }
 
+/* A buffer format of signed 64-bit integers, in the byte order of this
+ * machine: 'q', or 'l' where a long has 8 bytes (the item size is checked too). */
+static int is_int64_format(const char *format) {
+    if (format == NULL) {
+        return 0;
+    }
+#if PY_LITTLE_ENDIAN
+    const char own_order = '<';
+#else
+    const char own_order = '>';
+#endif
+    if (*format == '@' || *format == '=' || *format == own_order) {
+        format++;
+    }
+    return strcmp(format, "q") == 0 || strcmp(format, "l") == 0;
+}
+
 PyDoc_STRVAR(keyed_digests_doc,
              "keyed_digests(key, digest_size, offsets, data, /) -> bytes\n"
              "\n"
              "Return the keyed BLAKE2b digest of every message, back to back.\n"
-             "Message i is data[offsets[i]:offsets[i + 1]]; offsets holds native\n"
-             "64-bit integers, as in an Arrow large_binary array. Each message must\n"
+             "Message i is data[offsets[i]:offsets[i + 1]]. offsets is a numpy int64\n"
+             "array, as the offsets of an Arrow large_binary array. Each message must\n"
              "be non-empty and the key 1 to 64 bytes long.");
 
 static PyObject *keyed_digests(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
@@ -153,7 +170,7 @@ static PyObject *keyed_digests(PyObject *module, PyObject *const *args, Py_ssize
     if (PyObject_GetBuffer(args[0], &key, PyBUF_SIMPLE) < 0) {
         goto done;
     }
-    if (PyObject_GetBuffer(args[2], &offsets, PyBUF_SIMPLE) < 0) {
+    if (PyObject_GetBuffer(args[2], &offsets, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
         goto done;
     }
     if (PyObject_GetBuffer(args[3], &data, PyBUF_SIMPLE) < 0) {
@@ -163,8 +180,20 @@ static PyObject *keyed_digests(PyObject *module, PyObject *const *args, Py_ssize
         PyErr_SetString(PyExc_ValueError, "the key must be 1 to 64 bytes long");
         goto done;
     }
-    if (offsets.len < (Py_ssize_t)sizeof(int64_t) || offsets.len % sizeof(int64_t) != 0) {
+    if (offsets.ndim != 1 || offsets.itemsize != sizeof(int64_t) || !is_int64_format(offsets.format)) {
+        PyErr_Format(PyExc_ValueError,
+                     "offsets must be a one-dimensional array of 64-bit integers (numpy int64), "
+                     "not of format '%s' with %d dimensions of %zd-byte items",
+                     offsets.format == NULL ? "B" : offsets.format, offsets.ndim,
+                     offsets.itemsize);
+        goto done;
+    }
+    if (offsets.len < (Py_ssize_t)sizeof(int64_t)) {
         PyErr_SetString(PyExc_ValueError, "offsets must hold at least one 64-bit integer");
+        goto done;
+    }
+    if ((uintptr_t)offsets.buf % sizeof(int64_t) != 0) {
+        PyErr_SetString(PyExc_ValueError, "offsets must start at an address aligned to 8 bytes");
         goto done;
     }
 

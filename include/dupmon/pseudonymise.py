@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 MIN_SECRET_LENGTH = 32
 DIGEST_BYTES = 32
+# An Arrow string array addresses its text with 32-bit offsets.
+MAX_HEX_HASHES = (2**31 - 1) // (2 * DIGEST_BYTES)
 
 
 def load_secret(secret: str | None, secret_file: Path, data_dir: Path) -> bytes:
@@ -121,6 +123,11 @@ def hex_hashes(secret: bytes, messages: pa.Array | pa.ChunkedArray) -> pa.String
     import numpy as np
     import pyarrow as pa
 
+    if len(messages) > MAX_HEX_HASHES:
+        raise ValueError(
+            f"{len(messages)} messages are too many to hash at once: their hex hashes would "
+            f"not fit one Arrow string array; hash at most {MAX_HEX_HASHES} at a time"
+        )
     digests = keyed_digests(secret, messages)
     # One hex string for all digests, cut into 64-character cells, is much
     # faster than a million Python strings.

@@ -132,7 +132,11 @@ def offsets(*values: int) -> np.ndarray:
         ((b"k", 32, offsets(-1, 2), b"abc"), "message 0: invalid offsets -1 to 2"),
         ((b"k", 32, offsets(0, 0), b"abc"), "must be non-empty"),
         ((b"k", 32, offsets(), b"abc"), "at least one 64-bit integer"),
-        ((b"k", 32, b"\0" * 12, b"abc"), "at least one 64-bit integer"),
+        ((b"k", 32, b"\0" * 16, b"abc"), "format 'B' with 1 dimensions of 1-byte"),
+        ((b"k", 32, np.array([0, 3], np.int32), b"abc"), "format 'i' with 1 dimensions"),
+        ((b"k", 32, np.array([0.0, 3.0]), b"abc"), "format 'd' with 1 dimensions"),
+        ((b"k", 32, np.array([[0, 1], [2, 3]], np.int64), b"abc"), "with 2 dimensions"),
+        ((b"k", 32, np.frombuffer(bytearray(17), np.int64, 2, 1), b"abc"), "aligned to 8 bytes"),
         ((b"", 32, offsets(0, 1), b"abc"), "the key must be 1 to 64 bytes"),
         ((b"k" * 65, 32, offsets(0, 1), b"abc"), "the key must be 1 to 64 bytes"),
         ((b"k", 0, offsets(0, 1), b"abc"), "digest_size must be 1 to 64"),
@@ -196,3 +200,10 @@ def test_compiled_module_offsets_rewritten_while_hashing():
     )
 
     assert child.returncode == 0, f"exit code {child.returncode}: {child.stderr[-1000:]}"
+
+
+def test_too_many_hex_hashes_rejected(monkeypatch):
+    monkeypatch.setattr(pseudonymise, "MAX_HEX_HASHES", 2)
+
+    with pytest.raises(ValueError, match="3 messages are too many to hash at once"):
+        pseudonymise.hex_hashes(SECRETS[0], pa.array([b"a", b"b", b"c"]))
