@@ -21,9 +21,10 @@ log = logging.getLogger(__name__)
 SOFFICE_NAMES = ("soffice", "libreoffice")
 # A conversion with a fresh profile takes a few seconds. The limit is a generous
 # guess that leaves room for a loaded machine, plus an allowance per pair in
-# Appendix 2: with its table cut into pieces (dupmon.render.TABLE_PIECE_ROWS)
+# Appendix 2. With its table cut into pieces (dupmon.render.TABLE_PIECE_ROWS),
 # LibreOffice took 18 s for 5,000 pairs, 66 s for 15,000 and 141 s for 30,000
-# on a 2-core test machine, about 5 ms a pair.
+# on a 2-core test machine. That is about 5 ms a pair, and the allowance is
+# four times as much.
 TIMEOUT_SECONDS = 180
 SECONDS_PER_PAIR = 0.02
 FILE_MODE = 0o644

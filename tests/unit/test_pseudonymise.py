@@ -161,10 +161,10 @@ def test_compiled_module_other_digest_sizes():
         assert digest == hashlib.blake2b(b"abc", key=key, digest_size=size).digest()
 
 
-# keyed_digests checks the offsets with the interpreter lock held, then
-# releases it and reads them again to hash. A thread that rewrites a writable
-# offsets array in between makes it read outside data. The case runs in a
-# child interpreter, so a crash fails this test instead of ending pytest.
+# keyed_digests hashes without the interpreter lock, so another thread may
+# rewrite a writable offsets array meanwhile. Each offset must be checked as
+# it is read, or the hash reads outside data. The case runs in a child
+# interpreter, so a crash fails this test instead of ending pytest.
 OFFSETS_REWRITTEN_WHILE_HASHING = """
 import threading, time
 import numpy as np
