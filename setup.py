@@ -1,8 +1,8 @@
 """The compiled part of dupmon; the rest of the package is described in pyproject.toml.
 
 dupmon._blake2b computes keyed BLAKE2b over whole Arrow columns. It is
-optional: without a C compiler the install goes on, and dupmon.pseudonymise
-hashes with hashlib, to the same digests, about three times slower.
+optional. Without a C compiler the install goes on, and dupmon.pseudonymise
+computes the same digests with hashlib, more slowly.
 """
 
 from setuptools import Extension, setup

@@ -125,8 +125,8 @@ static void hash_message(const uint64_t keyed[8], const uint8_t *message, size_t
     memcpy(digest, words, digest_size);
 }
 
-/* A buffer format of signed 64-bit integers, in the byte order of this
- * machine: 'q', or 'l' where a long has 8 bytes (the item size is checked too). */
+/* Whether a buffer format is 'q' or 'l' in this machine's byte order. The
+ * caller checks the item size, since 'l' is 4 bytes on some platforms. */
 static int is_int64_format(const char *format) {
     if (format == NULL) {
         return 0;
@@ -156,7 +156,9 @@ static PyObject *keyed_digests(PyObject *module, PyObject *const *args, Py_ssize
     Py_ssize_t digest_size;
 
     if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "keyed_digests takes key, digest_size, offsets and data");
+        PyErr_Format(PyExc_TypeError,
+                     "keyed_digests() takes 4 arguments (key, digest_size, offsets, data), got %zd",
+                     nargs);
         return NULL;
     }
     digest_size = PyLong_AsSsize_t(args[1]);
@@ -164,7 +166,7 @@ static PyObject *keyed_digests(PyObject *module, PyObject *const *args, Py_ssize
         return NULL;
     }
     if (digest_size < 1 || digest_size > MAX_DIGEST_BYTES) {
-        PyErr_SetString(PyExc_ValueError, "digest_size must be 1 to 64");
+        PyErr_Format(PyExc_ValueError, "invalid digest_size %zd: digest_size must be 1 to 64", digest_size);
         return NULL;
     }
     if (PyObject_GetBuffer(args[0], &key, PyBUF_SIMPLE) < 0) {
@@ -177,7 +179,8 @@ static PyObject *keyed_digests(PyObject *module, PyObject *const *args, Py_ssize
         goto done;
     }
     if (key.len < 1 || key.len > MAX_KEY_BYTES) {
-        PyErr_SetString(PyExc_ValueError, "the key must be 1 to 64 bytes long");
+        PyErr_Format(PyExc_ValueError, "invalid key of %zd bytes: the key must be 1 to 64 bytes long",
+                     key.len);
         goto done;
     }
     if (offsets.ndim != 1 || offsets.itemsize != sizeof(int64_t) || !is_int64_format(offsets.format)) {

@@ -80,13 +80,13 @@ def _key(secret: bytes) -> bytes:
     return secret if len(secret) <= 64 else hashlib.blake2b(secret, digest_size=64).digest()
 
 
-def _keyed_state(secret: bytes) -> hashlib.blake2b:
-    return hashlib.blake2b(key=_key(secret), digest_size=DIGEST_BYTES)
+def _keyed_state(key: bytes) -> hashlib.blake2b:
+    return hashlib.blake2b(key=key, digest_size=DIGEST_BYTES)
 
 
 def keyed_hash(secret: bytes, *parts: str) -> str:
     """Return the hex keyed BLAKE2b-256 of the parts joined by a unit separator."""
-    state = _keyed_state(secret)
+    state = _keyed_state(_key(secret))
     state.update("\x1f".join(parts).encode("utf-8"))
     return state.hexdigest()
 
@@ -115,10 +115,10 @@ def keyed_hashes(secret: bytes, kind: str, *columns: pa.Array) -> pa.Array:
 
 
 def hex_hashes(secret: bytes, messages: pa.Array | pa.ChunkedArray) -> pa.StringArray:
-    """Return the hex keyed BLAKE2b-256 of each message, whole, as ``keyed_hash`` writes it.
+    """Return the hex keyed BLAKE2b-256 of each message, as ``keyed_hash`` writes it.
 
-    A message built as the kind and the parts joined by ``"\x1f"`` gets the
-    hash ``keyed_hash(secret, kind, *parts)`` gives.
+    A message made of the kind and the parts joined by ``"\x1f"`` gets
+    ``keyed_hash(secret, kind, *parts)``.
     """
     import numpy as np
     import pyarrow as pa
@@ -165,7 +165,7 @@ def _chunk_digests(key: bytes, messages: pa.Array) -> bytes:
         offsets = np.frombuffer(offsets_buffer, dtype=np.int64)
         offsets = offsets[column.offset : column.offset + len(column) + 1]
         return _blake2b.keyed_digests(key, DIGEST_BYTES, offsets, data)
-    keyed = hashlib.blake2b(key=key, digest_size=DIGEST_BYTES)
+    keyed = _keyed_state(key)
     digests = []
     append = digests.append
     for message in messages.cast(pa.binary()).to_pylist():

@@ -379,7 +379,7 @@ def test_docx_long_appendix2_cut_into_pieces(directory, texts, tmp_path, monkeyp
     assert following.getnext() is pieces[1]._tbl
 
 
-def test_docx_table_of_piece_size_stays_whole(directory, texts, tmp_path, monkeypatch):
+def test_docx_piece_size_table_whole(directory, texts, tmp_path, monkeypatch):
     files = long_appendix2(directory, texts, tmp_path, monkeypatch, pairs=3, per_piece=3)
 
     pieces = appendix2_pieces(docx.Document(files.spravka_docx))
