@@ -19,6 +19,15 @@ beside them. Before each repeat, what a first run would not find is
 removed: the raw copies of the date's exports before ingest, the date's
 snapshot before the snapshot step and its reports before the delta.
 
+Before each timed process it waits ``--pause`` seconds (5 by default), so
+that every measurement starts from the same state of the machine, as an
+Airflow task does: the scheduler takes seconds to start the next task.
+On a virtual machine whose balloon device reports freed memory to the host,
+memory freed a moment before costs little to touch again, and memory freed
+seconds before costs much more (measured on one such machine: 0.25 s against
+1.3 s of system time for the same normalise step). Without the pause, the
+times of a step fall into two groups by how soon it followed the run before.
+
 Last, it times how long each DAG file takes to parse beyond the import of
 ``airflow.sdk``: in a fresh process per file, ``airflow.sdk`` is imported
 first and then the file is run with ``runpy``.
@@ -318,7 +327,20 @@ def split(size: int, regions: list[str]) -> dict[str, int]:
     return {region: share + (index < rest) for index, region in enumerate(regions)}
 
 
-def benchmark(size: int, files: int, workdir: Path, regions: list[str], repeat: int = 1) -> dict:
+def settle(seconds: float) -> None:
+    """Wait before a timed process (see the module's docstring)."""
+    if seconds > 0:
+        time.sleep(seconds)
+
+
+def benchmark(
+    size: int,
+    files: int,
+    workdir: Path,
+    regions: list[str],
+    repeat: int = 1,
+    pause: float = 0.0,
+) -> dict:
     root = workdir / f"pairs-{size}"
     shutil.rmtree(root, ignore_errors=True)
     data = root / "data"
@@ -342,6 +364,7 @@ def benchmark(size: int, files: int, workdir: Path, regions: list[str], repeat: 
         "regions": regions,
         "input_bytes": size_bytes,
         "repeat": repeat,
+        "pause_seconds": pause,
         "steps": {},
     }
     load_before = os.getloadavg()[0]
@@ -353,6 +376,7 @@ def benchmark(size: int, files: int, workdir: Path, regions: list[str], repeat: 
             for region in regions:
                 if attempt and step != "floor":
                     reset_for_first_run(step, data / region, CURRENT)
+                settle(pause)
                 parts.append(run_step(step, data, root / region / "inbox", CURRENT, region))
             runs.append(sum_steps(parts))
         return median_run(runs)
@@ -452,6 +476,13 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
         "GX s: the import of Great Expectations plus its suite runs, both within validate s. "
         "load: the one-minute load average before and after the date's steps.",
     ]
+    pauses = sorted({result.get("pause_seconds", 0.0) for result in results})
+    if pauses != [0.0]:
+        lines[-1] += (
+            " Each timed process started after a pause of "
+            + ", ".join(f"{pause:g}" for pause in pauses)
+            + " s."
+        )
     if any(result.get("repeat", 1) > 1 for result in results):
         lines[-1] += (
             " With repeats, each figure is the median run, the fastest and slowest in brackets; "
@@ -474,6 +505,13 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"invalid count {value}: use 1 or more")
+    return value
+
+
+def pause_seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"invalid pause {text}: use 0 to 3600 seconds")
     return value
 
 
@@ -505,6 +543,13 @@ def main(argv: list[str] | None = None) -> int:
         "(with an even number, the faster of the two middle runs)",
     )
     parser.add_argument(
+        "--pause",
+        type=pause_seconds,
+        default=5.0,
+        help="seconds to wait before each timed process, so that each starts from a settled "
+        "machine (default 5; 0 runs them back to back)",
+    )
+    parser.add_argument(
         "--no-dag-parse", action="store_true", help="skip the timing of the DAG files"
     )
     parser.add_argument("--child", choices=[*STEPS, "floor"], help=argparse.SUPPRESS)
@@ -526,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     regions = configured_regions()
     results = []
     for size in args.sizes:
-        result = benchmark(size, args.files, args.workdir, regions, args.repeat)
+        result = benchmark(size, args.files, args.workdir, regions, args.repeat, args.pause)
         results.append(result)
         print(
             f"{size:>9,} pairs: total {result['total_seconds']:.2f} s = "

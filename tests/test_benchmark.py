@@ -5,10 +5,13 @@ No timing is asserted: the figures only go to docs/benchmarks.md.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import subprocess
 import sys
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -20,8 +23,8 @@ def test_benchmark_tiny_run(tmp_path):
     table = tmp_path / "results.md"
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run_benchmark.py"), "--sizes", "120", "--files", "2",
-         "--repeat", "2", "--workdir", str(tmp_path / "work"), "--json", str(output),
-         "--markdown", str(table)],
+         "--repeat", "2", "--pause", "0.1", "--workdir", str(tmp_path / "work"),
+         "--json", str(output), "--markdown", str(table)],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -35,17 +38,55 @@ def test_benchmark_tiny_run(tmp_path):
     assert sorted(report["dag_parse"]) == sorted(p.name for p in (ROOT / "dags").glob("*.py"))
     assert "| 120 |" in table.read_text(encoding="utf-8")
     assert run["repeat"] == 2
+    assert run["pause_seconds"] == 0.1
+    assert "after a pause of 0.1 s" in table.read_text(encoding="utf-8")
     assert list((tmp_path / "work").iterdir()) == []
     for figures in [run["floor"], *run["steps"].values()]:
         assert figures["min_seconds"] <= figures["seconds"] <= figures["max_seconds"]
 
 
-def test_reset_for_first_run(tmp_path):
+def _bench_module():
     sys.path.insert(0, str(ROOT / "bench"))
     try:
-        from run_benchmark import reset_for_first_run
+        import run_benchmark
     finally:
         sys.path.remove(str(ROOT / "bench"))
+    return run_benchmark
+
+
+def test_pause_before_each_timed_run(tmp_path, monkeypatch):
+    bench = _bench_module()
+    events = []
+    monkeypatch.setattr(bench, "settle", lambda seconds: events.append(("pause", seconds)))
+
+    def run_step(step, data, inbox, day, region):
+        events.append((step, day))
+        return {"seconds": 1.0, "peak_bytes": 1, "gx_import_seconds": 0.1, "gx_seconds": 0.2}
+
+    monkeypatch.setattr(bench, "run_step", run_step)
+    monkeypatch.setattr(bench, "reset_for_first_run", lambda step, folder, day: None)
+
+    result = bench.benchmark(30, 1, tmp_path, ["sakhalin"], repeat=2, pause=2.5)
+
+    baseline = [(step, bench.BASELINE) for step in bench.STEPS]
+    assert events[: len(baseline)] == baseline
+    timed = events[len(baseline):]
+    assert len(timed) == 2 * 2 * (len(bench.STEPS) + 1)
+    assert timed[0::2] == [("pause", 2.5)] * (len(timed) // 2)
+    assert {step for step, _ in timed[1::2]} == {"floor", *bench.STEPS}
+    assert result["pause_seconds"] == 2.5
+
+
+def test_pause_rejects_invalid_values():
+    bench = _bench_module()
+    assert bench.pause_seconds("0") == 0.0
+    for text in ("-1", "nan", "inf", "86400"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bench.pause_seconds(text)
+
+
+def test_reset_for_first_run(tmp_path):
+    reset_for_first_run = _bench_module().reset_for_first_run
     day = dt.date(2025, 1, 17)
     raw = tmp_path / "raw"
     raw.mkdir()
