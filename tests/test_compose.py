@@ -224,3 +224,21 @@ def test_compose_config_requires(tmp_path, name):
 
     assert result.returncode != 0
     assert f"set {name}" in result.stderr
+
+
+def _dockerfile_stages() -> list[str]:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    return re.split(r"^(?=FROM\s)", text, flags=re.MULTILINE)[1:]
+
+
+def test_dockerfile_compiles_hash_module_in_stage():
+    first, last = _dockerfile_stages()
+
+    assert first.startswith("FROM apache/airflow:3.3.2-python3.11 AS hash-module")
+    assert "gcc libc6-dev" in first
+    assert "--target /tmp/dupmon-built /tmp/dupmon" in first
+    assert "cp /tmp/dupmon-built/dupmon/_blake2b.*.so /tmp/dupmon-module/" in first
+    assert "COPY --from=hash-module --chown=airflow:root /tmp/dupmon-module/ " in last
+    assert last.rstrip().endswith("/opt/dupmon/include/dupmon/")
+    assert "gcc" not in last
+
