@@ -436,10 +436,6 @@ def read_staged_frames_of(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=_staged_types)
 
 
-def read_staged_frame(path: str | Path) -> pd.DataFrame:
-    return read_staged_frames([path])
-
-
 def _staged_types(arrow_type: pa.DataType):
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return pd.StringDtype()
