@@ -15,7 +15,8 @@ USER airflow
 
 COPY --chown=airflow:root pyproject.toml setup.py /tmp/dupmon/
 COPY --chown=airflow:root include /tmp/dupmon/include
-# A compiler is here, so a module that fails to compile fails the build.
+# pip succeeds without the optional module, so the cp fails the build when it
+# did not compile, as it should not here, with a compiler.
 RUN pip install --no-cache-dir --no-deps --target /tmp/dupmon-built /tmp/dupmon \
     && mkdir /tmp/dupmon-module \
     && cp /tmp/dupmon-built/dupmon/_blake2b.*.so /tmp/dupmon-module/

@@ -19,9 +19,10 @@ beside them. Before each repeat, what a first run would not find is
 removed: the raw copies of the date's exports before ingest, the date's
 snapshot before the snapshot step and its reports before the delta.
 
-Before each timed process it waits ``--pause`` seconds (5 by default), so
-that every measurement starts from the same state of the machine, as an
-Airflow task does: the scheduler takes seconds to start the next task.
+Before each timed run of the floor and of the steps it waits ``--pause``
+seconds (5 by default), so that every measurement starts from the same
+state of the machine, as an Airflow task does: by our estimate the
+scheduler takes seconds to start the next task.
 On a virtual machine whose balloon device reports freed memory to the host,
 memory freed a moment before costs little to touch again, and memory freed
 seconds before costs much more (measured on one such machine: 0.25 s against
@@ -328,7 +329,7 @@ def split(size: int, regions: list[str]) -> dict[str, int]:
 
 
 def settle(seconds: float) -> None:
-    """Wait before a timed process (see the module's docstring)."""
+    """Wait before a timed run of the floor or a step (see the module's docstring)."""
     if seconds > 0:
         time.sleep(seconds)
 
@@ -479,7 +480,7 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
     pauses = sorted({result.get("pause_seconds", 0.0) for result in results})
     if pauses != [0.0]:
         lines[-1] += (
-            " Each timed process started after a pause of "
+            " Each timed run of the floor and the steps started after a pause of "
             + ", ".join(f"{pause:g}" for pause in pauses)
             + " s."
         )
@@ -546,8 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         "--pause",
         type=pause_seconds,
         default=5.0,
-        help="seconds to wait before each timed process, so that each starts from a settled "
-        "machine (default 5; 0 runs them back to back)",
+        help="seconds to wait before each timed run of the floor and the steps, so that each "
+        "starts from a settled machine (default 5; 0 runs them back to back)",
     )
     parser.add_argument(
         "--no-dag-parse", action="store_true", help="skip the timing of the DAG files"
