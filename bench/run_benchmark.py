@@ -3,7 +3,9 @@
 For each size it writes two monitoring dates of synthetic exports (the
 older 14-column layout as CSV, every pupil invented), spread over several
 files per region and over every region configured under
-``include/config/regions``. It processes the baseline date, then runs each
+``include/config/regions``. With ``--regions N`` it spreads them over N
+regions instead: copies of the configured ones in turn, under names of
+their own, written into the work folder. It processes the baseline date, then runs each
 step of the second date region by region, each in its own process, and
 reports per step the wall time (summed over the regions) and the peak
 resident memory (the largest of the step's processes).
@@ -188,7 +190,14 @@ def run_child(arguments: list[str], environment: dict[str, str] | None = None) -
     return json.loads(process.stdout.strip().splitlines()[-1])
 
 
-def run_step(step: str, data: Path, inbox: Path, day: dt.date, region: str) -> dict:
+def run_step(
+    step: str,
+    data: Path,
+    inbox: Path,
+    day: dt.date,
+    region: str,
+    config_dir: Path = CONFIG_DIR,
+) -> dict:
     """Run one step of one region in a child process; return its wall time and peak memory."""
     return run_child(
         [
@@ -202,11 +211,15 @@ def run_step(step: str, data: Path, inbox: Path, day: dt.date, region: str) -> d
             day.isoformat(),
             "--region",
             region,
+            "--config-dir",
+            str(config_dir),
         ]
     )
 
 
-def child(step: str, data: Path, inbox: Path, day: dt.date, region: str) -> None:
+def child(
+    step: str, data: Path, inbox: Path, day: dt.date, region: str, config_dir: Path = CONFIG_DIR
+) -> None:
     """Run one step in this process and print its figures as one JSON line."""
     import logging
     import resource
@@ -216,6 +229,7 @@ def child(step: str, data: Path, inbox: Path, day: dt.date, region: str) -> None
         "DUPMON_DATA_DIR": str(data),
         "DUPMON_INBOX": str(inbox),
         "DUPMON_REGION": region,
+        "DUPMON_CONFIG_DIR": str(config_dir),
         "DUPMON_PAIR_KEY_SECRET": SECRET,
         "DUPMON_MAX_FILE_BYTES": str(10 * 1024**3),
         "GX_ANALYTICS_ENABLED": "false",
@@ -334,6 +348,28 @@ def settle(seconds: float) -> None:
         time.sleep(seconds)
 
 
+def copy_regions(count: int, target: Path, config_dir: Path = CONFIG_DIR) -> list[str]:
+    """Write ``count`` region folders into ``target`` and return their names.
+
+    They copy the regions configured in ``config_dir`` in turn. The first copy
+    of each keeps its name, and later ones get a number: sakhalin, sakhalin-2.
+    """
+    sources = configured_regions(config_dir)
+    if not sources:
+        raise SystemExit(
+            f"no region found to copy in {config_dir}: add a region folder with a region.yaml "
+            "and a municipalities.yaml"
+        )
+    shutil.rmtree(target, ignore_errors=True)
+    names = []
+    for index in range(count):
+        source = sources[index % len(sources)]
+        name = source if index < len(sources) else f"{source}-{index + 1}"
+        shutil.copytree(config_dir / source, target / name)
+        names.append(name)
+    return names
+
+
 def benchmark(
     size: int,
     files: int,
@@ -341,6 +377,7 @@ def benchmark(
     regions: list[str],
     repeat: int = 1,
     pause: float = 0.0,
+    config_dir: Path = CONFIG_DIR,
 ) -> dict:
     root = workdir / f"pairs-{size}"
     shutil.rmtree(root, ignore_errors=True)
@@ -349,7 +386,7 @@ def benchmark(
     sizes = split(size, regions)
     size_bytes = 0
     for region in regions:
-        places = municipalities_of(region)
+        places = municipalities_of(region, config_dir)
         # Two thirds of the baseline's pairs are still there at the current date.
         write_exports(root / region / "inbox-baseline", BASELINE, sizes[region], files, 0, places)
         size_bytes += write_exports(
@@ -357,7 +394,7 @@ def benchmark(
         )
     for region in regions:
         for step in STEPS:
-            run_step(step, data, root / region / "inbox-baseline", BASELINE, region)
+            run_step(step, data, root / region / "inbox-baseline", BASELINE, region, config_dir)
 
     result = {
         "pairs": size,
@@ -378,7 +415,9 @@ def benchmark(
                 if attempt and step != "floor":
                     reset_for_first_run(step, data / region, CURRENT)
                 settle(pause)
-                parts.append(run_step(step, data, root / region / "inbox", CURRENT, region))
+                parts.append(
+                    run_step(step, data, root / region / "inbox", CURRENT, region, config_dir)
+                )
             runs.append(sum_steps(parts))
         return median_run(runs)
 
@@ -444,15 +483,16 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
         f"{(info['memory_bytes'] or 0) / 1024**3:.1f} GiB; Python {info['python']}; "
         + ", ".join(f"{k} {v}" for k, v in info["packages"].items()),
         "",
-        "| pairs | files | input MB | floor s | "
+        "| pairs | regions | files | input MB | floor s | "
         + " | ".join(f"{s} s (x floor)" for s in STEPS)
         + " | total s (x floor) | peak MiB | GX import s | GX s (share) | load |",
-        "|" + "---|" * (9 + len(STEPS)),
+        "|" + "---|" * (10 + len(STEPS)),
     ]
     for result in results:
         floor = result["floor"]["seconds"]
         cells = [
             f"{result['pairs']:,}",
+            str(len(result["regions"])),
             str(result["files"]),
             f"{result['input_bytes'] / 1e6:.1f}",
             f"{floor:.2f}",
@@ -544,6 +584,12 @@ def main(argv: list[str] | None = None) -> int:
         "(with an even number, the faster of the two middle runs)",
     )
     parser.add_argument(
+        "--regions",
+        type=positive_int,
+        help="spread the pairs over this many regions, copies of the configured ones in turn "
+        "(default: the configured regions)",
+    )
+    parser.add_argument(
         "--pause",
         type=pause_seconds,
         default=5.0,
@@ -558,27 +604,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--inbox", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--region", help=argparse.SUPPRESS)
+    parser.add_argument("--config-dir", type=Path, default=CONFIG_DIR, help=argparse.SUPPRESS)
     parser.add_argument("--date", type=dt.date.fromisoformat, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
-        child(args.child, args.data, args.inbox, args.date, args.region)
+        child(args.child, args.data, args.inbox, args.date, args.region, args.config_dir)
         return 0
     if args.parse_dag:
         parse_dag(args.parse_dag)
         return 0
 
     info = machine()
+    config_dir = CONFIG_DIR
     regions = configured_regions()
+    if args.regions:
+        config_dir = args.workdir / "regions"
+        regions = copy_regions(args.regions, config_dir)
     results = []
     for size in args.sizes:
-        result = benchmark(size, args.files, args.workdir, regions, args.repeat, args.pause)
+        result = benchmark(
+            size, args.files, args.workdir, regions, args.repeat, args.pause, config_dir
+        )
         results.append(result)
         print(
             f"{size:>9,} pairs: total {result['total_seconds']:.2f} s = "
             f"{result['total_ratio']:.1f} x floor, peak {result['peak_bytes'] / 1024**2:.0f} MiB",
             flush=True,
         )
+    if args.regions:
+        shutil.rmtree(config_dir)
     dags = None if args.no_dag_parse else dag_parse_times(args.workdir)
     command = "bench/run_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.json:

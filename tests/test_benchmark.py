@@ -23,7 +23,7 @@ def test_benchmark_tiny_run(tmp_path):
     table = tmp_path / "results.md"
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run_benchmark.py"), "--sizes", "120", "--files", "2",
-         "--repeat", "2", "--pause", "0.1", "--workdir", str(tmp_path / "work"),
+         "--repeat", "2", "--pause", "0.1", "--regions", "2", "--workdir", str(tmp_path / "work"),
          "--json", str(output), "--markdown", str(table)],
         capture_output=True, text=True, timeout=600,
     )
@@ -31,12 +31,14 @@ def test_benchmark_tiny_run(tmp_path):
     report = json.loads(output.read_text())
     (run,) = report["results"]
     assert set(run["steps"]) == STEPS
+    assert run["regions"] == ["sakhalin", "sakhalin-2"]
+    assert run["files"] == 4
     assert all(step["seconds"] > 0 for step in run["steps"].values())
     assert run["floor"]["seconds"] > 0
     validate = run["steps"]["validate"]
     assert 0 < validate["gx_import_seconds"] < validate["gx_seconds"] <= validate["seconds"]
     assert sorted(report["dag_parse"]) == sorted(p.name for p in (ROOT / "dags").glob("*.py"))
-    assert "| 120 |" in table.read_text(encoding="utf-8")
+    assert "| 120 | 2 | 4 |" in table.read_text(encoding="utf-8")
     assert run["repeat"] == 2
     assert run["pause_seconds"] == 0.1
     assert "after a pause of 0.1 s" in table.read_text(encoding="utf-8")
@@ -59,7 +61,7 @@ def test_pause_before_each_timed_run(tmp_path, monkeypatch):
     events = []
     monkeypatch.setattr(bench, "settle", lambda seconds: events.append(("pause", seconds)))
 
-    def run_step(step, data, inbox, day, region):
+    def run_step(step, data, inbox, day, region, config_dir):
         events.append((step, day))
         return {"seconds": 1.0, "peak_bytes": 1, "gx_import_seconds": 0.1, "gx_seconds": 0.2}
 
@@ -83,6 +85,23 @@ def test_pause_rejects_invalid_values():
     for text in ("-1", "nan", "inf", "86400"):
         with pytest.raises(argparse.ArgumentTypeError):
             bench.pause_seconds(text)
+
+
+def test_copy_regions_names_and_contents(tmp_path):
+    bench = _bench_module()
+    config = tmp_path / "config"
+    for name in ("alpha", "beta"):
+        (config / name).mkdir(parents=True)
+        (config / name / "region.yaml").write_text(f"name: {name}\n", encoding="utf-8")
+        (config / name / "municipalities.yaml").write_text("municipalities: []\n")
+    (config / "not-a-region").mkdir()
+
+    names = bench.copy_regions(5, tmp_path / "copies", config)
+
+    assert names == ["alpha", "beta", "alpha-3", "beta-4", "alpha-5"]
+    assert sorted(p.name for p in (tmp_path / "copies").iterdir()) == sorted(names)
+    copied = tmp_path / "copies" / "beta-4" / "region.yaml"
+    assert copied.read_text(encoding="utf-8") == "name: beta\n"
 
 
 def test_reset_for_first_run(tmp_path):
