@@ -85,12 +85,39 @@ def load_suite_config(suite_file: Path, directory: Directory) -> dict:
     return config
 
 
+def _great_expectations():
+    """Import Great Expectations with its analytics off and its logging at WARNING.
+
+    GX logs about two hundred INFO lines while it is imported, and its
+    internals (temporary folders, data sources) while it runs. They would
+    fill the validate task's log, so the level is set before the import.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    gx_log = logging.getLogger("great_expectations")
+    # A level set on the GX logger itself is a choice, and is left as it is.
+    quiet = gx_log.level == logging.NOTSET and gx_log.getEffectiveLevel() < logging.WARNING
+    if quiet:
+        gx_log.setLevel(logging.WARNING)
+    import great_expectations
+
+    if quiet:
+        # Some GX modules set their own logger to INFO when imported.
+        for name, logger in list(logging.root.manager.loggerDict.items()):
+            if (
+                name.startswith("great_expectations.")
+                and isinstance(logger, logging.Logger)
+                and logging.NOTSET < logger.level < logging.WARNING
+            ):
+                logger.setLevel(logging.WARNING)
+    return great_expectations
+
+
 def _used_columns(item: dict) -> set[str]:
     return {item["kwargs"].get(k) for k in ("column", "column_A", "column_B")} - {None}
 
 
 def _build_suite(config: dict, no_duplicates: bool, columns: set[str]):
-    import great_expectations as gx
+    gx = _great_expectations()
 
     suite = gx.ExpectationSuite(name=config["name"], meta=config.get("meta"))
     for item in config["expectations"]:
@@ -112,7 +139,7 @@ def _build_suite(config: dict, no_duplicates: bool, columns: set[str]):
 
 
 def _expectation_class(type_name: str):
-    import great_expectations as gx
+    gx = _great_expectations()
 
     class_name = "".join(part.capitalize() for part in type_name.split("_"))
     try:
@@ -146,14 +173,8 @@ def run_suite(
     With ``docs_dir`` the result is also added to the GX Data Docs site
     there, under the validation name ``name``.
     """
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
+    gx = _great_expectations()
     from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    # GX logs its internals (temporary folders, data sources) at INFO.
-    gx_log = logging.getLogger("great_expectations")
-    if gx_log.getEffectiveLevel() < logging.WARNING:
-        gx_log.setLevel(logging.WARNING)
 
     checked = suite_frame(frame, config)
     context = gx.get_context(mode="ephemeral")

@@ -7,10 +7,11 @@ and each expectation here fails on fewer, so its list is complete.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 
 import pyarrow as pa
 import pytest
-
 from dupmon.directory import load_directory
 from dupmon.ingest import STAGED_SCHEMA
 from dupmon.normalise import read_staged_frames_of
@@ -24,6 +25,7 @@ from dupmon.validate import (
     run_suite,
     unexpected_rows,
 )
+
 from tests.unit.pair_factory import DIRECTORY_FILE
 
 GOOD = {
@@ -193,3 +195,47 @@ def test_class_regex_takes_ascii_digits_only(directory):
     # Arabic-Indic and full-width digits get the class warning.
     assert not re.search(pattern, "٢А")
     assert not re.search(pattern, "２А")
+
+
+_IMPORT_LOGS = """
+import logging
+import sys
+
+records = []
+
+
+class ListHandler(logging.Handler):
+    def emit(self, record):
+        records.append(record)
+
+
+logging.basicConfig(level=logging.INFO, handlers=[ListHandler()])
+assert "great_expectations" not in sys.modules
+from dupmon import validate
+
+gx = validate._great_expectations()
+gx.get_context(mode="ephemeral")
+print(sum(record.name.startswith("great_expectations") for record in records))
+"""
+
+
+def test_gx_import_logs_nothing_at_info():
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORT_LOGS], capture_output=True, text=True, timeout=300
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "0"
+
+
+def test_gx_logger_level_set_by_user_kept():
+    chosen = "logging.getLogger('great_expectations').setLevel(logging.INFO)\n"
+    importing = "from dupmon import validate"
+    code = _IMPORT_LOGS.replace(importing, chosen + importing)
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(result.stdout.strip()) > 0
