@@ -91,25 +91,32 @@ def _great_expectations():
     GX logs about two hundred INFO lines while it is imported, and its
     internals (temporary folders, data sources) while it runs. They would
     fill the validate task's log, so the level is set before the import.
+    Levels set on the GX loggers before the call are kept.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     gx_log = logging.getLogger("great_expectations")
-    # A level set on the GX logger itself is a choice, and is left as it is.
-    quiet = gx_log.level == logging.NOTSET and gx_log.getEffectiveLevel() < logging.WARNING
-    if quiet:
+    if gx_log.level == logging.NOTSET and gx_log.getEffectiveLevel() < logging.WARNING:
         gx_log.setLevel(logging.WARNING)
+    chosen = _gx_module_loggers()
     import great_expectations
 
-    if quiet:
-        # Some GX modules set their own logger to INFO when imported.
-        for name, logger in list(logging.root.manager.loggerDict.items()):
-            if (
-                name.startswith("great_expectations.")
-                and isinstance(logger, logging.Logger)
-                and logging.NOTSET < logger.level < logging.WARNING
-            ):
-                logger.setLevel(logging.WARNING)
+    # Some GX modules set their own logger to INFO when imported. Those
+    # follow the GX logger again.
+    for name, logger in _gx_module_loggers().items():
+        if name not in chosen:
+            logger.setLevel(logging.NOTSET)
     return great_expectations
+
+
+def _gx_module_loggers() -> dict[str, logging.Logger]:
+    """Return the loggers below ``great_expectations`` that have a level of their own."""
+    return {
+        name: logger
+        for name, logger in list(logging.root.manager.loggerDict.items())
+        if name.startswith("great_expectations.")
+        and isinstance(logger, logging.Logger)
+        and logger.level != logging.NOTSET
+    }
 
 
 def _used_columns(item: dict) -> set[str]:

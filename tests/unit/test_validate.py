@@ -7,6 +7,7 @@ and each expectation here fails on fewer, so its list is complete.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import subprocess
 import sys
 
@@ -209,7 +210,7 @@ class ListHandler(logging.Handler):
         records.append(record)
 
 
-logging.basicConfig(level=logging.INFO, handlers=[ListHandler()])
+logging.basicConfig(level=int(sys.argv[1]), handlers=[ListHandler()])
 assert "great_expectations" not in sys.modules
 from dupmon import validate
 
@@ -219,9 +220,13 @@ print(sum(record.name.startswith("great_expectations") for record in records))
 """
 
 
-def test_gx_import_logs_nothing_at_info():
+@pytest.mark.parametrize("root_level", [logging.DEBUG, logging.INFO, logging.WARNING])
+def test_gx_import_logs_nothing_below_warning(root_level):
     result = subprocess.run(
-        [sys.executable, "-c", _IMPORT_LOGS], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _IMPORT_LOGS, str(root_level)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
@@ -234,7 +239,7 @@ def test_gx_logger_level_set_by_user_kept():
     code = _IMPORT_LOGS.replace(importing, chosen + importing)
 
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code, str(logging.INFO)], capture_output=True, text=True, timeout=300
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
