@@ -53,6 +53,7 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -116,13 +117,14 @@ def write_exports(
     """Write ``pairs`` synthetic pairs of ``day`` into ``files`` CSV files; return bytes written.
 
     Pair numbers start at ``first_pair``, so two dates share the pairs their
-    number ranges share. ``municipalities`` default to the first region's.
+    number ranges share. The files get equal shares, give or take a pair, so
+    none is empty while there are at least as many pairs as files.
+    ``municipalities`` default to the first region's.
     """
     municipalities = municipalities or municipalities_of(configured_regions()[0])
     generator = random.Random(pairs * 31 + day.toordinal())
     inbox.mkdir(parents=True, exist_ok=True)
     written = 0
-    per_file = -(-pairs // files)
     for file_index in range(files):
         path = inbox / f"dubli_part{file_index + 1}_{day.strftime('%d.%m.%Y')}.csv"
         with path.open("w", encoding="utf-8", newline="") as handle:
@@ -130,8 +132,8 @@ def write_exports(
             writer.writerow(["Список учащихся-«дублей» (образовательные организации)"])
             writer.writerow([f"Период: 02.09.2024 - {day.strftime('%d.%m.%Y')}"])
             writer.writerow(HEADER)
-            start = first_pair + file_index * per_file
-            for number in range(start, min(start + per_file, first_pair + pairs)):
+            start = first_pair + pairs * file_index // files
+            for number in range(start, first_pair + pairs * (file_index + 1) // files):
                 municipality, settlement = municipalities[number % len(municipalities)]
                 other, other_settlement = municipalities[generator.randrange(len(municipalities))]
                 end_day = 1 + number % 15
@@ -353,6 +355,7 @@ def copy_regions(count: int, target: Path, config_dir: Path = CONFIG_DIR) -> lis
 
     They copy the regions configured in ``config_dir`` in turn. The first copy
     of each keeps its name, and later ones get a number: sakhalin, sakhalin-2.
+    ``target`` must be empty or missing: nothing in it is deleted.
     """
     sources = configured_regions(config_dir)
     if not sources:
@@ -360,11 +363,17 @@ def copy_regions(count: int, target: Path, config_dir: Path = CONFIG_DIR) -> lis
             f"no region found to copy in {config_dir}: add a region folder with a region.yaml "
             "and a municipalities.yaml"
         )
-    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True, exist_ok=True)
+    if any(target.iterdir()):
+        raise SystemExit(f"the folder {target} for the region copies is not empty: use a new one")
     names = []
     for index in range(count):
         source = sources[index % len(sources)]
         name = source if index < len(sources) else f"{source}-{index + 1}"
+        if name in names:
+            raise SystemExit(
+                f"the copy name {name} is taken by a configured region: rename that region"
+            )
         shutil.copytree(config_dir / source, target / name)
         names.append(name)
     return names
@@ -381,6 +390,21 @@ def benchmark(
 ) -> dict:
     root = workdir / f"pairs-{size}"
     shutil.rmtree(root, ignore_errors=True)
+    try:
+        return _benchmark_in(root, size, files, regions, repeat, pause, config_dir)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _benchmark_in(
+    root: Path,
+    size: int,
+    files: int,
+    regions: list[str],
+    repeat: int,
+    pause: float,
+    config_dir: Path,
+) -> dict:
     data = root / "data"
     data.mkdir(parents=True)
     sizes = split(size, regions)
@@ -435,7 +459,6 @@ def benchmark(
     result["peak_bytes"] = max(item["peak_bytes"] for item in result["steps"].values())
     result["validate_share"] = validate["seconds"] / total if total else None
     result["gx_share"] = validate["gx_seconds"] / total if total else None
-    shutil.rmtree(root, ignore_errors=True)
     return result
 
 
@@ -616,24 +639,37 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     info = machine()
+    region_count = args.regions or len(configured_regions())
+    for size in args.sizes:
+        if size < region_count * args.files:
+            parser.error(
+                f"invalid size {size}: the exports are {region_count * args.files} files "
+                f"({region_count} regions x {args.files}) of one pair at least, so use "
+                f"{region_count * args.files} pairs or more"
+            )
+
     config_dir = CONFIG_DIR
     regions = configured_regions()
-    if args.regions:
-        config_dir = args.workdir / "regions"
-        regions = copy_regions(args.regions, config_dir)
     results = []
-    for size in args.sizes:
-        result = benchmark(
-            size, args.files, args.workdir, regions, args.repeat, args.pause, config_dir
-        )
-        results.append(result)
-        print(
-            f"{size:>9,} pairs: total {result['total_seconds']:.2f} s = "
-            f"{result['total_ratio']:.1f} x floor, peak {result['peak_bytes'] / 1024**2:.0f} MiB",
-            flush=True,
-        )
-    if args.regions:
-        shutil.rmtree(config_dir)
+    try:
+        if args.regions:
+            args.workdir.mkdir(parents=True, exist_ok=True)
+            config_dir = Path(tempfile.mkdtemp(prefix="regions-", dir=args.workdir))
+            regions = copy_regions(args.regions, config_dir)
+        for size in args.sizes:
+            result = benchmark(
+                size, args.files, args.workdir, regions, args.repeat, args.pause, config_dir
+            )
+            results.append(result)
+            print(
+                f"{size:>9,} pairs: total {result['total_seconds']:.2f} s = "
+                f"{result['total_ratio']:.1f} x floor, "
+                f"peak {result['peak_bytes'] / 1024**2:.0f} MiB",
+                flush=True,
+            )
+    finally:
+        if config_dir != CONFIG_DIR:
+            shutil.rmtree(config_dir, ignore_errors=True)
     dags = None if args.no_dag_parse else dag_parse_times(args.workdir)
     command = "bench/run_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.json:

@@ -104,6 +104,68 @@ def test_copy_regions_names_and_contents(tmp_path):
     assert copied.read_text(encoding="utf-8") == "name: beta\n"
 
 
+def test_copy_regions_keeps_existing_files(tmp_path):
+    bench = _bench_module()
+    target = tmp_path / "copies"
+    target.mkdir()
+    (target / "notes.txt").write_text("kept", encoding="utf-8")
+
+    with pytest.raises(SystemExit, match="not empty"):
+        bench.copy_regions(2, target)
+
+    assert (target / "notes.txt").read_text(encoding="utf-8") == "kept"
+
+
+def test_copy_regions_name_taken_rejected(tmp_path):
+    bench = _bench_module()
+    config = tmp_path / "config"
+    for name in ("a", "a-3"):
+        (config / name).mkdir(parents=True)
+        (config / name / "region.yaml").write_text("name: a\n", encoding="utf-8")
+        (config / name / "municipalities.yaml").write_text("municipalities: []\n")
+
+    with pytest.raises(SystemExit, match="a-3 is taken"):
+        bench.copy_regions(3, tmp_path / "copies", config)
+
+
+def test_exports_split_evenly_over_files(tmp_path):
+    bench = _bench_module()
+    places = [("Город", "Город")]
+
+    bench.write_exports(tmp_path, bench.CURRENT, 5, 4, 100, places)
+
+    files = sorted(tmp_path.glob("*.csv"))
+    rows = [len(path.read_text(encoding="utf-8").splitlines()) - 3 for path in files]
+    assert rows == [1, 1, 1, 2]
+
+
+def test_size_below_one_pair_per_file_rejected(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run_benchmark.py"), "--sizes", "3",
+         "--regions", "5", "--files", "1", "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 2
+    assert "invalid size 3: the exports are 5 files (5 regions x 1)" in result.stderr
+    assert "use 5 pairs or more" in result.stderr
+    assert not (tmp_path / "work").exists()
+
+
+def test_failed_step_leaves_no_files(tmp_path, monkeypatch):
+    bench = _bench_module()
+
+    def run_step(step, data, inbox, day, region, config_dir):
+        raise SystemExit(f"{step} failed")
+
+    monkeypatch.setattr(bench, "run_step", run_step)
+
+    with pytest.raises(SystemExit, match="ingest failed"):
+        bench.benchmark(30, 1, tmp_path, ["sakhalin"])
+
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_reset_for_first_run(tmp_path):
     reset_for_first_run = _bench_module().reset_for_first_run
     day = dt.date(2025, 1, 17)
