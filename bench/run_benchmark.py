@@ -5,7 +5,8 @@ older 14-column layout as CSV, every pupil invented), spread over several
 files per region and over every region configured under
 ``include/config/regions``. With ``--regions N`` it spreads them over N
 regions instead: copies of the configured ones in turn, under names of
-their own, written into the work folder. It processes the baseline date, then runs each
+their own, in a temporary folder of the work folder that is removed at the
+end. It processes the baseline date, then runs each
 step of the second date region by region, each in its own process, and
 reports per step the wall time (summed over the regions) and the peak
 resident memory (the largest of the step's processes).
@@ -24,12 +25,12 @@ snapshot before the snapshot step and its reports before the delta.
 Before each timed run of the floor and of the steps it waits ``--pause``
 seconds (5 by default), so that every measurement starts from the same
 state of the machine, as an Airflow task does: by our estimate the
-scheduler takes seconds to start the next task.
-On a virtual machine whose balloon device reports freed memory to the host,
-memory freed a moment before costs little to touch again, and memory freed
-seconds before costs much more (measured on one such machine: 0.25 s against
-1.3 s of system time for the same normalise step). Without the pause, the
-times of a step fall into two groups by how soon it followed the run before.
+scheduler takes seconds to start the next task. On a virtual machine whose
+balloon device reports freed memory to the host, memory freed a moment
+before costs little to touch again, and memory freed seconds before costs
+much more (measured on one such machine: 0.25 s against 1.3 s of system
+time for the same normalise step). Without the pause, the times of a step
+fall into two groups by how soon it followed the run before.
 
 Last, it times how long each DAG file takes to parse beyond the import of
 ``airflow.sdk``: in a fresh process per file, ``airflow.sdk`` is imported

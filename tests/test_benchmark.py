@@ -139,7 +139,7 @@ def test_exports_split_evenly_over_files(tmp_path):
     assert rows == [1, 1, 1, 2]
 
 
-def test_size_below_one_pair_per_file_rejected(tmp_path):
+def test_size_too_small_rejected(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run_benchmark.py"), "--sizes", "3",
          "--regions", "5", "--files", "1", "--workdir", str(tmp_path / "work")],

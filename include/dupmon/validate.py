@@ -123,9 +123,7 @@ def _used_columns(item: dict) -> set[str]:
     return {item["kwargs"].get(k) for k in ("column", "column_A", "column_B")} - {None}
 
 
-def _build_suite(config: dict, no_duplicates: bool, columns: set[str]):
-    gx = _great_expectations()
-
+def _build_suite(gx, config: dict, no_duplicates: bool, columns: set[str]):
     suite = gx.ExpectationSuite(name=config["name"], meta=config.get("meta"))
     for item in config["expectations"]:
         meta = item.get("meta", {})
@@ -137,7 +135,7 @@ def _build_suite(config: dict, no_duplicates: bool, columns: set[str]):
         # written for it apply, and they apply to nothing else.
         if no_duplicates != bool(meta.get("only_for_no_duplicates_message")):
             continue
-        expectation_class = _expectation_class(item["type"])
+        expectation_class = _expectation_class(gx, item["type"])
         expectation = expectation_class(**item["kwargs"], meta=meta)
         if item.get("severity"):
             expectation.severity = item["severity"]
@@ -145,9 +143,7 @@ def _build_suite(config: dict, no_duplicates: bool, columns: set[str]):
     return suite
 
 
-def _expectation_class(type_name: str):
-    gx = _great_expectations()
-
+def _expectation_class(gx, type_name: str):
     class_name = "".join(part.capitalize() for part in type_name.split("_"))
     try:
         return getattr(gx.expectations, class_name)
@@ -189,7 +185,7 @@ def run_suite(
     context.enable_analytics(False)
     asset = context.data_sources.add_pandas("exports").add_dataframe_asset("export")
     batch = asset.add_batch_definition_whole_dataframe("whole")
-    suite = context.suites.add(_build_suite(config, no_duplicates, set(checked.columns)))
+    suite = context.suites.add(_build_suite(gx, config, no_duplicates, set(checked.columns)))
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=name, data=batch, suite=suite)
     )
