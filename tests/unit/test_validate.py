@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -76,6 +77,11 @@ def directory():
 
 @pytest.fixture(scope="module")
 def frame(directory):
+    return build_frame(directory)
+
+
+def build_frame(directory):
+    """Build the prepared staging table of two files, each with good and bad rows."""
     records = []
     for number, change in enumerate([{}, *BAD, {}, *BAD[:3]]):
         record = dict.fromkeys(STAGED_SCHEMA.names)
@@ -244,3 +250,38 @@ def test_gx_logger_level_set_by_user_kept():
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert int(result.stdout.strip()) > 0
+
+
+_DEFERRED_USE = """
+import sys
+
+from dupmon.directory import load_directory
+from dupmon.settings import INCLUDE_DIR
+from dupmon.validate import load_suite_config, run_suite
+from tests.unit.pair_factory import DIRECTORY_FILE
+from tests.unit.test_validate import build_frame
+
+directory = load_directory(DIRECTORY_FILE)
+config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+result = run_suite(build_frame(directory), config, no_duplicates=False, docs_dir=sys.argv[1])
+assert not result.success
+print("scipy.stats" in sys.modules, "scipy.stats._stats_py" in sys.modules)
+print("altair" in sys.modules, "altair.vegalite" in sys.modules)
+"""
+
+
+def test_gx_deferred_modules_stay_unloaded(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", _DEFERRED_USE, str(tmp_path / "docs")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[2],
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    scipy_line, altair_line = result.stdout.splitlines()[-2:]
+    # GX imported both, and neither module's code ran.
+    assert scipy_line == "True False"
+    assert altair_line == "True False"
+    assert list((tmp_path / "docs").rglob("*.html"))
