@@ -37,6 +37,8 @@ def test_benchmark_tiny_run(tmp_path):
     assert run["floor"]["seconds"] > 0
     validate = run["steps"]["validate"]
     assert 0 < validate["gx_import_seconds"] < validate["gx_seconds"] <= validate["seconds"]
+    assert not validate["gx_preloaded"]
+    assert not run["gx_preloaded"]
     assert sorted(report["dag_parse"]) == sorted(p.name for p in (ROOT / "dags").glob("*.py"))
     assert "| 120 | 2 | 4 |" in table.read_text(encoding="utf-8")
     assert run["repeat"] == 2
@@ -45,6 +47,39 @@ def test_benchmark_tiny_run(tmp_path):
     assert list((tmp_path / "work").iterdir()) == []
     for figures in [run["floor"], *run["steps"].values()]:
         assert figures["min_seconds"] <= figures["seconds"] <= figures["max_seconds"]
+
+
+def test_benchmark_preload_gx(tmp_path):
+    output = tmp_path / "results.json"
+    table = tmp_path / "results.md"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run_benchmark.py"), "--sizes", "40", "--files", "2",
+         "--pause", "0", "--preload-gx", "--no-dag-parse", "--workdir", str(tmp_path / "work"),
+         "--json", str(output), "--markdown", str(table)],
+        capture_output=True, text=True, timeout=600,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = json.loads(output.read_text())["results"]
+    validate = run["steps"]["validate"]
+    assert run["gx_preloaded"]
+    assert validate["gx_preloaded"]
+    assert validate["seconds"] > 0
+    assert validate["peak_bytes"] > 0
+    assert validate["gx_import_seconds"] <= validate["gx_seconds"] <= validate["seconds"]
+    assert "ran in a fork" in table.read_text(encoding="utf-8")
+
+
+def test_preloaded_fork_reports_failure(tmp_path, capfd):
+    bench = _bench_module()
+
+    def fail(settings, day):
+        raise ValueError("the step failed on purpose")
+
+    with pytest.raises(SystemExit, match="failed in the fork"):
+        bench._in_preloaded_fork(fail, None, None)
+
+    assert "the step failed on purpose" in capfd.readouterr().err
 
 
 def _bench_module():
@@ -61,7 +96,7 @@ def test_pause_before_each_timed_run(tmp_path, monkeypatch):
     events = []
     monkeypatch.setattr(bench, "settle", lambda seconds: events.append(("pause", seconds)))
 
-    def run_step(step, data, inbox, day, region, config_dir):
+    def run_step(step, data, inbox, day, region, config_dir, preload_gx=False):
         events.append((step, day))
         return {"seconds": 1.0, "peak_bytes": 1, "gx_import_seconds": 0.1, "gx_seconds": 0.2}
 
@@ -155,7 +190,7 @@ def test_size_too_small_rejected(tmp_path):
 def test_failed_step_leaves_no_files(tmp_path, monkeypatch):
     bench = _bench_module()
 
-    def run_step(step, data, inbox, day, region, config_dir):
+    def run_step(step, data, inbox, day, region, config_dir, preload_gx=False):
         raise SystemExit(f"{step} failed")
 
     monkeypatch.setattr(bench, "run_step", run_step)

@@ -92,6 +92,7 @@ def test_airflow_service_celery_executor(services, name):
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
     assert "@redis:6379/" in env["AIRFLOW__CELERY__BROKER_URL"]
+    assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == "dupmon_airflow.celery_config.CELERY_CONFIG"
 
 
 @pytest.mark.parametrize("name", AIRFLOW_SERVICES)

@@ -90,7 +90,7 @@ def load_suite_config(suite_file: Path, directory: Directory) -> dict:
     return config
 
 
-def _great_expectations():
+def import_great_expectations():
     """Import Great Expectations with its analytics off and its logging at WARNING.
 
     GX logs about two hundred INFO lines while it is imported, and its
@@ -183,7 +183,7 @@ def run_suite(
     With ``docs_dir`` the result is also added to the GX Data Docs site
     there, under the validation name ``name``.
     """
-    gx = _great_expectations()
+    gx = import_great_expectations()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     checked = suite_frame(frame, config)

@@ -220,7 +220,7 @@ logging.basicConfig(level=int(sys.argv[1]), handlers=[ListHandler()])
 assert "great_expectations" not in sys.modules
 from dupmon import validate
 
-gx = validate._great_expectations()
+gx = validate.import_great_expectations()
 gx.get_context(mode="ephemeral")
 print(sum(record.name.startswith("great_expectations") for record in records))
 """

@@ -1,0 +1,112 @@
+"""Airflow's Celery worker with dupmon's settings: GX is imported before the tasks run.
+
+The worker uses Celery's filesystem broker and result backend in a
+temporary folder, so nothing listens on the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_SEND = """
+import json
+
+from airflow.providers.celery.executors.celery_executor_utils import app
+from tests.dags.celery_probe import PROBE_TASK
+
+print(json.dumps(app.send_task(PROBE_TASK).get(timeout=240)))
+"""
+
+
+def celery_environment(tmp_path: Path, config: str) -> dict[str, str]:
+    queue = tmp_path / "queue"
+    queue.mkdir()
+    results = tmp_path / "results"
+    results.mkdir()
+    home = tmp_path / "airflow"
+    home.mkdir()
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": "filesystem://",
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__DATA_FOLDER_IN": str(queue),
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__DATA_FOLDER_OUT": str(queue),
+        # The exchanges of remote control, by default in ./control.
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__CONTROL_FOLDER": str(tmp_path / "control"),
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"file://{results}",
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": f"tests.dags.celery_probe.{config}",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def probe_worker(tmp_path: Path, config: str) -> dict:
+    """Start a worker, run the probe task on it and return the task's result."""
+    environment = celery_environment(tmp_path, config)
+    airflow = Path(sys.executable).parent / "airflow"
+    log = tmp_path / "worker.log"
+    with log.open("w") as output:
+        worker = subprocess.Popen(
+            [
+                str(airflow),
+                "celery",
+                "worker",
+                "--concurrency",
+                "1",
+                "--skip-serve-logs",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env=environment,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        sent = subprocess.run(
+            [sys.executable, "-c", _SEND],
+            env=environment,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    assert sent.returncode == 0, sent.stderr[-3000:] + log.read_text()[-3000:]
+    return json.loads(sent.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.airflow
+def test_dupmon_worker_preloads_gx(tmp_path):
+    result = probe_worker(tmp_path, "DUPMON_CONFIG")
+
+    assert result["loaded"]["great_expectations"]
+    # The preload defers SciPy's statistics as the validate step does.
+    assert result["loaded"]["scipy.stats"]
+    assert not result["loaded"]["scipy.stats._stats_py"]
+    assert result["modules_added"] == 0
+
+
+@pytest.mark.airflow
+def test_default_worker_lacks_gx(tmp_path):
+    result = probe_worker(tmp_path, "AIRFLOW_DEFAULT_CONFIG")
+
+    assert not result["loaded"]["great_expectations"]
+    assert result["modules_added"] > 100
