@@ -287,9 +287,12 @@ def child(
 def _in_preloaded_fork(function, settings, day: dt.date) -> dict:
     """Import GX, then run the validate step timed in a fork of this process.
 
-    This is how the step runs on a Celery worker with dupmon's settings: the
+    This is how the step runs on a Celery worker with dupmon's settings. The
     worker imports GX once at start, and Airflow runs each task in a fork.
-    The peak memory is the fork's.
+    The timer starts in the fork, so the fork itself is not timed. The peak
+    memory is the fork's largest resident size, which starts from this
+    process's size with GX imported, as the figure of a step that imports GX
+    itself includes the import.
     """
     import resource
 
@@ -319,8 +322,13 @@ def _in_preloaded_fork(function, settings, day: dt.date) -> dict:
     with os.fdopen(reading) as pipe:
         output = pipe.read()
     _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("the validate step failed in the fork; its error is printed above")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        # A negative code is the signal that ended the fork, with nothing printed.
+        raise SystemExit(
+            f"the validate step failed in the fork (exit code {code}); any error it printed "
+            "is above"
+        )
     figures = json.loads(output)
     figures["peak_bytes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return figures
@@ -615,8 +623,8 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
     if any(result.get("gx_preloaded") for result in results):
         lines[-1] += (
             " Great Expectations was imported before each validate step's timer started, and "
-            "the step ran in a fork, as on a Celery worker with dupmon's settings: GX import s is "
-            "what the step's own import then took."
+            "the step ran in a fork, as on a Celery worker with dupmon's settings. GX import s "
+            "is what the step's own import then took."
         )
     if any(result.get("repeat", 1) > 1 for result in results):
         lines[-1] += (

@@ -1,11 +1,15 @@
-"""Celery settings of the dupmon workers: Airflow's defaults plus a preload of Great Expectations.
+"""Celery settings of dupmon's deployment: Airflow's defaults plus a preload of Great Expectations.
 
-Point ``[celery] celery_config_options`` at ``CELERY_CONFIG`` (as
-docker-compose.yml does). A Celery worker imports the modules in its
-``imports`` setting once at start, before it forks its pool. Airflow 3 runs
-each task in a fork of a pool process (``airflow.sdk.execution_time.supervisor``),
-so every validate task finds GX imported instead of paying about a second
-for the import.
+Point ``[celery] celery_config_options`` at ``CELERY_CONFIG``, as
+docker-compose.yml does for every Airflow service. Only a worker acts on
+the preload: it imports the modules of the ``imports`` setting once at
+start, before it forks its pool. On Linux, Airflow 3 runs each task in a
+bare fork of a pool process (``airflow.sdk.execution_time.supervisor``), so
+every validate task finds GX imported. Otherwise each pays for the import,
+about 1 s in ``bench/run_benchmark.py`` on a 2-core AMD EPYC machine.
+
+NOTE: the settings start from the global ``DEFAULT_CELERY_CONFIG``, so they
+do not follow the per-team Celery settings of Airflow's multi-team mode.
 """
 
 from __future__ import annotations

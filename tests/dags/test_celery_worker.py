@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,14 +75,21 @@ def probe_worker(tmp_path: Path, config: str) -> dict:
             start_new_session=True,
         )
     try:
-        sent = subprocess.run(
+        sender = subprocess.Popen(
             [sys.executable, "-c", _SEND],
             env=environment,
             cwd=ROOT,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=300,
         )
+        # A worker that dies at start would leave the sender waiting for
+        # its full timeout.
+        while sender.poll() is None and worker.poll() is None:
+            time.sleep(0.2)
+        if sender.poll() is None:
+            sender.kill()
+        stdout, stderr = sender.communicate(timeout=60)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
@@ -89,8 +97,8 @@ def probe_worker(tmp_path: Path, config: str) -> dict:
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
-    assert sent.returncode == 0, sent.stderr[-3000:] + log.read_text()[-3000:]
-    return json.loads(sent.stdout.strip().splitlines()[-1])
+    assert sender.returncode == 0, stderr[-3000:] + log.read_text()[-3000:]
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.airflow
@@ -110,3 +118,59 @@ def test_default_worker_lacks_gx(tmp_path):
 
     assert not result["loaded"]["great_expectations"]
     assert result["modules_added"] > 100
+
+
+_PRELOAD = """
+import gc
+import logging
+import sys
+import threading
+import time
+
+from dupmon import validate
+
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(message)s")
+
+
+def failing():
+    raise ImportError("no module named great_expectations (test)")
+
+
+def starting_thread():
+    threading.Thread(target=time.sleep, args=(30,), name="gx-test-thread", daemon=True).start()
+
+
+validate.import_great_expectations = {"failing": failing, "thread": starting_thread}[sys.argv[1]]
+import dupmon_airflow.worker_preload  # noqa: E402, F401
+
+print("frozen", gc.get_freeze_count() > 0)
+"""
+
+
+def run_preload(case: str) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", _PRELOAD, case],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.splitlines()
+
+
+def test_preload_failure_logged_not_raised():
+    lines = run_preload("failing")
+
+    assert any(line.startswith("ERROR Preloading Great Expectations failed") for line in lines)
+    assert "no module named great_expectations (test)" in "\n".join(lines)
+    assert lines[-1] == "frozen True"
+
+
+def test_preload_thread_start_warned():
+    lines = run_preload("thread")
+
+    warnings = [line for line in lines if line.startswith("WARNING")]
+    assert len(warnings) == 1
+    assert "gx-test-thread" in warnings[0]
+    assert lines[-1] == "frozen True"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import sys
 import textwrap
 
@@ -32,7 +34,7 @@ def package(tmp_path, monkeypatch):
         del sys.modules[name]
 
 
-def ran(runs) -> list[str]:
+def executed_modules(runs) -> list[str]:
     return runs.read_text().split()
 
 
@@ -40,16 +42,16 @@ def test_named_module_runs_on_first_use(package):
     with deferring(["deferred_probe.stats"]):
         from deferred_probe import stats
 
-    assert ran(package) == ["deferred_probe"]
+    assert executed_modules(package) == ["deferred_probe"]
     assert stats.VALUE == "deferred_probe.stats"
-    assert ran(package) == ["deferred_probe", "deferred_probe.stats"]
+    assert executed_modules(package) == ["deferred_probe", "deferred_probe.stats"]
 
 
 def test_other_modules_load_at_once(package):
     with deferring(["deferred_probe.stats"]):
         import deferred_probe.charts  # noqa: F401
 
-    assert ran(package) == ["deferred_probe", "deferred_probe.charts"]
+    assert executed_modules(package) == ["deferred_probe", "deferred_probe.charts"]
 
 
 def test_loaded_module_kept(package):
@@ -60,7 +62,54 @@ def test_loaded_module_kept(package):
         import deferred_probe.stats  # noqa: F401, F811
 
     assert sys.modules["deferred_probe.stats"] is loaded
-    assert ran(package) == ["deferred_probe", "deferred_probe.stats"]
+    assert executed_modules(package) == ["deferred_probe", "deferred_probe.stats"]
+
+
+def test_import_again_runs_module(package):
+    with deferring(["deferred_probe.stats"]):
+        import deferred_probe.stats  # noqa: F401
+
+    assert executed_modules(package) == ["deferred_probe"]
+    import deferred_probe.stats  # noqa: F401, F811
+
+    assert executed_modules(package) == ["deferred_probe", "deferred_probe.stats"]
+
+
+class MemoryLoader(importlib.abc.Loader):
+    """A loader of a module that has no file, which counts how often its code runs."""
+
+    def __init__(self):
+        self.runs = 0
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        self.runs += 1
+        module.VALUE = "from memory"
+
+
+class MemoryFinder(importlib.abc.MetaPathFinder):
+    def __init__(self, loader: MemoryLoader):
+        self.loader = loader
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "deferred_memory_probe":
+            return None
+        return importlib.util.spec_from_loader(fullname, self.loader)
+
+
+def test_module_of_other_finder_deferred(monkeypatch):
+    loader = MemoryLoader()
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, MemoryFinder(loader)])
+    monkeypatch.delitem(sys.modules, "deferred_memory_probe", raising=False)
+
+    with deferring(["deferred_memory_probe"]):
+        import deferred_memory_probe
+
+    assert loader.runs == 0
+    assert deferred_memory_probe.VALUE == "from memory"
+    assert loader.runs == 1
 
 
 def test_imports_after_block_load_at_once(package):
@@ -68,7 +117,7 @@ def test_imports_after_block_load_at_once(package):
         pass
     import deferred_probe.stats  # noqa: F401
 
-    assert ran(package) == ["deferred_probe", "deferred_probe.stats"]
+    assert executed_modules(package) == ["deferred_probe", "deferred_probe.stats"]
 
 
 def test_finder_removed_after_error(package):
