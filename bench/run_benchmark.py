@@ -326,8 +326,8 @@ def _in_preloaded_fork(function, settings, day: dt.date) -> dict:
     if code != 0:
         # A negative code is the signal that ended the fork, with nothing printed.
         raise SystemExit(
-            f"the validate step failed in the fork (exit code {code}); any error it printed "
-            "is above"
+            f"the validate step failed in the fork (exit code {code}). Any error it printed "
+            "is above."
         )
     figures = json.loads(output)
     figures["peak_bytes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024

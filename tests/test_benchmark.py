@@ -70,7 +70,7 @@ def test_benchmark_preload_gx(tmp_path):
     assert "ran in a fork" in table.read_text(encoding="utf-8")
 
 
-def test_preloaded_fork_reports_failure(tmp_path, capfd):
+def test_preloaded_fork_reports_failure(capfd):
     bench = _bench_module()
 
     def fail(settings, day):

@@ -306,7 +306,7 @@ def _trend_context(delta: Delta, directory: Directory) -> dict:
 
 
 def organisation_table(organisations: list[dict]) -> list[dict]:
-    """Return the rows of Appendix 4 in the DOCX, from ``organisation_rows``.
+    """Return the rows of Appendix 4 in the DOCX, from ``dupmon.organisations.organisation_rows``.
 
     An organisation's first row has its number, municipality, name, count of
     pairs and longest days open. Its pairs go ``ORGANISATION_PAIRS_PER_ROW``

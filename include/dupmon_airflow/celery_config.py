@@ -2,7 +2,7 @@
 
 Point ``[celery] celery_config_options`` at ``CELERY_CONFIG``, as
 docker-compose.yml does for every Airflow service. Only a worker acts on
-the preload: it imports the modules of the ``imports`` setting once at
+the preload. It imports the modules of the ``imports`` setting once at
 start, before it forks its pool. On Linux, Airflow 3 runs each task in a
 bare fork of a pool process (``airflow.sdk.execution_time.supervisor``), so
 every validate task finds GX imported. Otherwise each pays for the import,
