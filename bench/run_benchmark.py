@@ -17,7 +17,8 @@ the floor, so results compare across machines. Great Expectations is
 reported apart as well: its import, and its import plus the suite runs.
 With ``--preload-gx``, each validate process imports GX before its timer
 starts and runs the step in a fork, as a Celery worker with dupmon's
-settings (``dupmon_airflow.celery_config``) runs the validate task.
+settings (``dupmon_airflow.celery_config``) or dupmon's LocalExecutor
+(``dupmon_airflow.local_executor``) runs the validate task.
 
 With ``--repeat N``, the floor and each step of the second date run N
 times, and the figures are the medians, with the fastest and slowest run
@@ -287,8 +288,9 @@ def child(
 def _in_preloaded_fork(function, settings, day: dt.date) -> dict:
     """Import GX, then run the validate step timed in a fork of this process.
 
-    This is how the step runs on a Celery worker with dupmon's settings. The
-    worker imports GX once at start, and Airflow runs each task in a fork.
+    This is how the step runs on a Celery worker with dupmon's settings, or
+    under dupmon's LocalExecutor. Either imports GX once before it forks the
+    processes that run the tasks.
     The timer starts in the fork, so the fork itself is not timed. The peak
     memory is the fork's largest resident size, which starts from this
     process's size with GX imported, as the figure of a step that imports GX
@@ -702,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
         "--preload-gx",
         action="store_true",
         help="import Great Expectations before timing the validate step and run the step in a "
-        "fork, as a Celery worker with dupmon's settings does",
+        "fork, as a Celery worker with dupmon's settings or dupmon's LocalExecutor does",
     )
     parser.add_argument(
         "--no-dag-parse", action="store_true", help="skip the timing of the DAG files"

@@ -1,13 +1,13 @@
 """`airflow backfill create` through a real scheduler, LocalExecutor and PostgreSQL.
 
 The test starts the Execution API server, the DAG processor and the scheduler
-on a fresh database of the PostgreSQL server that TEST_POSTGRES_URL names
-(.ci/run starts one). It backfills the quarterly DAG for the two sample
-monitoring dates with the README's command (tools/backfill.sh, one backfill
-per date), and checks that the dates ran in order, that every document was
-rebuilt, and that no one was mailed. A second pass that sets
-``send_mail: true`` in its run conf mails each message once. Every process
-the test starts is stopped at the end.
+with dupmon's LocalExecutor, on a fresh database of the PostgreSQL server that
+TEST_POSTGRES_URL names (.ci/run starts one). It backfills the quarterly DAG
+for the two sample monitoring dates with the README's command
+(tools/backfill.sh, one backfill per date), and checks that the dates ran in
+order, that every document was rebuilt, and that no one was mailed. A second
+pass that sets ``send_mail: true`` in its run conf mails each message once.
+Every process the test starts is stopped at the end.
 """
 
 from __future__ import annotations
@@ -15,35 +15,25 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dupmon.mail import MailLedger
+from tests.airflow_stack import AIRFLOW, Stack, free_port, listening
 from tests.conftest import JANUARY, OCTOBER, ROOT, SAMPLES, SECRET
 
 pytestmark = pytest.mark.airflow
 
 POSTGRES_URL_VARIABLE = "TEST_POSTGRES_URL"
-AIRFLOW = Path(sys.executable).parent / "airflow"
 DAG_ID = "dupmon_quarterly"
 OPERATOR = "operator@example.org"
 # Upper bounds, in seconds. On a 2-core machine the whole test, with its four
 # one-date backfills and the services' start, took about 150 s.
 SERVICE_START_TIMEOUT = 120
 BACKFILL_TIMEOUT = 420
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _libpq_url(sqlalchemy_url: str) -> str:
@@ -78,93 +68,18 @@ def metadata_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-class Service:
-    """One Airflow command running in its own process group, logging to a file."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], logs: Path):
-        self.name = name
-        self.log_path = logs / f"{name}.log"
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            command, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return f"--- last lines of {self.name} ---\n" + "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        """Stop the whole process group: the command and every child it forked."""
-        group = self.process.pid
-        try:
-            os.killpg(group, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(group, signal.SIGKILL)
-            self.process.wait(timeout=30)
-        # Children that outlive the leader (task runners) go too.
-        deadline = time.monotonic() + 15
-        while _group_alive(group) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _group_alive(group):
-            os.killpg(group, signal.SIGKILL)
-        self._log.close()
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-class Stack:
-    """The Airflow processes of the test and how to reach them."""
+class BackfillStack(Stack):
+    """The Airflow processes of the test, on a PostgreSQL metadata database."""
 
     def __init__(self, env: dict[str, str], logs: Path, database_url: str):
-        self.env = env
-        self.logs = logs
+        super().__init__(env, logs)
         self.database_url = database_url
-        self.services: list[Service] = []
-
-    def start(self, name: str, *arguments: str) -> Service:
-        service = Service(name, [str(AIRFLOW), *arguments], self.env, self.logs)
-        self.services.append(service)
-        return service
-
-    def airflow(self, *arguments: str, timeout: int = 300) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [str(AIRFLOW), *arguments], env=self.env, capture_output=True, text=True,
-            timeout=timeout,
-        )
-        command = " ".join(arguments)
-        output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        assert result.returncode == 0, f"airflow {command} failed:\n{output}"
-        return result
 
     def query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
         import psycopg
 
         with psycopg.connect(_libpq_url(self.database_url)) as connection:
             return connection.execute(sql, parameters).fetchall()
-
-    def tails(self) -> str:
-        return "\n".join(service.tail() for service in self.services)
-
-    def wait_for(self, description: str, condition, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for service in self.services:
-                if service.process.poll() is not None:
-                    pytest.fail(f"{service.name} exited with {service.process.returncode} "
-                                f"while waiting for {description}\n{self.tails()}")
-            if condition():
-                return
-            time.sleep(1)
-        pytest.fail(f"timed out after {timeout:.0f} s waiting for {description}\n{self.tails()}")
 
 
 @pytest.fixture
@@ -187,7 +102,7 @@ def airflow_stack(metadata_database, smtp_sink, tmp_path) -> Iterator[Stack]:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_database,
             # Without this, Airflow 3.3 derives an asyncpg URL for its async engine.
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata_database,
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": "dupmon_airflow.local_executor.LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "2",
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
@@ -210,31 +125,20 @@ def airflow_stack(metadata_database, smtp_sink, tmp_path) -> Iterator[Stack]:
             "GX_ANALYTICS_ENABLED": "false",
         }
     )
-    stack = Stack(env, logs, metadata_database)
+    stack = BackfillStack(env, logs, metadata_database)
     stack.airflow("db", "migrate", timeout=600)
     try:
-        stack.start("api-server", "api-server", "--apps", "execution", "--host", "127.0.0.1",
-                    "--port", str(api_port), "--workers", "1")
-        stack.start("dag-processor", "dag-processor")
-        stack.start("scheduler", "scheduler")
+        stack.start_services(api_port)
         stack.wait_for(
             "the DAG processor to store the DAGs",
             lambda: stack.query("SELECT 1 FROM serialized_dag WHERE dag_id = %s", (DAG_ID,)),
             SERVICE_START_TIMEOUT,
         )
-        stack.wait_for("the API server", lambda: _listening(api_port), SERVICE_START_TIMEOUT)
+        stack.wait_for("the API server", lambda: listening(api_port), SERVICE_START_TIMEOUT)
         yield stack
     finally:
-        for service in reversed(stack.services):
-            service.stop()
-        leftover = [s.name for s in stack.services if _group_alive(s.process.pid)]
+        leftover = stack.stop()
         assert leftover == [], f"processes left running: {leftover}"
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(1)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _backfill(stack: Stack, *options: str) -> list[int]:
