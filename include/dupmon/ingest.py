@@ -24,7 +24,7 @@ from dupmon.dates import find_dates, format_date
 from dupmon.errors import Problem, RejectedFileError
 from dupmon.layout import ExportTable, LayoutError, parse_layout
 from dupmon.quarantine import quarantine
-from dupmon.raw_store import RawRecord, RawStore, make_private_dir, write_atomic
+from dupmon.raw_store import MappedFile, RawRecord, RawStore, make_private_dir, write_atomic
 from dupmon.readers import UnreadableExportError, detect_format, read_grids
 from dupmon.settings import Settings
 from dupmon.staging import STAGED_SCHEMA, STAGED_SUFFIX, stage_frame, stage_table, write_staged
@@ -43,8 +43,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
-# Files parsed at the same time. Each file in flight keeps its bytes and
-# its parsed columns in memory, a few times the file's size.
+# Files parsed at the same time. Each file in flight keeps its parsed
+# columns in memory, a few times the file's size, and maps its raw copy.
 _INGEST_WORKERS = 2
 _IGNORED_NAMES = re.compile(r"^(\.|~\$)|\.(tmp|part|crdownload)$", re.IGNORECASE)
 
@@ -235,8 +235,8 @@ def _collect(store: RawStore, name: str, path: Path, sha256: str | None, pending
 
 def _open_file(
     settings: Settings, store: RawStore, path: Path, name: str, monitoring_date: dt.date
-) -> tuple[bytes, RawRecord, dt.date | None] | None:
-    """Store one inbox file in the raw area, and return its bytes, record and name date.
+) -> tuple[MappedFile | bytes, RawRecord, dt.date | None] | None:
+    """Store one inbox file in the raw area, and return its content, record and name date.
 
     Returns None for a file this run leaves alone: one too large whose name
     gives another date, or one taken for another date before.
@@ -258,8 +258,7 @@ def _open_file(
             ),
         )
 
-    data = path.read_bytes()
-    record, is_new = store.put(data, name)
+    record, is_new, data = store.put_file(path, name)
     belongs_elsewhere = (
         not is_new
         and record.monitoring_date
@@ -290,7 +289,7 @@ class _ParsedFile:
 
 def _parse_file(
     settings: Settings,
-    data: bytes,
+    data: MappedFile | bytes,
     name: str,
     name_date: dt.date | None,
     monitoring_date: dt.date,
@@ -341,13 +340,17 @@ def _parse_file(
 
 
 def read_export(
-    data: bytes, max_unpacked_bytes: int, max_cells: int = 2_000_000
+    data: MappedFile | bytes, max_unpacked_bytes: int, max_cells: int = 2_000_000
 ) -> tuple[str, ExportTable]:
     """Tell the format of an export and parse its table.
 
     Raises UnreadableExportError or LayoutError, each carrying a Problem.
     """
     file_format = detect_format(data)
+    if file_format != "csv" and not isinstance(data, bytes):
+        # Only detect_format and the CSV reader take a MappedFile. The other
+        # readers need bytes.
+        data = bytes(data)
     grids = read_grids(data, file_format, max_unpacked_bytes, max_cells)
     return file_format, parse_layout(grids)
 

@@ -128,7 +128,7 @@ def _read_utf8(utf8: bytes, head_text: str) -> Grid:
                 delimiter=delimiter,
                 # Only a quoted value can hold a line break, and without
                 # them pyarrow splits the file into blocks much faster.
-                newlines_in_values=b'"' in utf8,
+                newlines_in_values=utf8.find(b'"') != -1,
                 ignore_empty_lines=False,
                 invalid_row_handler=lambda row: ragged.append(row) or "skip",
             ),
