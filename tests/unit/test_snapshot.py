@@ -1,15 +1,18 @@
 import datetime as dt
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dupmon.normalise import PAIRS_SCHEMA
+from dupmon.normalise import DICTIONARY_COLUMNS, PAIRS_SCHEMA, to_arrow
 from dupmon.snapshot import (
     choose_baseline,
     list_snapshot_dates,
     partition_dir,
+    read_metadata,
     read_snapshot,
+    read_snapshot_table,
     write_snapshot,
 )
 
@@ -34,6 +37,63 @@ def test_snapshot_round_trip(tmp_path):
 def test_snapshot_schema_is_explicit(tmp_path):
     path = write_snapshot(tmp_path, DAY, pairs("a"), {})
     assert pq.read_schema(path).remove_metadata() == PAIRS_SCHEMA
+
+
+def dictionary_table(
+    frame: pd.DataFrame,
+    index_type: pa.DataType | None = None,
+    value_type: pa.DataType | None = None,
+) -> pa.Table:
+    """Return the pairs as a work copy holds them: DICTIONARY_COLUMNS as dictionaries."""
+    index_type = index_type or pa.int32()
+    value_type = value_type or pa.string()
+    table = to_arrow(frame, PAIRS_SCHEMA)
+    columns = [
+        table[name].cast(value_type).dictionary_encode().cast(pa.dictionary(index_type, value_type))
+        if name in DICTIONARY_COLUMNS
+        else table[name]
+        for name in table.column_names
+    ]
+    return pa.table(columns, names=table.column_names)
+
+
+@pytest.mark.parametrize(
+    ("index_type", "value_type"),
+    [(pa.int32(), pa.string()), (pa.int8(), pa.large_string())],
+    ids=["int32-string", "int8-large-string"],
+)
+def test_snapshot_from_dictionaries(tmp_path, index_type, value_type):
+    frame = pairs("a", "b", "c")
+    frame.loc[1, "organisation"] = "МБОУ СОШ № 2"
+    table = dictionary_table(frame, index_type, value_type)
+
+    path = write_snapshot(tmp_path, DAY, table, {"pairs": 3})
+
+    assert pq.read_schema(path).remove_metadata() == PAIRS_SCHEMA
+    assert read_metadata(path) == {"pairs": 3, "monitoring_date": DAY.isoformat()}
+    assert pq.read_table(path).replace_schema_metadata(None).equals(to_arrow(frame, PAIRS_SCHEMA))
+    assert read_snapshot_table(tmp_path, DAY).equals(to_arrow(frame, PAIRS_SCHEMA))
+
+
+def test_snapshot_dictionary_pages(tmp_path):
+    path = write_snapshot(tmp_path, DAY, dictionary_table(pairs("a", "b")), {})
+
+    row_group = pq.ParquetFile(path).metadata.row_group(0)
+    pages = {
+        row_group.column(i).path_in_schema: row_group.column(i).has_dictionary_page
+        for i in range(row_group.num_columns)
+    }
+    assert all(pages[name] for name in DICTIONARY_COLUMNS)
+    assert not pages["pair_key"]
+
+
+def test_snapshot_same_from_frame_and_dictionaries(tmp_path):
+    frame = pairs("a", "b")
+    from_frame = write_snapshot(tmp_path / "frame", DAY, frame, {"pairs": 2})
+    from_table = write_snapshot(tmp_path / "table", DAY, dictionary_table(frame), {"pairs": 2})
+
+    assert pq.read_table(from_frame).equals(pq.read_table(from_table))
+    assert pq.read_schema(from_frame).metadata == pq.read_schema(from_table).metadata
 
 
 def test_rerun_replaces_partition(tmp_path):
