@@ -1,10 +1,11 @@
 # The image of every Airflow service in docker-compose.yml: Airflow 3.3.2 on
 # Python 3.11 with the project's pinned requirements and the dupmon package.
 
-# The Airflow image has no C compiler, so the optional C module of keyed
-# hashes (include/dupmon/_blake2b.c) is compiled in this stage, and only the
-# module goes into the image. Without it, dupmon hashes with hashlib, slower.
-FROM apache/airflow:3.3.2-python3.11 AS hash-module
+# The Airflow image has no C compiler, so the optional C modules, of keyed
+# hashes (include/dupmon/_blake2b.c) and of string lookups (_lookup.c), are
+# compiled in this stage, and only the modules go into the image. Without
+# them, dupmon uses hashlib and pyarrow, more slowly.
+FROM apache/airflow:3.3.2-python3.11 AS c-modules
 
 USER root
 RUN apt-get update \
@@ -15,11 +16,12 @@ USER airflow
 
 COPY --chown=airflow:root pyproject.toml setup.py /tmp/dupmon/
 COPY --chown=airflow:root include /tmp/dupmon/include
-# pip succeeds without the optional module, so the cp fails the build when it
-# did not compile, as it should not here, with a compiler.
+# pip succeeds without the optional modules, so the cp fails the build when
+# one did not compile, as it should not here, with a compiler.
 RUN pip install --no-cache-dir --no-deps --target /tmp/dupmon-built /tmp/dupmon \
     && mkdir /tmp/dupmon-module \
-    && cp /tmp/dupmon-built/dupmon/_blake2b.*.so /tmp/dupmon-module/
+    && cp /tmp/dupmon-built/dupmon/_blake2b.*.so /tmp/dupmon-built/dupmon/_lookup.*.so \
+        /tmp/dupmon-module/
 
 FROM apache/airflow:3.3.2-python3.11
 
@@ -33,4 +35,4 @@ COPY --chown=airflow:root include /opt/dupmon/include
 # region configuration under /opt/dupmon/include, where it looks for them.
 RUN pip install --no-cache-dir -r /opt/dupmon/requirements.txt -c /opt/dupmon/constraints.txt \
     && pip install --no-cache-dir --no-deps -e /opt/dupmon
-COPY --from=hash-module --chown=airflow:root /tmp/dupmon-module/ /opt/dupmon/include/dupmon/
+COPY --from=c-modules --chown=airflow:root /tmp/dupmon-module/ /opt/dupmon/include/dupmon/

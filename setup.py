@@ -1,8 +1,10 @@
 """The compiled part of dupmon; the rest of the package is described in pyproject.toml.
 
-dupmon._blake2b computes keyed BLAKE2b over whole Arrow columns. It is
-optional. Without a C compiler the install goes on, and dupmon.pseudonymise
-computes the same digests with hashlib, more slowly.
+dupmon._blake2b computes keyed BLAKE2b over whole Arrow columns, and
+dupmon._lookup finds strings in a set of strings. Both are optional.
+Without a C compiler the install goes on, dupmon.pseudonymise computes the
+same digests with hashlib, and dupmon.lookup calls pyarrow's index_in. Both
+fallbacks are slower.
 """
 
 from setuptools import Extension, setup
@@ -14,6 +16,12 @@ setup(
             sources=["include/dupmon/_blake2b.c"],
             extra_compile_args=["-O3"],
             optional=True,
-        )
+        ),
+        Extension(
+            "dupmon._lookup",
+            sources=["include/dupmon/_lookup.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
     ]
 )

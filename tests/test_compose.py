@@ -232,14 +232,15 @@ def _dockerfile_stages() -> list[str]:
     return re.split(r"^(?=FROM\s)", text, flags=re.MULTILINE)[1:]
 
 
-def test_dockerfile_compiles_hash_module_in_stage():
+def test_dockerfile_compiles_c_modules_in_stage():
     first, last = _dockerfile_stages()
 
-    assert first.startswith("FROM apache/airflow:3.3.2-python3.11 AS hash-module")
+    assert first.startswith("FROM apache/airflow:3.3.2-python3.11 AS c-modules")
     assert "gcc libc6-dev" in first
     assert "--target /tmp/dupmon-built /tmp/dupmon" in first
-    assert "cp /tmp/dupmon-built/dupmon/_blake2b.*.so /tmp/dupmon-module/" in first
-    assert "COPY --from=hash-module --chown=airflow:root /tmp/dupmon-module/ " in last
+    copy = "cp /tmp/dupmon-built/dupmon/_blake2b.*.so /tmp/dupmon-built/dupmon/_lookup.*.so"
+    assert copy in first
+    assert "COPY --from=c-modules --chown=airflow:root /tmp/dupmon-module/ " in last
     assert last.rstrip().endswith("/opt/dupmon/include/dupmon/")
     assert "gcc" not in last
 

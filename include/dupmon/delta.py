@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 
 from dupmon import work_files
 from dupmon.directory import Directory
+from dupmon.lookup import index_in
 from dupmon.normalise import REGIONAL, UNKNOWN
 
 log = logging.getLogger(__name__)
@@ -344,8 +345,8 @@ def _positions_now(now: pa.Table, before: pa.Table) -> np.ndarray:
     """Return, for each pair of the baseline, its row in ``now``, or -1 when it is gone."""
     if not before.num_rows:
         return np.zeros(0, dtype=np.intp)
-    position = pc.index_in(_dense(before["pair_key"]), value_set=_dense(now["pair_key"]))
-    return np.asarray(pc.fill_null(position, -1), dtype=np.intp)
+    # as_pairs_table made both key columns plain text.
+    return index_in(before["pair_key"], now["pair_key"]).astype(np.intp, copy=False)
 
 
 def _counts(

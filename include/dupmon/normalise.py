@@ -45,6 +45,7 @@ import pyarrow.compute as pc
 from dupmon import work_files
 from dupmon.directory import Directory
 from dupmon.ingest import STAGED_SCHEMA, load_staged, staging_dir
+from dupmon.lookup import index_in
 from dupmon.pseudonymise import hex_hashes
 from dupmon.settings import Settings
 from dupmon.staging import CATEGORICAL_COLUMNS, read_staged
@@ -349,11 +350,10 @@ def _classes_of_duplicates(staged: pd.DataFrame) -> pd.Series:
         return staged["duplicate_class_name"]
 
     # index_in gives the first known row of each account, as keep="first" would.
-    position = pc.index_in(
+    position = index_in(
         _strings(_rows(staged["duplicate_account_token"], missing)),
-        value_set=_strings(_rows(staged["account_token"], known)),
+        _strings(_rows(staged["account_token"], known)),
     )
-    position = np.asarray(pc.fill_null(position, -1), dtype=np.intp)
     class_codes, classes = value_codes(staged["class_name"])
     known_codes = class_codes[known]
     found = np.where(position >= 0, known_codes[np.maximum(position, 0)], -1)

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from dupmon.delta import KEY_COLUMNS, Attribution, Delta, PairListing, as_pairs_table
 from dupmon.directory import Directory
+from dupmon.lookup import is_in
 from dupmon.normalise import PAIRS_SCHEMA, REGIONAL
 from dupmon.snapshot import list_snapshot_dates, read_snapshot_table
 
@@ -166,7 +167,7 @@ def first_seen_of(history: History, pair_ids: pa.Array) -> pa.DictionaryArray:
             # monitoring date, so each one is there: no search needed.
             first_seen[unseen] = position
             break
-        found = np.asarray(pc.is_in(pair_ids, value_set=ids_then), dtype=bool)
+        found = is_in(pair_ids, ids_then)
         first_seen[unseen & found] = position
     dates = pa.array([day.isoformat() for day in history.dates], type=pa.string())
     return pa.DictionaryArray.from_arrays(pa.array(first_seen, mask=first_seen < 0), dates)
