@@ -156,11 +156,19 @@ def read_snapshot_table(
             "run the monitoring for that date first"
         )
     names = list(columns) if columns is not None else PAIRS_SCHEMA.names
+    # A mapped file spares a copy of the compressed pages in fresh memory:
+    # reading the keys of two snapshots of a million pairs took 0.48 s
+    # mapped and 0.61 to 0.77 s not, each after a 5 s pause, on the
+    # benchmark machine. A snapshot is replaced by a rename, never rewritten
+    # in place, so a mapped file does not change under the reader.
     if dictionaries:
         encoded = [name for name in names if name in DICTIONARY_COLUMNS]
-        return pq.read_table(path, columns=names, read_dictionary=encoded).select(names)
+        return pq.read_table(
+            path, columns=names, read_dictionary=encoded, memory_map=True
+        ).select(names)
     schema = pa.schema([PAIRS_SCHEMA.field(name) for name in names])
-    return pq.read_table(path, columns=names, schema=PAIRS_SCHEMA).select(names).cast(schema)
+    table = pq.read_table(path, columns=names, schema=PAIRS_SCHEMA, memory_map=True)
+    return table.select(names).cast(schema)
 
 
 def read_snapshot(
