@@ -264,15 +264,260 @@ done:
     return result;
 }
 
+/* Columns a joined message may have. pair_keys joins at most three. */
+#define MAX_PARTS 8
+
+static const char HEX_DIGITS[] = "0123456789abcdef";
+
+/* Take the (offsets, data) pairs of the columns of keyed_joined_hex and
+ * check their buffers. Returns the number of rows, or -1 with an exception
+ * set. */
+static Py_ssize_t get_parts(PyObject *parts, Py_buffer *offsets, Py_buffer *data,
+                            Py_ssize_t *part_count) {
+    Py_ssize_t rows = -1;
+    PyObject *sequence = PySequence_Fast(parts, "parts must be a sequence of (offsets, data) pairs");
+    if (sequence == NULL) {
+        return -1;
+    }
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
+    if (count < 1 || count > MAX_PARTS) {
+        PyErr_Format(PyExc_ValueError, "parts must hold 1 to %d columns, not %zd", MAX_PARTS,
+                     count);
+        goto done;
+    }
+    for (Py_ssize_t p = 0; p < count; p++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(sequence, p);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_Format(PyExc_TypeError, "part %zd must be an (offsets, data) tuple", p);
+            goto done;
+        }
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(pair, 0), &offsets[p],
+                               PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+            goto done;
+        }
+        *part_count = p + 1;
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(pair, 1), &data[p], PyBUF_SIMPLE) < 0) {
+            PyBuffer_Release(&offsets[p]);
+            *part_count = p;
+            goto done;
+        }
+        const Py_buffer *view = &offsets[p];
+        if (view->ndim != 1 || view->itemsize != sizeof(int64_t) ||
+            !is_int64_format(view->format) || view->len < (Py_ssize_t)sizeof(int64_t) ||
+            (uintptr_t)view->buf % sizeof(int64_t) != 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "the offsets of part %zd must be a one-dimensional, 8-byte aligned "
+                         "array of at least one 64-bit integer (numpy int64)",
+                         p);
+            goto done;
+        }
+        Py_ssize_t own_rows = view->len / (Py_ssize_t)sizeof(int64_t) - 1;
+        if (p > 0 && own_rows != rows) {
+            PyErr_Format(PyExc_ValueError, "part %zd has %zd rows, part 0 has %zd", p, own_rows,
+                         rows);
+            rows = -1;
+            goto done;
+        }
+        rows = own_rows;
+    }
+    Py_DECREF(sequence);
+    return rows;
+done:
+    Py_DECREF(sequence);
+    return -1;
+}
+
+PyDoc_STRVAR(keyed_joined_hex_doc,
+             "keyed_joined_hex(key, digest_size, prefix, separator, parts, ordered_pair, /) "
+             "-> bytes\n"
+             "\n"
+             "Return the hex keyed BLAKE2b digest of one message per row, back to back.\n"
+             "The message of a row is prefix and the row's value of each column, with\n"
+             "separator between them, as pyarrow's binary_join_element_wise(prefix,\n"
+             "*columns, separator) builds it. parts is a sequence of (offsets, data)\n"
+             "tuples, one per column, as in keyed_digests. When ordered_pair is i >= 0,\n"
+             "the values of columns i and i + 1 go in byte order, the smaller first, as\n"
+             "pyarrow's min_element_wise and max_element_wise return them. With -1 the\n"
+             "columns keep their order. prefix must be non-empty.");
+
+static PyObject *keyed_joined_hex(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer key = {0}, prefix = {0}, separator = {0};
+    Py_buffer offsets[MAX_PARTS], data[MAX_PARTS];
+    Py_ssize_t part_count = 0, rows = 0;
+    PyObject *result = NULL;
+    (void)module;
+
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError,
+                     "keyed_joined_hex() takes 6 arguments (key, digest_size, prefix, separator, "
+                     "parts, ordered_pair), got %zd",
+                     nargs);
+        return NULL;
+    }
+    Py_ssize_t digest_size = PyLong_AsSsize_t(args[1]);
+    if (digest_size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (digest_size < 1 || digest_size > MAX_DIGEST_BYTES) {
+        PyErr_Format(PyExc_ValueError, "invalid digest_size %zd: digest_size must be 1 to 64",
+                     digest_size);
+        return NULL;
+    }
+    Py_ssize_t ordered = PyLong_AsSsize_t(args[5]);
+    if (ordered == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &key, PyBUF_SIMPLE) < 0 ||
+        PyObject_GetBuffer(args[2], &prefix, PyBUF_SIMPLE) < 0 ||
+        PyObject_GetBuffer(args[3], &separator, PyBUF_SIMPLE) < 0) {
+        goto done;
+    }
+    if (key.len < 1 || key.len > MAX_KEY_BYTES) {
+        PyErr_Format(PyExc_ValueError,
+                     "invalid key of %zd bytes: the key must be 1 to 64 bytes long", key.len);
+        goto done;
+    }
+    if (prefix.len < 1) {
+        PyErr_SetString(PyExc_ValueError, "the prefix must be non-empty");
+        goto done;
+    }
+    rows = get_parts(args[4], offsets, data, &part_count);
+    if (rows < 0) {
+        goto done;
+    }
+    if (ordered < -1 || ordered > part_count - 2) {
+        PyErr_Format(PyExc_ValueError,
+                     "invalid ordered_pair %zd: it must be -1 or a column index below %zd",
+                     ordered, part_count - 1);
+        goto done;
+    }
+    if (rows > PY_SSIZE_T_MAX / (2 * digest_size)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize(NULL, rows * 2 * digest_size);
+    if (result == NULL) {
+        goto done;
+    }
+
+    uint64_t keyed[8];
+    uint8_t key_block[BLOCK_BYTES] = {0};
+    for (int i = 0; i < 8; i++) {
+        keyed[i] = IV[i];
+    }
+    keyed[0] ^= 0x01010000ULL ^ ((uint64_t)key.len << 8) ^ (uint64_t)digest_size;
+    memcpy(key_block, key.buf, (size_t)key.len);
+    /* The key block is never the last one: every message holds the prefix. */
+    compress(keyed, key_block, BLOCK_BYTES, 0);
+
+    char *out = PyBytes_AS_STRING(result);
+    Py_ssize_t invalid_row = -1, invalid_part = -1;
+    int64_t invalid_start = 0, invalid_end = 0;
+    int out_of_memory = 0;
+    uint8_t *message = NULL;
+    size_t capacity = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t row = 0; row < rows && invalid_row < 0 && !out_of_memory; row++) {
+        const uint8_t *values[MAX_PARTS];
+        size_t lengths[MAX_PARTS];
+        size_t length = (size_t)prefix.len;
+        for (Py_ssize_t p = 0; p < part_count; p++) {
+            /* Another thread may write to the offsets while the lock is
+             * released, so each offset is read once and checked as read. */
+            const volatile int64_t *bounds = (const volatile int64_t *)offsets[p].buf;
+            int64_t start = bounds[row], end = bounds[row + 1];
+            if (start < 0 || end < start || end > data[p].len) {
+                invalid_row = row;
+                invalid_part = p;
+                invalid_start = start;
+                invalid_end = end;
+                break;
+            }
+            values[p] = (const uint8_t *)data[p].buf + start;
+            lengths[p] = (size_t)(end - start);
+            length += (size_t)separator.len + lengths[p];
+        }
+        if (invalid_row >= 0) {
+            break;
+        }
+        if (ordered >= 0) {
+            size_t first = lengths[ordered], second = lengths[ordered + 1];
+            int order = memcmp(values[ordered], values[ordered + 1], first < second ? first : second);
+            if (order > 0 || (order == 0 && first > second)) {
+                const uint8_t *value = values[ordered];
+                values[ordered] = values[ordered + 1];
+                values[ordered + 1] = value;
+                lengths[ordered] = second;
+                lengths[ordered + 1] = first;
+            }
+        }
+        if (length > capacity) {
+            uint8_t *grown = realloc(message, length);
+            if (grown == NULL) {
+                out_of_memory = 1;
+                break;
+            }
+            message = grown;
+            capacity = length;
+        }
+        uint8_t *cursor = message;
+        memcpy(cursor, prefix.buf, (size_t)prefix.len);
+        cursor += prefix.len;
+        for (Py_ssize_t p = 0; p < part_count; p++) {
+            memcpy(cursor, separator.buf, (size_t)separator.len);
+            cursor += separator.len;
+            memcpy(cursor, values[p], lengths[p]);
+            cursor += lengths[p];
+        }
+        uint8_t digest[MAX_DIGEST_BYTES];
+        hash_message(keyed, message, length, digest, (size_t)digest_size);
+        char *hex = out + row * 2 * digest_size;
+        for (Py_ssize_t i = 0; i < digest_size; i++) {
+            hex[2 * i] = HEX_DIGITS[digest[i] >> 4];
+            hex[2 * i + 1] = HEX_DIGITS[digest[i] & 0x0f];
+        }
+    }
+    free(message);
+    Py_END_ALLOW_THREADS
+    if (out_of_memory) {
+        Py_CLEAR(result);
+        PyErr_NoMemory();
+    } else if (invalid_row >= 0) {
+        Py_CLEAR(result);
+        PyErr_Format(PyExc_ValueError,
+                     "row %zd of part %zd: invalid offsets %lld to %lld; each value must lie "
+                     "within the %zd bytes of its data",
+                     invalid_row, invalid_part, (long long)invalid_start,
+                     (long long)invalid_end, data[invalid_part].len);
+    }
+done:
+    for (Py_ssize_t p = 0; p < part_count; p++) {
+        PyBuffer_Release(&offsets[p]);
+        PyBuffer_Release(&data[p]);
+    }
+    if (key.obj != NULL) {
+        PyBuffer_Release(&key);
+    }
+    if (prefix.obj != NULL) {
+        PyBuffer_Release(&prefix);
+    }
+    if (separator.obj != NULL) {
+        PyBuffer_Release(&separator);
+    }
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"keyed_digests", (PyCFunction)(void (*)(void))keyed_digests, METH_FASTCALL, keyed_digests_doc},
+    {"keyed_joined_hex", (PyCFunction)(void (*)(void))keyed_joined_hex, METH_FASTCALL,
+     keyed_joined_hex_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_definition = {
     PyModuleDef_HEAD_INIT,
     "dupmon._blake2b",
-    "Keyed BLAKE2b of many messages in one call; see keyed_digests.",
+    "Keyed BLAKE2b of many messages in one call; see keyed_digests and keyed_joined_hex.",
     0,
     methods,
 };

@@ -46,7 +46,7 @@ from dupmon import work_files
 from dupmon.directory import Directory
 from dupmon.ingest import STAGED_SCHEMA, load_staged, staging_dir
 from dupmon.lookup import index_in
-from dupmon.pseudonymise import hex_hashes
+from dupmon.pseudonymise import joined_hex_hashes
 from dupmon.settings import Settings
 from dupmon.staging import CATEGORICAL_COLUMNS, read_staged
 from dupmon.text import match_key
@@ -270,11 +270,6 @@ def _side_keys(frame: pd.DataFrame, prefix: str) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "\x1e")
 
 
-def _sorted_pair(first: pa.Array, second: pa.Array) -> tuple[pa.Array, pa.Array]:
-    # pyarrow compares UTF-8 bytes, which orders strings by code point as Python does.
-    return pc.min_element_wise(first, second), pc.max_element_wise(first, second)
-
-
 def _iso_days(series: pd.Series) -> pa.Array:
     """Return each date as YYYY-MM-DD, and ``""`` where there is none."""
     days = pa.array(series, from_pandas=True)
@@ -302,20 +297,22 @@ def pair_keys(frame: pd.DataFrame, secret: bytes) -> tuple[pd.Series, pd.Series]
     by_organisations = pc.invert(pc.or_(by_accounts, by_pupil))
 
     # Each message is what keyed_hash(secret, kind, *parts) hashes: the kind
-    # and the parts joined by the unit separator.
+    # and the parts joined by the unit separator. The two sides of a pair go
+    # in byte order, so that a pair printed either way round gets one key.
+    # Each function returns the parts and the index of the first side.
     def accounts():
-        return _sorted_pair(account, duplicate)
+        return [account, duplicate], 0
 
     def pupils():
-        schools = _sorted_pair(
+        schools = [
             _per_value(frame["organisation"], match_key),
             _per_value(frame["duplicate_organisation"], match_key),
-        )
-        return [pupil, *schools]
+        ]
+        return [pupil, *schools], 1
 
     def organisations():
-        sides = _sorted_pair(_side_keys(frame, ""), _side_keys(frame, "duplicate_"))
-        return [*sides, _iso_days(frame["intersection_start"])]
+        sides = [_side_keys(frame, ""), _side_keys(frame, "duplicate_")]
+        return [*sides, _iso_days(frame["intersection_start"])], 0
 
     keys = pa.nulls(len(frame), pa.string())
     for kind, mask, parts in (
@@ -327,8 +324,9 @@ def pair_keys(frame: pd.DataFrame, secret: bytes) -> tuple[pd.Series, pd.Series]
             continue
         # Usually every row has the same basis, and a filter would copy every part for nothing.
         every_row = pc.all(mask).as_py()
-        chosen = parts() if every_row else [part.filter(mask) for part in parts()]
-        hashes = hex_hashes(secret, pc.binary_join_element_wise(pa.scalar(kind), *chosen, "\x1f"))
+        columns, first_side = parts()
+        chosen = columns if every_row else [column.filter(mask) for column in columns]
+        hashes = joined_hex_hashes(secret, kind, chosen, ordered_pair=first_side)
         keys = hashes if every_row else pc.replace_with_mask(keys, mask, hashes)
     bases = pc.if_else(by_accounts, "accounts", pc.if_else(by_pupil, "pupil", "organisations"))
     index = frame.index

@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dupmon.errors import ConfigError
@@ -104,11 +105,10 @@ def keyed_hashes(secret: bytes, kind: str, *columns: pa.Array) -> pa.Array:
         filled = pc.and_(pc.is_valid(column), pc.not_equal(column, ""))
         valid = filled if valid is None else pc.and_(valid, filled)
     valid = pc.fill_null(valid, False)
-    messages = pc.binary_join_element_wise(pa.scalar(kind), *columns, "\x1f")
     if not pc.all(valid).as_py():
-        messages = messages.filter(valid)
+        columns = [column.filter(valid) for column in columns]
 
-    dense = hex_hashes(secret, messages)
+    dense = joined_hex_hashes(secret, kind, columns)
     if len(dense) == len(valid):
         return dense
     return pc.replace_with_mask(pa.nulls(len(valid), pa.string()), valid, dense)
@@ -134,6 +134,61 @@ def hex_hashes(secret: bytes, messages: pa.Array | pa.ChunkedArray) -> pa.String
     text = digests.hex().encode("ascii")
     offsets = np.arange(0, len(text) + 1, 2 * DIGEST_BYTES, dtype=np.int32)
     return pa.StringArray.from_buffers(len(messages), pa.py_buffer(offsets), pa.py_buffer(text))
+
+
+def joined_hex_hashes(
+    secret: bytes,
+    kind: str,
+    parts: Sequence[pa.Array | pa.ChunkedArray],
+    ordered_pair: int | None = None,
+) -> pa.StringArray:
+    """Return ``keyed_hash(secret, kind, *row)`` for each row of the string columns ``parts``.
+
+    With ``ordered_pair`` i, the values of parts i and i + 1 of each row go
+    in byte order first, the smaller one first, so that a pair hashes the
+    same whichever way round it is given. The compiled ``dupmon._blake2b``
+    builds each message in a small buffer and writes the hex digest, where
+    joining the columns with pyarrow first takes memory of several times
+    their size. Without it, pyarrow joins them. Raises ValueError for a part
+    with nulls.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = [part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part for part in parts]
+    rows = len(parts[0])
+    if rows > MAX_HEX_HASHES:
+        raise ValueError(
+            f"{rows} messages are too many to hash at once: their hex hashes would "
+            f"not fit one Arrow string array; hash at most {MAX_HEX_HASHES} at a time"
+        )
+    for number, part in enumerate(parts):
+        if part.null_count:
+            raise ValueError(f"part {number} of the messages to hash has {part.null_count} nulls")
+    if _blake2b is None:
+        if ordered_pair is not None:
+            first, second = parts[ordered_pair], parts[ordered_pair + 1]
+            parts[ordered_pair] = pc.min_element_wise(first, second)
+            parts[ordered_pair + 1] = pc.max_element_wise(first, second)
+        return hex_hashes(secret, pc.binary_join_element_wise(pa.scalar(kind), *parts, "\x1f"))
+    columns = []
+    for part in parts:
+        column = part.cast(pa.large_binary())
+        offsets = np.frombuffer(column.buffers()[1], dtype=np.int64)
+        offsets = offsets[column.offset : column.offset + len(column) + 1]
+        data = column.buffers()[2]
+        columns.append((offsets, data if data is not None else b""))
+    text = _blake2b.keyed_joined_hex(
+        _key(secret),
+        DIGEST_BYTES,
+        kind.encode("utf-8"),
+        b"\x1f",
+        columns,
+        -1 if ordered_pair is None else ordered_pair,
+    )
+    offsets = np.arange(0, len(text) + 1, 2 * DIGEST_BYTES, dtype=np.int32)
+    return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(text))
 
 
 def keyed_digests(secret: bytes, messages: pa.Array | pa.ChunkedArray) -> bytes:

@@ -207,3 +207,165 @@ def test_too_many_hex_hashes_rejected(monkeypatch):
 
     with pytest.raises(ValueError, match="3 messages are too many to hash at once"):
         pseudonymise.hex_hashes(SECRETS[0], pa.array([b"a", b"b", b"c"]))
+
+
+# --- joined messages: keyed_hash of several columns per row -------------------
+
+
+def joined_by_python(secret: bytes, kind: str, rows: list[list[str]], ordered_pair) -> list[str]:
+    """Return keyed_hash of each row, its two sides sorted as Python sorts strings."""
+    hashes = []
+    for row in rows:
+        parts = list(row)
+        if ordered_pair is not None:
+            sides = sorted(parts[ordered_pair : ordered_pair + 2])
+            parts[ordered_pair : ordered_pair + 2] = sides
+        hashes.append(keyed_hash(secret, kind, *parts))
+    return hashes
+
+
+def random_text(generator: random.Random, length: int) -> str:
+    return "".join(generator.choices("ab€дЁ \x1e", k=length))
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+@pytest.mark.parametrize("ordered_pair", [None, 0, 1])
+def test_joined_hashes_match_keyed_hash(way, secret, ordered_pair):
+    generator = random.Random(11)
+    rows = []
+    for length in (*LENGTHS, 0, 3, 3):
+        first = random_text(generator, length)
+        # Equal sides, a side that is a prefix of the other, and unrelated ones.
+        second = generator.choice([first, first + "a", first[:-1], random_text(generator, 5)])
+        rows.append([first, second, random_text(generator, generator.randint(0, 140))])
+    columns = [pa.array([row[i] for row in rows]) for i in range(3)]
+
+    hashes = pseudonymise.joined_hex_hashes(secret, "pupil", columns, ordered_pair)
+
+    assert hashes.type == pa.string()
+    assert hashes.to_pylist() == joined_by_python(secret, "pupil", rows, ordered_pair)
+
+
+def test_joined_hashes_of_slices_and_chunks(way):
+    rows = [[f"a{n}", f"b{n % 3}"] for n in range(12)]
+    first = pa.array([row[0] for row in rows])
+    second = pa.chunked_array([[row[1] for row in rows[:5]], [], [row[1] for row in rows[5:]]])
+
+    sliced = pseudonymise.joined_hex_hashes(SECRETS[0], "accounts", [first[3:9], second[3:9]], 0)
+    chunked = pseudonymise.joined_hex_hashes(SECRETS[0], "accounts", [first, second], 0)
+
+    assert sliced.to_pylist() == joined_by_python(SECRETS[0], "accounts", rows[3:9], 0)
+    assert chunked.to_pylist() == joined_by_python(SECRETS[0], "accounts", rows, 0)
+
+
+def test_joined_hashes_same_either_way(monkeypatch):
+    generator = random.Random(5)
+    columns = [pa.array([random_text(generator, 40) for _ in range(500)]) for _ in range(2)]
+    compiled = pseudonymise.joined_hex_hashes(SECRETS[1], "accounts", columns, 0)
+    monkeypatch.setattr(pseudonymise, "_blake2b", None)
+
+    assert pseudonymise.joined_hex_hashes(SECRETS[1], "accounts", columns, 0).equals(compiled)
+
+
+def test_joined_hashes_with_nulls(way):
+    columns = [pa.array(["a", "b"]), pa.array(["b", None])]
+
+    with pytest.raises(ValueError, match="part 1 of the messages to hash has 1 nulls"):
+        pseudonymise.joined_hex_hashes(SECRETS[0], "accounts", columns, 0)
+
+
+def test_joined_hashes_too_many_rejected(monkeypatch):
+    monkeypatch.setattr(pseudonymise, "MAX_HEX_HASHES", 2)
+    columns = [pa.array(["a", "b", "c"])]
+
+    with pytest.raises(ValueError, match="3 messages are too many to hash at once"):
+        pseudonymise.joined_hex_hashes(SECRETS[0], "x", columns)
+
+
+def part(*values: int, data: bytes = b"abc") -> tuple[np.ndarray, bytes]:
+    return offsets(*values), data
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((b"k", 32, b"p", b"|", [part(0, 2, 1)], -1), "row 1 of part 0: invalid offsets 2 to 1"),
+        ((b"k", 32, b"p", b"|", [part(0, 4)], -1), "row 0 of part 0: invalid offsets 0 to 4"),
+        ((b"k", 32, b"p", b"|", [part(0, 1), part(-1, 1)], -1), "row 0 of part 1: invalid"),
+        ((b"k", 32, b"p", b"|", [part(0, 1), part(0, 1, 2)], -1), "part 1 has 2 rows, part 0"),
+        ((b"k", 32, b"p", b"|", [], -1), "parts must hold 1 to 8 columns, not 0"),
+        ((b"k", 32, b"p", b"|", [part(0, 1)] * 9, -1), "parts must hold 1 to 8 columns, not 9"),
+        ((b"k", 32, b"p", b"|", [part(0, 1)], 0), "invalid ordered_pair 0"),
+        ((b"k", 32, b"p", b"|", [part(0, 1)] * 2, 1), "invalid ordered_pair 1"),
+        ((b"k", 32, b"p", b"|", [part(0, 1)] * 2, -2), "invalid ordered_pair -2"),
+        ((b"k", 32, b"", b"|", [part(0, 1)], -1), "the prefix must be non-empty"),
+        ((b"", 32, b"p", b"|", [part(0, 1)], -1), "the key must be 1 to 64 bytes"),
+        ((b"k", 65, b"p", b"|", [part(0, 1)], -1), "digest_size must be 1 to 64"),
+        (
+            (b"k", 32, b"p", b"|", [(np.array([0, 1], np.int32), b"a")], -1),
+            "offsets of part 0 must be a one-dimensional",
+        ),
+    ],
+)
+def test_joined_module_checks_arguments(arguments, message):
+    if pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+
+    with pytest.raises(ValueError, match=message):
+        pseudonymise._blake2b.keyed_joined_hex(*arguments)
+
+
+def test_joined_module_part_not_tuple():
+    if pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+
+    with pytest.raises(TypeError, match="part 0 must be an \\(offsets, data\\) tuple"):
+        pseudonymise._blake2b.keyed_joined_hex(b"k", 32, b"p", b"|", [[offsets(0, 1), b"a"]], -1)
+
+
+def test_joined_module_digest_sizes():
+    if pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+    key = b"k" * 64
+
+    for size in (1, 16, 64):
+        text = pseudonymise._blake2b.keyed_joined_hex(key, size, b"p", b"|", [part(0, 3)], -1)
+        assert text == hashlib.blake2b(b"p|abc", key=key, digest_size=size).hexdigest().encode()
+
+
+# As in keyed_digests, the offsets are read without the interpreter lock.
+OFFSETS_REWRITTEN_WHILE_JOINING = """
+import threading, time
+import numpy as np
+from dupmon._blake2b import keyed_joined_hex
+
+count = 2_000_000
+bounds = np.arange(count + 1, dtype=np.int64)
+data = b"x" * count
+
+def rewrite():
+    time.sleep(0.05)
+    bounds[count // 2 + 1 :] = 1 << 40
+
+threading.Thread(target=rewrite).start()
+try:
+    keyed_joined_hex(b"k", 32, b"p", b"|", [(bounds, data), (bounds, data)], 0)
+except ValueError:
+    pass
+"""
+
+
+def test_joined_module_offsets_rewritten_while_hashing():
+    if pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", OFFSETS_REWRITTEN_WHILE_JOINING],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert child.returncode == 0, f"exit code {child.returncode}: {child.stderr[-1000:]}"
