@@ -336,8 +336,9 @@ class Attribution:
 
 
 def _dense(values) -> pa.Array:
+    # combine_chunks copies even a single chunk.
     if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     return values.cast(pa.string())
 
 

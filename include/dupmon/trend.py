@@ -155,7 +155,8 @@ def compute_trend(history: History, directory: Directory) -> dict:
 
 def first_seen_of(history: History, pair_ids: pa.Array) -> pa.DictionaryArray:
     """Return, for each pair id, the first date of the history (ISO) it appears at, else null."""
-    pair_ids = pair_ids.combine_chunks() if isinstance(pair_ids, pa.ChunkedArray) else pair_ids
+    if isinstance(pair_ids, pa.ChunkedArray):
+        pair_ids = pair_ids.combine_chunks() if pair_ids.num_chunks != 1 else pair_ids.chunk(0)
     first_seen = np.full(len(pair_ids), -1, dtype=np.int32)
     for position, table in enumerate(history.snapshots.values()):
         unseen = first_seen < 0
@@ -174,8 +175,9 @@ def first_seen_of(history: History, pair_ids: pa.Array) -> pa.DictionaryArray:
 
 
 def _dense(values) -> pa.Array:
+    # combine_chunks copies even a single chunk.
     if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     return values.cast(pa.string())
 
 
