@@ -76,4 +76,7 @@ def _buffers(values: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes]:
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int64 if large else np.int32)
     offsets = offsets[values.offset : values.offset + len(values) + 1]
     data = values.buffers()[2]
-    return offsets.astype(np.int64, copy=False), data if data is not None else b""
+    # The module reads the offsets as aligned 64-bit integers. An array built
+    # from foreign buffers may have them unaligned, so those are copied.
+    offsets = np.require(offsets.astype(np.int64, copy=False), requirements=["A", "C"])
+    return offsets, data if data is not None else b""

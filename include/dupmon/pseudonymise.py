@@ -167,6 +167,11 @@ def joined_hex_hashes(
         if part.null_count:
             raise ValueError(f"part {number} of the messages to hash has {part.null_count} nulls")
     if _blake2b is None:
+        # pyarrow joins only columns of the kind's type, string.
+        parts = [
+            part.cast(pa.string()) if pa.types.is_large_string(part.type) else part
+            for part in parts
+        ]
         if ordered_pair is not None:
             first, second = parts[ordered_pair], parts[ordered_pair + 1]
             parts[ordered_pair] = pc.min_element_wise(first, second)
@@ -177,6 +182,9 @@ def joined_hex_hashes(
         column = part.cast(pa.large_binary())
         offsets = np.frombuffer(column.buffers()[1], dtype=np.int64)
         offsets = offsets[column.offset : column.offset + len(column) + 1]
+        # An array built from foreign buffers may have unaligned offsets,
+        # which the module rejects, so those are copied.
+        offsets = np.require(offsets, requirements=["A", "C"])
         data = column.buffers()[2]
         columns.append((offsets, data if data is not None else b""))
     text = _blake2b.keyed_joined_hex(

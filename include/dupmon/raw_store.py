@@ -106,7 +106,9 @@ class RawStore:
         file. The map keeps its pages after the copy is renamed or removed.
         On Linux the kernel makes the copy (``os.copy_file_range``), so
         neither the copy nor the readers need memory of the file's size
-        beyond the page cache.
+        beyond the page cache. The copy is hashed before it is synced, and
+        the copy of bytes stored already is removed unsynced, so that a rerun
+        over the same inbox writes next to nothing to the disk.
         """
         descriptor, temporary = tempfile.mkstemp(dir=self.root, prefix=".incoming.", suffix=".tmp")
         try:
@@ -114,11 +116,12 @@ class RawStore:
                 with source.open("rb") as original:
                     _copy_file(original, copy)
                 copy.flush()
-                os.fsync(copy.fileno())
                 size = os.fstat(copy.fileno()).st_size
                 content = MappedFile(copy.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-            sha256 = hashlib.sha256(content).hexdigest()
-            record = self._known(sha256, original_name)
+                sha256 = hashlib.sha256(content).hexdigest()
+                record = self._known(sha256, original_name)
+                if record is None:
+                    os.fsync(copy.fileno())
             if record is not None:
                 Path(temporary).unlink()
                 return record, False, content

@@ -108,6 +108,24 @@ def test_other_string_types(way, arrow_type):
     assert lookup.index_in(values, value_set).tolist() == [2, 0, -1]
 
 
+def unaligned_large_strings(values: list[str]) -> pa.Array:
+    """Build a large_string array whose offsets start 4 bytes past an aligned address."""
+    data = "".join(values).encode()
+    offsets = np.cumsum([0] + [len(v.encode()) for v in values]).astype(np.int64)
+    shifted = bytearray(4) + bytearray(offsets.tobytes())
+    return pa.LargeStringArray.from_buffers(
+        len(values), pa.py_buffer(memoryview(shifted)[4:]), pa.py_buffer(data)
+    )
+
+
+def test_unaligned_offsets(way):
+    values = unaligned_large_strings(["b", "zz", "a"])
+    value_set = pa.array(["a", "b"], pa.large_string())
+
+    assert values.buffers()[1].address % 8 != 0
+    assert lookup.index_in(values, value_set).tolist() == [1, -1, 0]
+
+
 def test_nulls_as_in_pyarrow(way):
     value_set = pa.array(["a", None, "b"])
     values = pa.array([None, "b", "c"])

@@ -267,6 +267,19 @@ def test_joined_hashes_same_either_way(monkeypatch):
     assert pseudonymise.joined_hex_hashes(SECRETS[1], "accounts", columns, 0).equals(compiled)
 
 
+def test_joined_hashes_unaligned_offsets(way):
+    data = b"abcd"
+    offsets = np.array([0, 1, 4], dtype=np.int64)
+    shifted = bytearray(4) + bytearray(offsets.tobytes())
+    column = pa.LargeStringArray.from_buffers(
+        2, pa.py_buffer(memoryview(shifted)[4:]), pa.py_buffer(data)
+    )
+
+    hashes = pseudonymise.joined_hex_hashes(SECRETS[0], "account", [column])
+
+    assert hashes.to_pylist() == [keyed_hash(SECRETS[0], "account", v) for v in ("a", "bcd")]
+
+
 def test_joined_hashes_with_nulls(way):
     columns = [pa.array(["a", "b"]), pa.array(["b", None])]
 

@@ -78,6 +78,25 @@ def test_put_file_same_bytes_twice(tmp_path):
     assert len([p for p in store.root.iterdir() if p.suffix == ".csv"]) == 1
 
 
+def test_put_file_rerun_syncs_no_copy(tmp_path, monkeypatch):
+    data = b"a;b\n1;2\n" * 100
+    store = RawStore(tmp_path / "raw")
+    store.put_file(inbox_file(tmp_path, data), "export.csv")
+    synced = []
+
+    def recording_fsync(descriptor):
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+
+    monkeypatch.setattr(raw_store.os, "fsync", recording_fsync)
+
+    _, is_new, content = store.put_file(inbox_file(tmp_path, data), "export.csv")
+
+    assert not is_new
+    assert content[:] == data
+    assert [path for path in synced if ".incoming." in path] == []
+    assert stray_files(store.root) == []
+
+
 def test_put_file_empty_file(tmp_path):
     store = RawStore(tmp_path / "raw")
 

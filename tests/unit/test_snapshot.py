@@ -75,6 +75,19 @@ def test_snapshot_from_dictionaries(tmp_path, index_type, value_type):
     assert read_snapshot_table(tmp_path, DAY).equals(to_arrow(frame, PAIRS_SCHEMA))
 
 
+def test_snapshot_null_in_dictionary(tmp_path):
+    frame = pairs("a", "b")
+    table = dictionary_table(frame)
+    organisation = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), [None, "Школа"])
+    table = table.set_column(
+        table.schema.get_field_index("organisation"), "organisation", organisation
+    )
+
+    path = write_snapshot(tmp_path, DAY, table, {})
+
+    assert pq.read_table(path)["organisation"].to_pylist() == [None, "Школа"]
+
+
 def test_snapshot_dictionary_pages(tmp_path):
     path = write_snapshot(tmp_path, DAY, dictionary_table(pairs("a", "b")), {})
 
