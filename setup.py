@@ -14,12 +14,14 @@ setup(
         Extension(
             "dupmon._blake2b",
             sources=["include/dupmon/_blake2b.c"],
+            depends=["include/dupmon/_buffer_format.h"],
             extra_compile_args=["-O3"],
             optional=True,
         ),
         Extension(
             "dupmon._lookup",
             sources=["include/dupmon/_lookup.c"],
+            depends=["include/dupmon/_buffer_format.h"],
             extra_compile_args=["-O3"],
             optional=True,
         ),

@@ -10,6 +10,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "_buffer_format.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -123,23 +125,6 @@ static void hash_message(const uint64_t keyed[8], const uint8_t *message, size_t
         store_le64(words + 8 * i, h[i]);
     }
     memcpy(digest, words, digest_size);
-}
-
-/* Whether a buffer format is 'q' or 'l' in this machine's byte order. The
- * caller checks the item size, since 'l' is 4 bytes on some platforms. */
-static int is_int64_format(const char *format) {
-    if (format == NULL) {
-        return 0;
-    }
-#if PY_LITTLE_ENDIAN
-    const char own_order = '<';
-#else
-    const char own_order = '>';
-#endif
-    if (*format == '@' || *format == '=' || *format == own_order) {
-        format++;
-    }
-    return strcmp(format, "q") == 0 || strcmp(format, "l") == 0;
 }
 
 PyDoc_STRVAR(keyed_digests_doc,

@@ -12,6 +12,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "_buffer_format.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -57,23 +59,6 @@ static uint64_t hash_bytes(const uint8_t *bytes, size_t length, uint64_t seed) {
         hash = mix(hash ^ word ^ ((uint64_t)rest << 56));
     }
     return hash;
-}
-
-/* Whether a buffer format is 'q' or 'l' in this machine's byte order. The
- * caller checks the item size, since 'l' is 4 bytes on some platforms. */
-static int is_int64_format(const char *format) {
-    if (format == NULL) {
-        return 0;
-    }
-#if PY_LITTLE_ENDIAN
-    const char own_order = '<';
-#else
-    const char own_order = '>';
-#endif
-    if (format[0] == '@' || format[0] == '=' || format[0] == own_order) {
-        format++;
-    }
-    return strcmp(format, "q") == 0 || strcmp(format, "l") == 0;
 }
 
 /* Take the offsets and data of a string column and check that every string

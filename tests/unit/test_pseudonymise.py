@@ -161,18 +161,25 @@ def test_compiled_module_other_digest_sizes():
         assert digest == hashlib.blake2b(b"abc", key=key, digest_size=size).digest()
 
 
-# keyed_digests hashes without the interpreter lock, so another thread may
-# rewrite a writable offsets array meanwhile. Each offset must be checked as
-# it is read, or the hash reads outside data. The case runs in a child
-# interpreter, so a crash fails this test instead of ending pytest.
+# keyed_digests and keyed_joined_hex hash without the interpreter lock, so
+# another thread may rewrite a writable offsets array meanwhile. Each offset
+# must be checked as it is read, or the hash reads outside data. The case
+# runs in a child interpreter, so a crash fails this test instead of ending
+# pytest. The script calls the function named by the test's parameter.
 OFFSETS_REWRITTEN_WHILE_HASHING = """
-import threading, time
+import sys, threading, time
 import numpy as np
-from dupmon._blake2b import keyed_digests
+from dupmon import _blake2b
 
 count = 2_000_000
 bounds = np.arange(count + 1, dtype=np.int64)
 data = b"x" * count
+calls = {
+    "keyed_digests": lambda: _blake2b.keyed_digests(b"k", 32, bounds, data),
+    "keyed_joined_hex": lambda: _blake2b.keyed_joined_hex(
+        b"k", 32, b"p", b"|", [(bounds, data), (bounds, data)], 0
+    ),
+}
 
 def rewrite():
     time.sleep(0.05)
@@ -180,20 +187,21 @@ def rewrite():
 
 threading.Thread(target=rewrite).start()
 try:
-    keyed_digests(b"k", 32, bounds, data)
+    calls[sys.argv[1]]()
 except ValueError:
     pass
 """
 
 
-def test_compiled_module_offsets_rewritten_while_hashing():
+@pytest.mark.parametrize("function", ["keyed_digests", "keyed_joined_hex"])
+def test_compiled_module_offsets_rewritten_while_hashing(function):
     if pseudonymise._blake2b is None:
         pytest.skip("dupmon._blake2b is not built: no C compiler at install")
     import subprocess
     import sys
 
     child = subprocess.run(
-        [sys.executable, "-c", OFFSETS_REWRITTEN_WHILE_HASHING],
+        [sys.executable, "-c", OFFSETS_REWRITTEN_WHILE_HASHING, function],
         capture_output=True,
         text=True,
         timeout=120,
@@ -344,41 +352,3 @@ def test_joined_module_digest_sizes():
     for size in (1, 16, 64):
         text = pseudonymise._blake2b.keyed_joined_hex(key, size, b"p", b"|", [part(0, 3)], -1)
         assert text == hashlib.blake2b(b"p|abc", key=key, digest_size=size).hexdigest().encode()
-
-
-# As in keyed_digests, the offsets are read without the interpreter lock.
-OFFSETS_REWRITTEN_WHILE_JOINING = """
-import threading, time
-import numpy as np
-from dupmon._blake2b import keyed_joined_hex
-
-count = 2_000_000
-bounds = np.arange(count + 1, dtype=np.int64)
-data = b"x" * count
-
-def rewrite():
-    time.sleep(0.05)
-    bounds[count // 2 + 1 :] = 1 << 40
-
-threading.Thread(target=rewrite).start()
-try:
-    keyed_joined_hex(b"k", 32, b"p", b"|", [(bounds, data), (bounds, data)], 0)
-except ValueError:
-    pass
-"""
-
-
-def test_joined_module_offsets_rewritten_while_hashing():
-    if pseudonymise._blake2b is None:
-        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
-    import subprocess
-    import sys
-
-    child = subprocess.run(
-        [sys.executable, "-c", OFFSETS_REWRITTEN_WHILE_JOINING],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-    assert child.returncode == 0, f"exit code {child.returncode}: {child.stderr[-1000:]}"
