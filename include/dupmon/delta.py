@@ -45,6 +45,7 @@ from dupmon import work_files
 from dupmon.directory import Directory
 from dupmon.lookup import index_in
 from dupmon.normalise import REGIONAL, UNKNOWN
+from dupmon.text_arrays import one_array
 
 log = logging.getLogger(__name__)
 
@@ -336,10 +337,7 @@ class Attribution:
 
 
 def _dense(values) -> pa.Array:
-    # combine_chunks copies even a single chunk.
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    return values.cast(pa.string())
+    return one_array(values).cast(pa.string())
 
 
 def _positions_now(now: pa.Table, before: pa.Table) -> np.ndarray:

@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dupmon.text_arrays import one_array
+
 try:
     # Compiled from _lookup.c at install when a C compiler is present.
     from dupmon import _lookup
@@ -34,7 +36,7 @@ def index_in(
     The compiled module takes string and binary columns of one type without
     nulls, and pyarrow the others.
     """
-    values, value_set = _single_chunk(values), _single_chunk(value_set)
+    values, value_set = one_array(values), one_array(value_set)
     if not len(values) or not len(value_set):
         return np.full(len(values), -1, dtype=np.int64)
     if (
@@ -53,12 +55,6 @@ def index_in(
 def is_in(values: pa.Array | pa.ChunkedArray, value_set: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Return whether each value occurs in ``value_set``, as a numpy bool array."""
     return index_in(values, value_set) >= 0
-
-
-def _single_chunk(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
-    return values
 
 
 def _is_text(arrow_type: pa.DataType) -> bool:

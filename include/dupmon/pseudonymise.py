@@ -156,7 +156,9 @@ def joined_hex_hashes(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts = [_one_array(part) for part in parts]
+    from dupmon.text_arrays import one_array
+
+    parts = [one_array(part) for part in parts]
     rows = len(parts[0])
     if rows > MAX_HEX_HASHES:
         raise ValueError(
@@ -197,15 +199,6 @@ def joined_hex_hashes(
     )
     offsets = np.arange(0, len(text) + 1, 2 * DIGEST_BYTES, dtype=np.int32)
     return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(text))
-
-
-def _one_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    import pyarrow as pa
-
-    if not isinstance(values, pa.ChunkedArray):
-        return values
-    # combine_chunks copies even a single chunk.
-    return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
 
 
 def keyed_digests(secret: bytes, messages: pa.Array | pa.ChunkedArray) -> bytes:

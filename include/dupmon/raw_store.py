@@ -82,20 +82,6 @@ class RawStore:
         payload = json.dumps(asdict(record), ensure_ascii=False, indent=1).encode("utf-8")
         write_atomic(self._sidecar(record.sha256), payload)
 
-    def put(self, data: bytes, original_name: str) -> tuple[RawRecord, bool]:
-        """Store the bytes unless the same bytes are stored already.
-
-        Returns the record and whether the bytes were new.
-        """
-        sha256 = hashlib.sha256(data).hexdigest()
-        record = self._known(sha256, original_name)
-        if record is not None:
-            return record, False
-        record = self._new_record(sha256, len(data), original_name)
-        write_atomic(self.path_of(record), data)
-        self._stored(record)
-        return record, True
-
     def put_file(
         self, source: Path, original_name: str
     ) -> tuple[RawRecord, bool, MappedFile | bytes]:
@@ -163,9 +149,6 @@ class RawStore:
         self.save(record)
         name = record.original_names[0]
         log.info("Stored raw export %s (%d bytes) as %s", name, record.size, record.sha256[:12])
-
-    def read(self, record: RawRecord) -> bytes:
-        return self.path_of(record).read_bytes()
 
 
 class MappedFile(mmap.mmap):

@@ -45,10 +45,19 @@ _MIXED_WORD = "[а-яё][^ ]*[aceopxykmthb]|[aceopxykmthb][^ ]*[а-яё]"
 _FOLDED = f"ё|[\"'«»„“”‟‘’`№]| -|- |[‐‑‒–—―]|{_MIXED_WORD}"
 
 
+def one_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Return the values as one array, taking a single chunk as it is.
+
+    ``ChunkedArray.combine_chunks`` copies even a single chunk.
+    """
+    if not isinstance(values, pa.ChunkedArray):
+        return values
+    return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+
+
 def as_strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Return the values as one string array with nulls turned into ``""``."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    values = one_array(values)
     if values.type != pa.string():
         values = values.cast(pa.string())
     return pc.fill_null(values, "")

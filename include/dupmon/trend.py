@@ -28,6 +28,7 @@ from dupmon.directory import Directory
 from dupmon.lookup import is_in
 from dupmon.normalise import PAIRS_SCHEMA, REGIONAL
 from dupmon.snapshot import list_snapshot_dates, read_snapshot_table
+from dupmon.text_arrays import one_array
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +156,7 @@ def compute_trend(history: History, directory: Directory) -> dict:
 
 def first_seen_of(history: History, pair_ids: pa.Array) -> pa.DictionaryArray:
     """Return, for each pair id, the first date of the history (ISO) it appears at, else null."""
-    if isinstance(pair_ids, pa.ChunkedArray):
-        pair_ids = pair_ids.combine_chunks() if pair_ids.num_chunks != 1 else pair_ids.chunk(0)
+    pair_ids = one_array(pair_ids)
     first_seen = np.full(len(pair_ids), -1, dtype=np.int32)
     for position, table in enumerate(history.snapshots.values()):
         unseen = first_seen < 0
@@ -175,10 +175,7 @@ def first_seen_of(history: History, pair_ids: pa.Array) -> pa.DictionaryArray:
 
 
 def _dense(values) -> pa.Array:
-    # combine_chunks copies even a single chunk.
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    return values.cast(pa.string())
+    return one_array(values).cast(pa.string())
 
 
 def first_seen_dates(history: History) -> dict[str, str]:

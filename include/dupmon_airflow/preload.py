@@ -15,8 +15,8 @@ import threading
 log = logging.getLogger(__name__)
 
 
-def preload_great_expectations() -> bool:
-    """Import GX as the validate step does, and return whether it succeeded.
+def preload_great_expectations() -> None:
+    """Import GX as the validate step does.
 
     A failed import is logged and not raised, so that the process still
     starts and a validate task fails on the same error, which mails the
@@ -31,16 +31,14 @@ def preload_great_expectations() -> bool:
         log.exception(
             "Preloading Great Expectations failed, so each validate task imports it itself"
         )
-        return False
-    finally:
-        # A fork copies only the thread that forks, so a thread started by
-        # the import would be missing in every task, with any lock it held.
-        # Only Python threads are counted.
-        started = set(threading.enumerate()) - threads_before
-        if started:
-            log.warning(
-                "The import of Great Expectations started the Python threads %s, which the "
-                "tasks forked from this process will lack",
-                sorted(thread.name for thread in started),
-            )
-    return True
+
+    # A fork copies only the thread that forks, so a thread started by the
+    # import would be missing in every task, with any lock it held. Only
+    # Python threads are counted.
+    started = set(threading.enumerate()) - threads_before
+    if started:
+        log.warning(
+            "The import of Great Expectations started the Python threads %s, which the "
+            "tasks forked from this process will lack",
+            sorted(thread.name for thread in started),
+        )

@@ -49,6 +49,7 @@ def probe_executor(executor: str, tmp_path: Path) -> dict:
     result = tmp_path / "probe.json"
     database = home / "airflow.db"
     api_port = free_port()
+
     env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
     env.update(
         {
@@ -70,6 +71,7 @@ def probe_executor(executor: str, tmp_path: Path) -> dict:
     )
     stack = Stack(env, logs)
     stack.airflow("db", "migrate", timeout=600)
+
     try:
         stack.start_services(api_port)
         stack.wait_for(
@@ -78,6 +80,7 @@ def probe_executor(executor: str, tmp_path: Path) -> dict:
             SERVICE_START_TIMEOUT,
         )
         stack.wait_for("the API server", lambda: listening(api_port), SERVICE_START_TIMEOUT)
+
         stack.airflow("dags", "unpause", PROBE_DAG_ID)
         stack.airflow("dags", "trigger", PROBE_DAG_ID)
         stack.wait_for("the probe task's report", result.exists, RUN_TIMEOUT)

@@ -52,6 +52,7 @@ def test_put_file_stores_copy(tmp_path):
     assert is_new
     assert record.sha256 == hashlib.sha256(data).hexdigest()
     assert record.size == len(data)
+    assert record.suffix == ".csv"
     assert record.original_names == ["export.csv"]
     assert store.path_of(record).read_bytes() == data
     assert stat.S_IMODE(store.path_of(record).stat().st_mode) == 0o600
@@ -106,18 +107,6 @@ def test_put_file_empty_file(tmp_path):
     assert content == b""
     assert record.sha256 == hashlib.sha256(b"").hexdigest()
     assert store.path_of(record).read_bytes() == b""
-
-
-def test_put_file_same_as_put(tmp_path):
-    data = b"x;y\n" * 100
-    by_file = RawStore(tmp_path / "by_file").put_file(inbox_file(tmp_path, data), "e.csv")[0]
-    by_bytes = RawStore(tmp_path / "by_bytes").put(data, "e.csv")[0]
-
-    assert (by_file.sha256, by_file.suffix, by_file.size) == (
-        by_bytes.sha256,
-        by_bytes.suffix,
-        by_bytes.size,
-    )
 
 
 @pytest.mark.parametrize("failure", ["exdev", "missing"])

@@ -17,9 +17,15 @@ def settings_for(tmp_path, days):
     return load_settings(environ)
 
 
+def put_bytes(settings, data: bytes):
+    source = settings.data_dir / "export.csv"
+    source.write_bytes(data)
+    return RawStore(settings.raw_dir).put_file(source, "export.csv")
+
+
 def stored(settings, data: bytes, first_seen: dt.datetime):
     store = RawStore(settings.raw_dir)
-    record, _ = store.put(data, "export.csv")
+    record, _, _ = put_bytes(settings, data)
     record.first_seen = first_seen.isoformat()
     store.save(record)
     return store.path_of(record)
@@ -76,5 +82,5 @@ def test_expired_file_not_stored_again(tmp_path):
     settings = settings_for(tmp_path, 30)
     old = stored(settings, b"old", NOW - dt.timedelta(days=31))
     apply_retention(settings, NOW)
-    RawStore(settings.raw_dir).put(b"old", "export.csv")
+    put_bytes(settings, b"old")
     assert not old.exists()

@@ -44,7 +44,7 @@ def dictionary_table(
     index_type: pa.DataType | None = None,
     value_type: pa.DataType | None = None,
 ) -> pa.Table:
-    """Return the pairs as a work copy holds them: DICTIONARY_COLUMNS as dictionaries."""
+    """Return the pairs as a work copy stores them: DICTIONARY_COLUMNS as dictionaries."""
     index_type = index_type or pa.int32()
     value_type = value_type or pa.string()
     table = to_arrow(frame, PAIRS_SCHEMA)
