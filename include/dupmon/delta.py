@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dupmon import work_files
+from dupmon.direct_io import write_chunks_direct
 from dupmon.directory import Directory
 from dupmon.lookup import index_in
 from dupmon.normalise import REGIONAL, UNKNOWN
@@ -687,17 +688,27 @@ def read_delta(folder: Path) -> Delta:
     return delta
 
 
-def write_chunks_atomic(path: Path, chunks: Iterable[bytes], mode: int = 0o644) -> None:
-    """Write the chunks to ``path`` so that readers see either the old or the whole new file."""
+def write_chunks_atomic(
+    path: Path, chunks: Iterable[bytes], mode: int = 0o644, *, direct: bool = False
+) -> None:
+    """Write the chunks to ``path`` so that readers see either the old or the whole new file.
+
+    With ``direct``, the bytes go to disk past the page cache where the file
+    system allows it (see dupmon.direct_io), which suits a large file that no
+    step reads back.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
+            if direct:
+                write_chunks_direct(handle.fileno(), chunks)
+            else:
+                for chunk in chunks:
+                    handle.write(chunk)
+                handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temporary, mode)
         os.replace(temporary, path)
