@@ -13,7 +13,10 @@ resident memory (the largest of the step's processes).
 
 The floor is measured the same way: pyarrow's CSV reader on the same bytes
 and a Parquet write of the result. Each figure is also given as a ratio to
-the floor, so results compare across machines. Great Expectations is
+the floor, so results compare across machines. The steps turn transparent
+huge pages off in their processes (``dupmon.huge_pages``), and the plain
+floor leaves them as the kernel has them, so the floor is measured a second
+time with them off, and the total is given as a ratio to that floor too. Great Expectations is
 reported apart as well: its import, and its import plus the suite runs.
 With ``--preload-gx``, each validate process imports GX before its timer
 starts and runs the step in a fork, as a Celery worker with dupmon's
@@ -70,6 +73,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "include" / "config" / "regions"
 DAGS_DIR = ROOT / "dags"
 STEPS = ("ingest", "validate", "normalise", "snapshot", "delta")
+# The floor as pyarrow runs it, and the same with transparent huge pages off.
+FLOORS = ("floor", "floor-no-thp")
 BASELINE = dt.date(2024, 10, 17)
 CURRENT = dt.date(2025, 1, 17)
 SECRET = "benchmark-secret-" + "0" * 32
@@ -240,6 +245,8 @@ def child(
     import logging
     import resource
 
+    from dupmon.huge_pages import transparent_huge_pages_disabled
+
     logging.disable(logging.WARNING)
     environment = {
         "DUPMON_DATA_DIR": str(data),
@@ -251,7 +258,11 @@ def child(
         "GX_ANALYTICS_ENABLED": "false",
     }
     figures = {}
-    if step == "floor":
+    if step in FLOORS:
+        from dupmon.huge_pages import set_transparent_huge_pages
+
+        # Set either way, because a child inherits the flag of this script.
+        set_transparent_huge_pages(step == "floor")
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
@@ -282,6 +293,7 @@ def child(
         if step == "validate":
             figures["gx_seconds"] = figures["gx_import_seconds"] + _GX_RUNS["seconds"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    figures["thp_disabled"] = transparent_huge_pages_disabled()
     print(json.dumps({"seconds": seconds, "peak_bytes": peak, **figures}))
 
 
@@ -299,6 +311,7 @@ def _in_preloaded_fork(function, settings, day: dt.date) -> dict:
     import resource
 
     from dupmon import validate
+    from dupmon.huge_pages import transparent_huge_pages_disabled
 
     validate.import_great_expectations()
     reading, writing = os.pipe()
@@ -313,6 +326,7 @@ def _in_preloaded_fork(function, settings, day: dt.date) -> dict:
             function(settings, day)
             figures["seconds"] = time.perf_counter() - started
             figures["gx_seconds"] = figures["gx_import_seconds"] + _GX_RUNS["seconds"]
+            figures["thp_disabled"] = transparent_huge_pages_disabled()
             with os.fdopen(writing, "w") as pipe:
                 pipe.write(json.dumps(figures))
         except BaseException:
@@ -373,8 +387,9 @@ def sum_steps(parts: list[dict]) -> dict:
     for name in ("gx_import_seconds", "gx_seconds"):
         if name in parts[0]:
             total[name] = sum(p[name] for p in parts)
-    if "gx_preloaded" in parts[0]:
-        total["gx_preloaded"] = all(p["gx_preloaded"] for p in parts)
+    for name in ("gx_preloaded", "thp_disabled"):
+        if name in parts[0]:
+            total[name] = all(p[name] for p in parts)
     return total
 
 
@@ -509,7 +524,7 @@ def _benchmark_in(
         for attempt in range(repeat):
             parts = []
             for region in regions:
-                if attempt and step != "floor":
+                if attempt and step not in FLOORS:
                     reset_for_first_run(step, data / region, CURRENT)
                 settle(pause)
                 parts.append(
@@ -521,6 +536,7 @@ def _benchmark_in(
         return median_run(runs)
 
     result["floor"] = timed("floor")
+    result["floor_no_thp"] = timed("floor-no-thp")
     # Each step is repeated before the next runs, so every repeat of a
     # step reads what one run of the step before it wrote.
     for step in STEPS:
@@ -531,6 +547,8 @@ def _benchmark_in(
     validate = result["steps"]["validate"]
     result["total_seconds"] = total
     result["total_ratio"] = total / floor if floor else None
+    floor_no_thp = result["floor_no_thp"]["seconds"]
+    result["total_ratio_no_thp"] = total / floor_no_thp if floor_no_thp else None
     result["peak_bytes"] = max(item["peak_bytes"] for item in result["steps"].values())
     result["validate_share"] = validate["seconds"] / total if total else None
     result["gx_share"] = validate["gx_seconds"] / total if total else None
@@ -581,10 +599,11 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
         f"{(info['memory_bytes'] or 0) / 1024**3:.1f} GiB; Python {info['python']}; "
         + ", ".join(f"{k} {v}" for k, v in info["packages"].items()),
         "",
-        "| pairs | regions | files | input MB | floor s | "
+        "| pairs | regions | files | input MB | floor s | floor, THP off s | "
         + " | ".join(f"{s} s (x floor)" for s in STEPS)
-        + " | total s (x floor) | peak MiB | GX import s | GX s (share) | load |",
-        "|" + "---|" * (10 + len(STEPS)),
+        + " | total s (x floor) | x floor, THP off | peak MiB | GX import s | GX s (share) "
+        "| load |",
+        "|" + "---|" * (12 + len(STEPS)),
     ]
     for result in results:
         floor = result["floor"]["seconds"]
@@ -598,6 +617,9 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
         repeated = result.get("repeat", 1) > 1
         if repeated:
             cells[-1] += spread(result["floor"])
+        cells.append(f"{result['floor_no_thp']['seconds']:.2f}")
+        if repeated:
+            cells[-1] += spread(result["floor_no_thp"])
         for step in STEPS:
             seconds = result["steps"][step]["seconds"]
             cells.append(f"{seconds:.2f} ({seconds / floor:.1f})" if floor else f"{seconds:.2f}")
@@ -605,6 +627,7 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
                 cells[-1] += spread(result["steps"][step])
         validate = result["steps"]["validate"]
         cells.append(f"{result['total_seconds']:.2f} ({result['total_ratio']:.1f})")
+        cells.append(f"{result['total_ratio_no_thp']:.1f}")
         cells.append(f"{result['peak_bytes'] / 1024**2:.0f}")
         cells.append(f"{validate['gx_import_seconds']:.2f}")
         cells.append(f"{validate['gx_seconds']:.2f} ({result['gx_share']:.0%})")
@@ -612,6 +635,7 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
+        "floor, THP off s: the floor with transparent huge pages off, as the steps run. "
         "GX s: the import of Great Expectations plus its suite runs, both within validate s. "
         "load: the one-minute load average before and after the date's steps.",
     ]
@@ -709,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-dag-parse", action="store_true", help="skip the timing of the DAG files"
     )
-    parser.add_argument("--child", choices=[*STEPS, "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=[*STEPS, *FLOORS], help=argparse.SUPPRESS)
     parser.add_argument("--parse-dag", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--inbox", type=Path, help=argparse.SUPPRESS)
@@ -765,7 +789,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             print(
                 f"{size:>9,} pairs: total {result['total_seconds']:.2f} s = "
-                f"{result['total_ratio']:.1f} x floor, "
+                f"{result['total_ratio']:.1f} x floor "
+                f"({result['total_ratio_no_thp']:.1f} x the floor with huge pages off), "
                 f"peak {result['peak_bytes'] / 1024**2:.0f} MiB",
                 flush=True,
             )

@@ -18,6 +18,11 @@ from tests.conftest import ROOT
 STEPS = {"ingest", "validate", "normalise", "snapshot", "delta"}
 
 
+def thp_reported() -> bool:
+    """Whether the kernel tells a process its transparent huge page flag (Linux)."""
+    return sys.platform.startswith("linux")
+
+
 def test_benchmark_tiny_run(tmp_path):
     output = tmp_path / "results.json"
     table = tmp_path / "results.md"
@@ -35,6 +40,12 @@ def test_benchmark_tiny_run(tmp_path):
     assert run["files"] == 4
     assert all(step["seconds"] > 0 for step in run["steps"].values())
     assert run["floor"]["seconds"] > 0
+    assert run["floor_no_thp"]["seconds"] > 0
+    assert run["total_ratio_no_thp"] > 0
+    if thp_reported():
+        assert run["floor"]["thp_disabled"] is False
+        assert run["floor_no_thp"]["thp_disabled"] is True
+        assert all(step["thp_disabled"] for step in run["steps"].values())
     validate = run["steps"]["validate"]
     assert 0 < validate["gx_import_seconds"] < validate["gx_seconds"] <= validate["seconds"]
     assert not validate["gx_preloaded"]
@@ -64,6 +75,8 @@ def test_benchmark_preload_gx(tmp_path):
     validate = run["steps"]["validate"]
     assert run["gx_preloaded"]
     assert validate["gx_preloaded"]
+    if thp_reported():
+        assert validate["thp_disabled"] is True
     assert validate["seconds"] > 0
     assert validate["peak_bytes"] > 0
     assert validate["gx_import_seconds"] <= validate["gx_seconds"] <= validate["seconds"]
@@ -108,9 +121,9 @@ def test_pause_before_each_timed_run(tmp_path, monkeypatch):
     baseline = [(step, bench.BASELINE) for step in bench.STEPS]
     assert events[: len(baseline)] == baseline
     timed = events[len(baseline):]
-    assert len(timed) == 2 * 2 * (len(bench.STEPS) + 1)
+    assert len(timed) == 2 * 2 * (len(bench.STEPS) + 2)
     assert timed[0::2] == [("pause", 2.5)] * (len(timed) // 2)
-    assert {step for step, _ in timed[1::2]} == {"floor", *bench.STEPS}
+    assert {step for step, _ in timed[1::2]} == {"floor", "floor-no-thp", *bench.STEPS}
     assert result["pause_seconds"] == 2.5
 
 

@@ -30,6 +30,7 @@ from dupmon.delta import (
 )
 from dupmon.directory import Directory, load_directory
 from dupmon.errors import ConfigError
+from dupmon.huge_pages import set_transparent_huge_pages
 from dupmon.ingest import ingest
 from dupmon.locking import folder_lock
 from dupmon.normalise import normalise, work_pairs_path
@@ -64,10 +65,15 @@ _SINGLE_REGION_FOLDERS = ("raw", "quarantine", "snapshots", "reports", "work", "
 
 
 def _locked(step):
-    """Run a step holding the lock of the region's data folder (see dupmon.locking)."""
+    """Run a step holding the lock of the region's data folder (see dupmon.locking).
+
+    First the step's process turns transparent huge pages off, unless the
+    settings keep them on (see dupmon.huge_pages).
+    """
 
     @functools.wraps(step)
     def run(settings: Settings, *args, **kwargs):
+        set_transparent_huge_pages(settings.transparent_huge_pages)
         check_data_layout(settings)
         with folder_lock(settings.region_data_dir):
             return step(settings, *args, **kwargs)

@@ -28,6 +28,9 @@ DUPMON_RAW_RETENTION_DAYS        days raw exports and quarantined copies
                                  are kept (default: forever)
 DUPMON_SMTP_HOST / _PORT         SMTP server of the command line runs
 DUPMON_MAIL_FROM                 sender address of the command line runs
+DUPMON_TRANSPARENT_HUGE_PAGES    ``on`` leaves the kernel's transparent huge
+                                 pages on in the step processes (default
+                                 ``off``, see ``dupmon.huge_pages``)
 ===============================  ==========================================
 
 A region is a folder under the config folder that contains ``region.yaml``
@@ -99,6 +102,7 @@ class Settings:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     mail_from: str = "monitoring@example.org"
+    transparent_huge_pages: bool = False
 
     def for_region(self, region: str) -> Settings:
         """Return these settings for another region of the same deployment."""
@@ -196,6 +200,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides) -> Setting
         "smtp_host": ("DUPMON_SMTP_HOST", str),
         "smtp_port": ("DUPMON_SMTP_PORT", int),
         "mail_from": ("DUPMON_MAIL_FROM", str),
+        "transparent_huge_pages": ("DUPMON_TRANSPARENT_HUGE_PAGES", _on_off),
     }
     values = {}
     for attribute, (name, convert) in optional.items():
@@ -203,7 +208,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides) -> Setting
             try:
                 values[attribute] = convert(env[name])
             except ValueError:
-                expected = "a whole number" if convert is int else "a valid value"
+                expected = _EXPECTED.get(convert, "a valid value")
                 raise ValueError(
                     f"invalid value {env[name]!r} of {name}: expected {expected}"
                     + (" of bytes" if name.endswith("_BYTES") else "")
@@ -243,3 +248,17 @@ def _absolute(pattern: str | None) -> str | None:
     if pattern is None:
         return None
     return str(Path(pattern).resolve())
+
+
+def _on_off(text: str) -> bool:
+    """Return True for ``on``, False for ``off`` (also true/false, yes/no, 1/0)."""
+    value = text.strip().lower()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise ValueError(text)
+
+
+# What the error of an invalid variable asks for, by its converter.
+_EXPECTED = {int: "a whole number", _on_off: "on or off"}

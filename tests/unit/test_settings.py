@@ -92,3 +92,21 @@ def test_region_variable_chooses(tmp_path):
     settings = load_settings({**make_two_regions(tmp_path), "DUPMON_REGION": "severnaya"})
 
     assert settings.region_name == "severnaya"
+
+
+def test_huge_pages_off_by_default():
+    assert load_settings({}).transparent_huge_pages is False
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("on", True), ("ON ", True), ("yes", True), ("off", False), ("0", False)]
+)
+def test_huge_pages_variable_parsed(text, expected):
+    settings = load_settings({"DUPMON_TRANSPARENT_HUGE_PAGES": text})
+
+    assert settings.transparent_huge_pages is expected
+
+
+def test_invalid_huge_pages_value_rejected():
+    with pytest.raises(ValueError, match="DUPMON_TRANSPARENT_HUGE_PAGES: expected on or off"):
+        load_settings({"DUPMON_TRANSPARENT_HUGE_PAGES": "sometimes"})
