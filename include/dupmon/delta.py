@@ -521,8 +521,9 @@ def _appendix2(
 
     first, second = attribution.sides(now)
     # The touched municipalities of a pair, sorted by id, one entry per combination.
-    combinations, combination_of_row = np.unique(
-        first.astype(np.int64) * (len(attribution.ids) + 1) + (second + 1), return_inverse=True
+    # pd.factorize hashes the codes, where np.unique would sort a million of them.
+    combination_of_row, combinations = pd.factorize(
+        first.astype(np.int64) * (len(attribution.ids) + 1) + (second + 1), sort=True
     )
     listed_names, listed_ids = [], []
     for combination in combinations.tolist():

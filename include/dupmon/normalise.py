@@ -135,8 +135,21 @@ def combination_codes(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarr
         codes, count = _codes(frame[column])
         # Folded back to 0 … n-1 after every column, so the product stays small.
         combined, _ = pd.factorize(combined * (count + 1) + (codes + 1))
-    _, first_rows = np.unique(combined, return_index=True)
-    return combined.astype(np.intp), first_rows
+    return combined.astype(np.intp), first_rows_of(combined)
+
+
+def first_rows_of(codes: np.ndarray) -> np.ndarray:
+    """Return the position of each code's first row, for codes numbered by first appearance.
+
+    Such a code first appears where it exceeds every code before it, so one
+    pass finds them all, where ``np.unique(..., return_index=True)`` sorts.
+    """
+    if not len(codes):
+        return np.zeros(0, dtype=np.intp)
+    highest_before = np.empty_like(codes)
+    highest_before[0] = -1
+    np.maximum.accumulate(codes[:-1], out=highest_before[1:])
+    return np.flatnonzero(codes > highest_before)
 
 
 def categorical(codes: np.ndarray, values: list) -> pd.Categorical:

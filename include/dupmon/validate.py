@@ -368,15 +368,15 @@ def _fixed_width_words(series: pd.Series) -> np.ndarray | None:
         array.offset : array.offset + len(array) + 1
     ]
     valid = np.asarray(array.is_valid(), dtype=bool)
-    lengths = np.diff(offsets)
-    widths = np.unique(lengths[valid])
+    lengths = np.diff(offsets)[valid]
+    width = int(lengths[0]) if len(lengths) else 0
     starts = offsets[:-1][valid]
-    if len(widths) != 1 or widths[0] % 8 or not widths[0] or (starts % 8).any():
+    if not width or width % 8 or (lengths != width).any() or (starts % 8).any():
         return None
     data = array.buffers()[2]
     words = np.frombuffer(data, dtype=np.uint64, count=len(data) // 8)
     digest = np.zeros(len(starts), dtype=np.uint64)
-    for word in range(int(widths[0]) // 8):
+    for word in range(width // 8):
         digest = _mix(digest, words[starts // 8 + word])
     result = np.full(len(array), np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
     result[valid] = digest

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -16,6 +18,8 @@ from dupmon.normalise import (
     PAIRS_SCHEMA,
     _classes_of_duplicates,
     _merge_rows_of_pairs,
+    combination_codes,
+    first_rows_of,
     pair_keys,
     read_pairs,
     read_staged_frames,
@@ -288,3 +292,27 @@ def test_work_pairs_read_back(tmp_path, directory):
 
     assert pa.types.is_dictionary(table.schema.field("organisation").type)
     assert table.cast(PAIRS_SCHEMA).to_pylist() == to_arrow(pairs, PAIRS_SCHEMA).to_pylist()
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 10_000])
+def test_first_rows_match_sorted_unique(size):
+    generator = np.random.default_rng(size)
+    codes, _ = pd.factorize(generator.integers(0, max(1, size // 3), size))
+
+    expected = np.unique(codes, return_index=True)[1]
+
+    assert first_rows_of(codes).tolist() == expected.tolist()
+
+
+def test_combination_codes_number_by_appearance():
+    frame = pd.DataFrame(
+        {
+            "municipality": pd.Categorical(["Оха", "Невельск", "Оха", None, "Невельск", None]),
+            "settlement": ["Оха", "Горнозаводск", "Оха", "Оха", "Невельск", "Оха"],
+        }
+    )
+
+    codes, first_rows = combination_codes(frame, ["municipality", "settlement"])
+
+    assert codes.tolist() == [0, 1, 0, 2, 3, 2]
+    assert first_rows.tolist() == [0, 1, 3, 4]
