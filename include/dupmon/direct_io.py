@@ -40,6 +40,7 @@ def write_chunks_direct(descriptor: int, chunks: Iterable[bytes | memoryview]) -
     The descriptor's flags are as they were on return.
     """
     flags = fcntl.fcntl(descriptor, fcntl.F_GETFL)
+    buffered = flags & ~os.O_DIRECT
     direct = _set_flags(descriptor, flags | os.O_DIRECT)
     try:
         # An anonymous map is page-aligned, so it meets O_DIRECT's rule for
@@ -54,11 +55,11 @@ def write_chunks_direct(descriptor: int, chunks: Iterable[bytes | memoryview]) -
                     filled += count
                     source = source[count:]
                     if filled == BUFFER_BYTES:
-                        direct = _write_block(descriptor, view, direct, flags)
+                        direct = _write_block(descriptor, view, direct, buffered)
                         filled = 0
             # The last part is seldom a whole number of blocks.
-            fcntl.fcntl(descriptor, fcntl.F_SETFL, flags)
-            _write_all(descriptor, view[:filled])
+            fcntl.fcntl(descriptor, fcntl.F_SETFL, buffered)
+            _write_range(descriptor, view, 0, filled)
     finally:
         fcntl.fcntl(descriptor, fcntl.F_SETFL, flags)
     return direct
@@ -75,8 +76,11 @@ def _set_flags(descriptor: int, flags: int) -> bool:
     return True
 
 
-def _write_block(descriptor: int, block: memoryview, direct: bool, flags: int) -> bool:
-    """Write one full buffer. Returns whether O_DIRECT is still in use after it."""
+def _write_block(descriptor: int, block: memoryview, direct: bool, buffered: int) -> bool:
+    """Write one full buffer. Returns whether O_DIRECT is still in use after it.
+
+    ``buffered`` are the descriptor's flags without O_DIRECT.
+    """
     if direct:
         try:
             written = os.write(descriptor, block)
@@ -89,14 +93,19 @@ def _write_block(descriptor: int, block: memoryview, direct: bool, flags: int) -
             return True
         # A short or rejected write leaves the offset where the kernel
         # stopped, so the rest of the block goes through the page cache.
-        fcntl.fcntl(descriptor, fcntl.F_SETFL, flags)
-        _write_all(descriptor, block[written:])
+        fcntl.fcntl(descriptor, fcntl.F_SETFL, buffered)
+        _write_range(descriptor, block, written, len(block))
         return False
-    _write_all(descriptor, block)
+    _write_range(descriptor, block, 0, len(block))
     return False
 
 
-def _write_all(descriptor: int, data: memoryview) -> None:
-    while len(data):
-        written = os.write(descriptor, data)
-        data = data[written:]
+def _write_range(descriptor: int, view: memoryview, start: int, end: int) -> None:
+    """Write ``view[start:end]`` without keeping a slice of the buffer in a variable.
+
+    A traceback keeps the variables of its frames, and a live slice would
+    make closing the map raise BufferError in place of the write's OSError,
+    such as that of a full disk.
+    """
+    while start < end:
+        start += os.write(descriptor, view[start:end])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sqlite3
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -119,6 +121,27 @@ def test_appendix2_lists_memo_pairs(both_dates):
         ('МКУ Управление ОКС МО ГО "Долинский"', "МБОУ СОШ №2 г.Долинск", "Долинск", "7Б",
          "09.01.2025 - 12.01.2025", "МБОУ СОШ № 1", "Долинск", "7А"),
     ]
+
+
+def test_appendix2_written_past_page_cache(both_dates, monkeypatch):
+    """The delta step hands appendix2.csv, and only it, to the O_DIRECT writer."""
+    from dupmon import delta
+
+    real_writer = delta.write_chunks_direct
+    written = []
+
+    def recording_writer(descriptor, chunks):
+        written.append(Path(os.readlink(f"/proc/self/fd/{descriptor}")).name)
+        return real_writer(descriptor, chunks)
+
+    monkeypatch.setattr(delta, "write_chunks_direct", recording_writer)
+    before = (pipeline.report_dir(both_dates, JANUARY) / "appendix2.csv").read_bytes()
+
+    pipeline.run_delta(both_dates, JANUARY)
+
+    assert len(written) == 1
+    assert written[0].startswith(".appendix2.csv.")
+    assert (pipeline.report_dir(both_dates, JANUARY) / "appendix2.csv").read_bytes() == before
 
 
 def test_october_first_run_has_no_baseline(both_dates):

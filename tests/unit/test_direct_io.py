@@ -204,3 +204,72 @@ def test_failed_atomic_write_keeps_old_file(tmp_path, small_buffer):
 
     assert path.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["appendix2.csv"]
+
+
+@pytest.mark.parametrize("size", [SMALL_BUFFER + 10, SMALL_BUFFER * 2])
+def test_buffered_write_error_propagates(tmp_path, small_buffer, monkeypatch, size):
+    """A full disk on a write through the page cache raises the OSError, not BufferError."""
+    real_write = os.write
+
+    def full_without_direct(descriptor, data):
+        if not fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_DIRECT:
+            # os.write keeps no reference to its buffer once it raises, so
+            # this stand-in drops its own before raising.
+            del data
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(descriptor, data)
+
+    monkeypatch.setattr(os, "write", full_without_direct)
+    monkeypatch.setattr(direct_io, "_set_flags", lambda descriptor, flags: False)
+
+    with pytest.raises(OSError) as raised:
+        write_file(tmp_path / "out.bin", [pattern(size)])
+
+    assert raised.value.errno == errno.ENOSPC
+
+
+def test_tail_error_propagates(tmp_path, small_buffer, monkeypatch):
+    if not takes_o_direct(tmp_path):
+        pytest.skip(f"the file system of {tmp_path} does not take O_DIRECT")
+    real_write = os.write
+
+    def full_without_direct(descriptor, data):
+        if not fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_DIRECT:
+            # os.write keeps no reference to its buffer once it raises, so
+            # this stand-in drops its own before raising.
+            del data
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(descriptor, data)
+
+    monkeypatch.setattr(os, "write", full_without_direct)
+
+    with pytest.raises(OSError) as raised:
+        write_file(tmp_path / "out.bin", [pattern(SMALL_BUFFER * 2 + 10)])
+
+    assert raised.value.errno == errno.ENOSPC
+
+
+def test_caller_o_direct_kept(tmp_path, small_buffer):
+    if not takes_o_direct(tmp_path):
+        pytest.skip(f"the file system of {tmp_path} does not take O_DIRECT")
+    path = tmp_path / "out.bin"
+    data = pattern(SMALL_BUFFER * 2 + 10)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o600)
+    try:
+        write_chunks_direct(descriptor, [data])
+        after = fcntl.fcntl(descriptor, fcntl.F_GETFL)
+    finally:
+        os.close(descriptor)
+
+    assert path.read_bytes() == data
+    assert after & os.O_DIRECT
+
+
+def test_atomic_direct_write_skips_page_cache(tmp_path, small_buffer):
+    if not takes_o_direct(tmp_path):
+        pytest.skip(f"the file system of {tmp_path} does not take O_DIRECT")
+    path = tmp_path / "appendix2.csv"
+
+    write_chunks_atomic(path, [pattern(SMALL_BUFFER * 3 + 5)], direct=True)
+
+    assert not any(resident_pages(path)[: SMALL_BUFFER * 3 // mmap.PAGESIZE])

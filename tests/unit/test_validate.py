@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from dupmon.directory import load_directory
@@ -285,3 +286,27 @@ def test_gx_deferred_modules_stay_unloaded(tmp_path):
     assert scipy_line == "True False"
     assert altair_line == "True False"
     assert list((tmp_path / "docs").rglob("*.html"))
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["a" * 16, "b" * 8],
+        ["a" * 8, "b" * 16, "c" * 8],
+        ["a" * 64, None, "b" * 63],
+    ],
+)
+def test_hash_words_need_one_width(cells):
+    from dupmon.validate import _fixed_width_words
+
+    assert _fixed_width_words(pd.Series(cells, dtype="str")) is None
+
+
+def test_hash_words_taken_for_one_width():
+    from dupmon.validate import _fixed_width_words
+
+    words = _fixed_width_words(pd.Series(["a" * 64, None, "b" * 64, "a" * 64], dtype="str"))
+
+    assert words is not None
+    assert words[0] == words[3]
+    assert len({int(words[0]), int(words[1]), int(words[2])}) == 3
