@@ -165,9 +165,37 @@ def suite_frame(frame: pd.DataFrame, config: dict) -> pd.DataFrame:
     null rows, so the columns only the clerk's messages show stay out.
     """
     used = {FILE_COLUMN, "source_row"}
+    matched = set()
     for item in config["expectations"]:
         used |= _used_columns(item)
-    return frame[[column for column in frame.columns if column in used]]
+        if item["type"] == "expect_column_values_to_match_regex":
+            matched |= _used_columns(item)
+    checked = frame[[column for column in frame.columns if column in used]]
+    # GX 1.24 matches a pattern on column.astype(str). For a categorical
+    # that builds every row's string anew, 0.14 s at a million rows on the
+    # benchmark's data. A column of pandas' Arrow-backed strings passes
+    # through unchanged, and Arrow decodes the categorical in 0.01 s.
+    categorical = [
+        column
+        for column in matched
+        if column in checked and isinstance(checked[column].dtype, pd.CategoricalDtype)
+    ]
+    if categorical:
+        strings = {column: _arrow_strings(checked[column]) for column in categorical}
+        checked = checked.assign(**strings)
+    return checked
+
+
+def _arrow_strings(series: pd.Series) -> pd.Series:
+    """Return a categorical column of text as pandas' Arrow-backed ``str`` dtype."""
+    codes = series.cat.codes.to_numpy()
+    categories = pa.array(np.asarray(series.cat.categories, dtype=object), pa.string())
+    values = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), categories)
+    return pd.Series(
+        pd.array(values.dictionary_decode(), dtype=pd.StringDtype("pyarrow", na_value=np.nan)),
+        index=series.index,
+        name=series.name,
+    )
 
 
 def run_suite(

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -310,3 +311,17 @@ def test_hash_words_taken_for_one_width():
     assert words is not None
     assert words[0] == words[3]
     assert len({int(words[0]), int(words[1]), int(words[2])}) == 3
+
+
+def test_suite_frame_gives_pattern_columns_as_strings(frame, directory):
+    from dupmon.validate import suite_frame
+
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+
+    checked = suite_frame(frame, config)
+
+    assert isinstance(frame["class_name"].dtype, pd.CategoricalDtype)
+    assert checked["class_name"].dtype == pd.StringDtype("pyarrow", na_value=np.nan)
+    assert checked["class_name"].tolist() == frame["class_name"].astype(object).tolist()
+    assert checked.index.equals(frame.index)
+    assert isinstance(checked["municipality_id"].dtype, pd.CategoricalDtype)
