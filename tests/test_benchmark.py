@@ -19,7 +19,7 @@ STEPS = {"ingest", "validate", "normalise", "snapshot", "delta"}
 
 
 def thp_reported() -> bool:
-    """Whether the kernel tells a process its transparent huge page flag (Linux)."""
+    """Return whether the kernel reports a process's transparent huge page flag (Linux)."""
     return sys.platform.startswith("linux")
 
 

@@ -43,7 +43,8 @@ def set_transparent_huge_pages(enabled: bool) -> bool:
     if libc.prctl(PR_SET_THP_DISABLE, 0 if enabled else 1, 0, 0, 0) != 0:
         error = ctypes.get_errno()
         log.warning(
-            "Could not turn transparent huge pages %s: prctl failed with errno %d",
+            "Could not turn transparent huge pages %s (prctl failed with errno %d), so the step "
+            "runs with the kernel's setting",
             "on" if enabled else "off",
             error,
         )

@@ -260,5 +260,5 @@ def _on_off(text: str) -> bool:
     raise ValueError(text)
 
 
-# What the error of an invalid variable asks for, by its converter.
+# The value an invalid variable's error names as expected, by its converter.
 _EXPECTED = {int: "a whole number", _on_off: "on or off"}

@@ -206,9 +206,9 @@ def test_failed_atomic_write_keeps_old_file(tmp_path, small_buffer):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["appendix2.csv"]
 
 
-@pytest.mark.parametrize("size", [SMALL_BUFFER + 10, SMALL_BUFFER * 2])
-def test_buffered_write_error_propagates(tmp_path, small_buffer, monkeypatch, size):
-    """A full disk on a write through the page cache raises the OSError, not BufferError."""
+@pytest.fixture
+def full_page_cache(monkeypatch):
+    """Make every write without O_DIRECT fail as on a full disk."""
     real_write = os.write
 
     def full_without_direct(descriptor, data):
@@ -220,6 +220,13 @@ def test_buffered_write_error_propagates(tmp_path, small_buffer, monkeypatch, si
         return real_write(descriptor, data)
 
     monkeypatch.setattr(os, "write", full_without_direct)
+
+
+@pytest.mark.parametrize("size", [SMALL_BUFFER + 10, SMALL_BUFFER * 2])
+def test_buffered_write_error_propagates(
+    tmp_path, small_buffer, full_page_cache, monkeypatch, size
+):
+    """A full disk on a write through the page cache raises the OSError, not BufferError."""
     monkeypatch.setattr(direct_io, "_set_flags", lambda descriptor, flags: False)
 
     with pytest.raises(OSError) as raised:
@@ -228,20 +235,9 @@ def test_buffered_write_error_propagates(tmp_path, small_buffer, monkeypatch, si
     assert raised.value.errno == errno.ENOSPC
 
 
-def test_tail_error_propagates(tmp_path, small_buffer, monkeypatch):
+def test_tail_error_propagates(tmp_path, small_buffer, full_page_cache):
     if not takes_o_direct(tmp_path):
         pytest.skip(f"the file system of {tmp_path} does not take O_DIRECT")
-    real_write = os.write
-
-    def full_without_direct(descriptor, data):
-        if not fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_DIRECT:
-            # os.write keeps no reference to its buffer once it raises, so
-            # this stand-in drops its own before raising.
-            del data
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(descriptor, data)
-
-    monkeypatch.setattr(os, "write", full_without_direct)
 
     with pytest.raises(OSError) as raised:
         write_file(tmp_path / "out.bin", [pattern(SMALL_BUFFER * 2 + 10)])
