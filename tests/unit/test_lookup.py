@@ -6,6 +6,7 @@ import random
 import shutil
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -177,3 +178,62 @@ def test_compiled_module_any_seed():
     for seed in (0, 1, 2**63, 2**64 - 1):
         found = np.frombuffer(lookup._lookup.index_in(*arguments, seed), dtype=np.int64)
         assert found.tolist() == [-1, 0, -1]
+
+
+@pytest.mark.parametrize("hash_bits", [0, 1, 3, 64])
+def test_strings_sharing_hash(hash_bits):
+    # With few hash bits, strings that differ share a hash. The lookup's first
+    # pass then finds another string's slot, and the comparison must go on.
+    if lookup._lookup is None:
+        pytest.skip("dupmon._lookup is not built: no C compiler at install")
+    rng = random.Random(hash_bits)
+    value_set = pa.array(random_strings(rng, 400, "abc", 4))
+    values = pa.array(random_strings(rng, 600, "abcd", 4))
+
+    found = lookup._lookup.index_in(
+        *lookup._buffers(values), *lookup._buffers(value_set), 12345, hash_bits
+    )
+
+    assert np.frombuffer(found, dtype=np.int64).tolist() == expected(values, value_set)
+
+
+@pytest.mark.parametrize("hash_bits", [-1, 65])
+def test_compiled_module_checks_hash_bits(hash_bits):
+    if lookup._lookup is None:
+        pytest.skip("dupmon._lookup is not built: no C compiler at install")
+    arguments = (bounds(0, 1), b"a", bounds(0, 1), b"a", 0, hash_bits)
+
+    with pytest.raises(ValueError, match="hash_bits must be from 0 to 64"):
+        lookup._lookup.index_in(*arguments)
+
+
+def test_set_larger_than_prefetch_distance(way):
+    # The loops prefetch 16 rows ahead, so lengths around that and far past
+    # it take every branch of those loops.
+    rng = random.Random(11)
+    for count in (15, 16, 17, 33, 5000):
+        value_set = pa.array(random_strings(rng, count, "xyz", 6))
+        values = pa.array(random_strings(rng, count + 3, "xyz", 6))
+
+        assert lookup.index_in(values, value_set).tolist() == expected(values, value_set)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_first_occurrence_codes_match_factorize(way, seed):
+    rng = random.Random(seed)
+    strings = random_strings(rng, 4000, "ab€", 5)
+    strings[7] = strings[300] = None
+    values = pa.chunked_array([strings[:1000], strings[1000:]])
+    expected_codes, _ = pd.factorize(np.array(strings, dtype=object), use_na_sentinel=False)
+
+    codes, first_rows = lookup.first_occurrence_codes(values)
+
+    assert codes.tolist() == expected_codes.tolist()
+    assert first_rows.tolist() == np.unique(expected_codes, return_index=True)[1].tolist()
+
+
+def test_first_occurrence_codes_empty():
+    codes, first_rows = lookup.first_occurrence_codes(pa.array([], pa.string()))
+
+    assert codes.tolist() == []
+    assert first_rows.tolist() == []
