@@ -11,8 +11,9 @@ import hashlib
 import logging
 import os
 import secrets
-from pathlib import Path
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dupmon.errors import ConfigError
@@ -32,6 +33,9 @@ MIN_SECRET_LENGTH = 32
 DIGEST_BYTES = 32
 # An Arrow string array addresses its text with 32-bit offsets.
 MAX_HEX_HASHES = (2**31 - 1) // (2 * DIGEST_BYTES)
+# Minimum rows per thread in joined_hex_hashes. For fewer rows, starting a
+# thread costs about as much as it saves.
+MIN_ROWS_PER_THREAD = 50_000
 
 
 def load_secret(secret: str | None, secret_file: Path, data_dir: Path) -> bytes:
@@ -141,6 +145,7 @@ def joined_hex_hashes(
     kind: str,
     parts: Sequence[pa.Array | pa.ChunkedArray],
     ordered_pair: int | None = None,
+    threads: int = 1,
 ) -> pa.StringArray:
     """Return ``keyed_hash(secret, kind, *row)`` for each row of the string columns ``parts``.
 
@@ -149,8 +154,10 @@ def joined_hex_hashes(
     same whichever way round it is given. The compiled ``dupmon._blake2b``
     builds each message in a small buffer and writes the hex digest, where
     joining the columns with pyarrow first takes memory of several times
-    their size. Without it, pyarrow joins them. Raises ValueError for a part
-    with nulls.
+    their size. It releases the interpreter lock, so with ``threads`` above
+    1 it hashes ranges of rows side by side, at least
+    ``MIN_ROWS_PER_THREAD`` rows each. Without the module, pyarrow joins the
+    columns in one thread. Raises ValueError for a part with nulls.
     """
     import numpy as np
     import pyarrow as pa
@@ -189,14 +196,26 @@ def joined_hex_hashes(
         offsets = np.require(offsets, requirements=["A", "C"])
         data = column.buffers()[2]
         columns.append((offsets, data if data is not None else b""))
-    text = _blake2b.keyed_joined_hex(
-        _key(secret),
-        DIGEST_BYTES,
-        kind.encode("utf-8"),
-        b"\x1f",
-        columns,
-        -1 if ordered_pair is None else ordered_pair,
-    )
+
+    def hash_rows(start: int, stop: int) -> bytes:
+        # The offsets are positions in the whole data buffer, so a slice of
+        # them selects the rows from start to stop.
+        return _blake2b.keyed_joined_hex(
+            _key(secret),
+            DIGEST_BYTES,
+            kind.encode("utf-8"),
+            b"\x1f",
+            [(offsets[start : stop + 1], data) for offsets, data in columns],
+            -1 if ordered_pair is None else ordered_pair,
+        )
+
+    count = max(1, min(threads, rows // MIN_ROWS_PER_THREAD))
+    bounds = [rows * number // count for number in range(count + 1)]
+    if count == 1:
+        text = hash_rows(0, rows)
+    else:
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="dupmon-hash") as pool:
+            text = b"".join(pool.map(hash_rows, bounds[:-1], bounds[1:]))
     offsets = np.arange(0, len(text) + 1, 2 * DIGEST_BYTES, dtype=np.int32)
     return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(text))
 

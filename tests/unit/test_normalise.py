@@ -316,3 +316,17 @@ def test_combination_codes_number_by_appearance():
 
     assert codes.tolist() == [0, 1, 0, 2, 3, 2]
     assert first_rows.tolist() == [0, 1, 3, 4]
+
+
+@pytest.mark.parametrize("dtype", ["string", "str", object])
+def test_combination_codes_one_text_column(dtype):
+    generator = np.random.default_rng(3)
+    keys = [f"{value:064x}" for value in generator.integers(0, 400, 3000)]
+    keys[5] = keys[17] = None
+    frame = pd.DataFrame({"pair_key": pd.Series(keys, dtype=dtype)})
+    expected_codes, _ = pd.factorize(frame["pair_key"], use_na_sentinel=False)
+
+    codes, first_rows = combination_codes(frame, ["pair_key"])
+
+    assert codes.tolist() == expected_codes.tolist()
+    assert first_rows.tolist() == np.unique(expected_codes, return_index=True)[1].tolist()

@@ -3,6 +3,7 @@ import logging
 import random
 import shutil
 import stat
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -264,6 +265,53 @@ def test_joined_hashes_of_slices_and_chunks(way):
 
     assert sliced.to_pylist() == joined_by_python(SECRETS[0], "accounts", rows[3:9], 0)
     assert chunked.to_pylist() == joined_by_python(SECRETS[0], "accounts", rows, 0)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_joined_hashes_in_threads(monkeypatch, threads):
+    if pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+    monkeypatch.setattr(pseudonymise, "MIN_ROWS_PER_THREAD", 10)
+    calls = []
+    hash_rows = pseudonymise._blake2b.keyed_joined_hex
+
+    def recording(*arguments):
+        calls.append((threading.current_thread().name, len(arguments[4][0][0]) - 1))
+        return hash_rows(*arguments)
+
+    monkeypatch.setattr(pseudonymise._blake2b, "keyed_joined_hex", recording)
+    generator = random.Random(3)
+    # 71 rows over the threads leave ranges of unequal length, and a slice
+    # of the columns starts the rows past their buffers' beginning.
+    rows = [[random_text(generator, n % 9), random_text(generator, 30)] for n in range(80)]
+    columns = [pa.array([row[i] for row in rows])[9:] for i in range(2)]
+
+    hashes = pseudonymise.joined_hex_hashes(SECRETS[0], "accounts", columns, 0, threads=threads)
+
+    assert hashes.to_pylist() == joined_by_python(SECRETS[0], "accounts", rows[9:], 0)
+    assert len(calls) == threads
+    assert sum(count for _, count in calls) == 71
+    assert all(name.startswith("dupmon-hash") for name, _ in calls)
+
+
+def test_joined_hashes_few_rows_one_thread(monkeypatch):
+    if pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+    monkeypatch.setattr(pseudonymise, "MIN_ROWS_PER_THREAD", 10)
+    calls = []
+    hash_rows = pseudonymise._blake2b.keyed_joined_hex
+
+    def recording(*arguments):
+        calls.append(threading.current_thread().name)
+        return hash_rows(*arguments)
+
+    monkeypatch.setattr(pseudonymise._blake2b, "keyed_joined_hex", recording)
+    columns = [pa.array([f"a{n}" for n in range(19)])]
+
+    hashes = pseudonymise.joined_hex_hashes(SECRETS[0], "account", columns, threads=4)
+
+    assert hashes.to_pylist() == [keyed_hash(SECRETS[0], "account", f"a{n}") for n in range(19)]
+    assert calls == [threading.current_thread().name]
 
 
 def test_joined_hashes_same_either_way(monkeypatch):
