@@ -67,6 +67,8 @@ CATEGORICAL_COLUMNS = [
 # Suffix of a staging table file: an Arrow IPC file, which the later steps
 # map into memory instead of decoding it as they would Parquet.
 STAGED_SUFFIX = ".arrow"
+# Columns of the pupil's personal data, which only the pupil hash reads.
+_PUPIL_COLUMNS = ("pupil_name", "birth_date")
 # Columns copied from the export as they are, an empty cell becoming null.
 _COPIED = (
     "row_number",
@@ -133,18 +135,33 @@ def stage_frame(table: ExportTable, sha256: str, secret: bytes) -> pa.Table:
         return pc.fill_null(values, "")
 
     ranges = _one_range(column("intersections"))
-    birth = _day_first(column("birth_date"))
+    # The pair key of a row with both accounts never reads the pupil, so
+    # those rows' names and birth dates are left unparsed, as empty cells.
+    accounts = {
+        "account": lower_array(column("account_id")),
+        "duplicate": lower_array(ranges["account"]),
+    }
+    by_accounts = pc.and_(
+        pc.not_equal(accounts["account"], ""), pc.not_equal(accounts["duplicate"], "")
+    )
+
+    def used_column(name: str) -> pa.Array:
+        values = column(name)
+        return pc.if_else(by_accounts, "", values) if name in _PUPIL_COLUMNS else values
+
+    birth = _day_first(used_column("birth_date"))
     fast = pc.and_(ranges["valid"], pc.invert(birth["unsure"]))
     fast_positions = np.flatnonzero(fast.to_numpy(zero_copy_only=False))
     if len(fast_positions) == count:
-        return _stage_fast(frame, column, ranges, birth, sha256, secret)
+        return _stage_fast(frame, used_column, ranges, birth, accounts, sha256, secret)
 
     take = pa.array(fast_positions)
     fast_table = _stage_fast(
         frame.take(take),
-        lambda name: column(name).take(take),
+        lambda name: used_column(name).take(take),
         {key: value.take(take) for key, value in ranges.items()},
         {key: value.take(take) for key, value in birth.items()},
+        {key: value.take(take) for key, value in accounts.items()},
         sha256,
         secret,
     )
@@ -204,7 +221,7 @@ def _day_first(text: pa.Array) -> dict[str, pa.Array]:
     return {"date": date, "unsure": unsure}
 
 
-def _stage_fast(frame, column, ranges, birth, sha256: str, secret: bytes) -> pa.Table:
+def _stage_fast(frame, column, ranges, birth, accounts, sha256: str, secret: bytes) -> pa.Table:
     count = frame.num_rows
     iso_birth = pc.fill_null(pc.cast(birth["date"], pa.string()), "")
     name_key = match_key_array(column("pupil_name"))
@@ -219,11 +236,10 @@ def _stage_fast(frame, column, ranges, birth, sha256: str, secret: bytes) -> pa.
     columns["intersections"] = ranges["shown"]
     columns["intersection_start"] = start
     columns["intersection_end"] = end
-    account = keyed_hashes(secret, "account", lower_array(column("account_id")))
-    duplicate = keyed_hashes(secret, "account", lower_array(ranges["account"]))
-    # An empty name is hashed to null, so only rows without both accounts get a pupil hash.
-    by_accounts = pc.and_(pc.is_valid(account), pc.is_valid(duplicate))
-    name_key = pc.if_else(by_accounts, "", name_key)
+    account = keyed_hashes(secret, "account", accounts["account"])
+    duplicate = keyed_hashes(secret, "account", accounts["duplicate"])
+    # The caller empties the names of rows with both accounts, and an empty
+    # name is hashed to null, so only the other rows get a pupil hash.
     columns["pupil_token"] = keyed_hashes(secret, "pupil", name_key, iso_birth)
     columns["account_token"] = account
     columns["duplicate_account_token"] = duplicate

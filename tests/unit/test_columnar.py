@@ -308,6 +308,30 @@ def test_pupil_hash_only_without_both_accounts():
     assert lebedev["pupil_token"] == keyed_hash(SECRET, "pupil", "лебедев", "2012-02-01")
 
 
+def test_pupil_unparsed_with_both_accounts(monkeypatch):
+    # Rows 6 and 7 («Кузнецов», «Смирнов») have both accounts and birth dates
+    # the column-wise parser leaves to stage_row. Their pair keys never read
+    # the pupil, so they stay on the column-wise path. Row 5 («Сидоров») has
+    # no duplicate's account, so its impossible birth date still goes to
+    # stage_row.
+    from dupmon import staging
+
+    scalar_rows = []
+
+    def recording_stage_row(row, sha256, secret):
+        scalar_rows.append(row["source_row"])
+        return stage_row(row, sha256, secret)
+
+    monkeypatch.setattr(staging, "stage_row", recording_stage_row)
+
+    staged = stage_frame(staging_table(), "sha", SECRET).to_pylist()
+
+    assert 5 in scalar_rows
+    assert 6 not in scalar_rows
+    assert 7 not in scalar_rows
+    assert [r["pupil_token"] for r in staged if r["source_row"] in (6, 7)] == [None, None]
+
+
 def test_pupil_hash_of_row_without_duplicate_account():
     (row,) = stage_row(
         {"source_row": 3, "pupil_name": "Сидоров", "birth_date": "01.02.2012",
