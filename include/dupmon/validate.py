@@ -403,9 +403,17 @@ def _fixed_width_words(series: pd.Series) -> np.ndarray | None:
         return None
     data = array.buffers()[2]
     words = np.frombuffer(data, dtype=np.uint64, count=len(data) // 8)
+    per_cell = width // 8
+    first = int(starts[0]) // 8 if len(starts) else 0
+    if (np.diff(starts) == width).all() and first + len(starts) * per_cell <= len(words):
+        # Cells back to back, as Arrow builds them: a view of one row of
+        # words per cell, where gathering each word would copy the column.
+        cell_words = words[first : first + len(starts) * per_cell].reshape(-1, per_cell)
+    else:
+        cell_words = words[(starts // 8)[:, None] + np.arange(per_cell)]
     digest = np.zeros(len(starts), dtype=np.uint64)
-    for word in range(width // 8):
-        digest = _mix(digest, words[starts // 8 + word])
+    for word in range(per_cell):
+        digest = _mix(digest, cell_words[:, word])
     result = np.full(len(array), np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
     result[valid] = digest
     return result

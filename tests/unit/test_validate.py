@@ -313,6 +313,25 @@ def test_hash_words_taken_for_one_width():
     assert len({int(words[0]), int(words[1]), int(words[2])}) == 3
 
 
+def test_hash_words_of_cells_apart():
+    # A null may keep bytes of its own between two cells, so the cells are
+    # not back to back and their words are gathered one by one.
+    from dupmon.validate import _fixed_width_words
+
+    data = b"a" * 8 + b"z" * 8 + b"b" * 8 + b"a" * 8
+    offsets = np.array([0, 8, 16, 24, 32], dtype=np.int64)
+    validity = pa.array([True, False, True, True]).buffers()[1]
+    apart = pa.LargeStringArray.from_buffers(
+        4, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data), validity
+    )
+    packed = pd.Series(["a" * 8, None, "b" * 8, "a" * 8], dtype="str")
+
+    words = _fixed_width_words(pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([apart]))))
+
+    assert words is not None
+    assert words.tolist() == _fixed_width_words(packed).tolist()
+
+
 def test_suite_frame_gives_pattern_columns_as_strings(frame, directory):
     from dupmon.validate import suite_frame
 
