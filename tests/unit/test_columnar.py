@@ -308,6 +308,37 @@ def test_pupil_hash_only_without_both_accounts():
     assert lebedev["pupil_token"] == keyed_hash(SECRET, "pupil", "лебедев", "2012-02-01")
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_one_range_account_as_lazy_pattern(seed):
+    # The range pattern takes the account greedily and strips it after. A
+    # lazy account between two space groups, the plain way to write it,
+    # must give the same accounts.
+    from dupmon.staging import _date_groups, _one_range
+
+    lazy = (
+        rf"^{_date_groups('1')}\s*[-‐‑‒–—]\s*{_date_groups('2')}"
+        r"(?:\s*\(\s*(?P<account>[^()]*?)\s*\))?$"
+    )
+    generator = random.Random(seed)
+    inside = ["a", "Б", "1", " ", "\t", "\v", "\u00a0", "(", ")", "\n"]
+    cells = []
+    for _ in range(3000):
+        account = "".join(generator.choice(inside) for _ in range(generator.randrange(0, 7)))
+        spaces = generator.choice(["", " ", "  ", "\t"])
+        cells.append(f"2.09.2024 -{spaces}5.10.2024{spaces}({account})")
+    cells += ["2.09.2024-5.10.2024", "2.09.2024-5.10.2024 ()", "2.09.2024-5.10.2024 ( )"]
+    text = pa.array(cells)
+    expected = pc.extract_regex(text, lazy)
+
+    ranges = _one_range(text)
+
+    matched = pc.is_valid(expected)
+    expected_accounts = pc.fill_null(pc.struct_field(expected, "account"), "")
+    assert ranges["valid"].equals(matched)
+    assert sum(matched.to_pylist()) > 1000
+    assert ranges["account"].filter(matched).equals(expected_accounts.filter(matched))
+
+
 def test_pupil_unparsed_with_both_accounts(monkeypatch):
     # Rows 6 and 7 («Кузнецов», «Смирнов») have both accounts and birth dates
     # the column-wise parser leaves to stage_row. Their pair keys never read
