@@ -592,13 +592,15 @@ def appendix2_csv_chunks(delta: Delta) -> Iterator[bytes]:
         yield buffer.getvalue().encode("utf-8")
         return
     for batch in _batches(delta.current_pairs.table):
-        pieces: list = []
-        for name in APPENDIX2_COLUMNS:
-            if pieces:
-                pieces.append(",")
-            pieces.append(_cells(batch.column(batch.schema.get_field_index(name)), _csv_fields, ""))
-        pieces.append("\n")
-        yield _text_of(pc.binary_join_element_wise(*pieces, ""))
+        cells = [
+            _cells(batch.column(batch.schema.get_field_index(name)), _csv_fields, "")
+            for name in APPENDIX2_COLUMNS
+        ]
+        # The line feed goes on the last cell, so that one join with the
+        # comma as separator builds each row: half the inputs of joining
+        # cells and commas alike, and about half the time.
+        cells[-1] = pc.binary_join_element_wise(cells[-1], "\n", "")
+        yield _text_of(pc.binary_join_element_wise(*cells, ","))
 
 
 def _csv_fields(values: pa.Array) -> pa.Array:
