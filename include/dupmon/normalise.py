@@ -129,6 +129,12 @@ def _codes(series: pd.Series) -> tuple[np.ndarray, int]:
     return codes.astype(np.intp), len(uniques)
 
 
+# The largest product of column sizes combination_codes numbers without
+# folding first. Folding costs a hash of every row, so it waits until the
+# product would no longer fit in a signed 64-bit integer.
+_MAX_COMBINED_SPAN = 2**62
+
+
 def combination_codes(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Number the distinct combinations of ``columns``, nulls included.
 
@@ -140,10 +146,17 @@ def combination_codes(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarr
         # table of dupmon.lookup numbers several times faster than pandas.
         return first_occurrence_codes(pa.array(frame[columns[0]].array))
     combined = np.zeros(len(frame), dtype=np.int64)
+    # An upper bound of the combined codes so far.
+    span = 1
     for column in columns:
         codes, count = _codes(frame[column])
-        # Folded back to 0 … n-1 after every column, so the product stays small.
-        combined, _ = pd.factorize(combined * (count + 1) + (codes + 1))
+        if span * (count + 1) > _MAX_COMBINED_SPAN:
+            # Folded back to 0 … n-1 first, so that the product fits in 64 bits.
+            combined, uniques = pd.factorize(combined)
+            span = len(uniques)
+        combined = combined * (count + 1) + (codes + 1)
+        span *= count + 1
+    combined, _ = pd.factorize(combined)
     return combined.astype(np.intp), first_rows_of(combined)
 
 

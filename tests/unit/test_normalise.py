@@ -330,3 +330,26 @@ def test_combination_codes_one_text_column(dtype):
 
     assert codes.tolist() == expected_codes.tolist()
     assert first_rows.tolist() == np.unique(expected_codes, return_index=True)[1].tolist()
+
+
+@pytest.mark.parametrize("max_span", [2, 7, 2**62])
+def test_combination_codes_fold_when_large(monkeypatch, max_span):
+    # A small limit folds the codes after nearly every column; the numbering
+    # must not change.
+    from dupmon import normalise
+
+    monkeypatch.setattr(normalise, "_MAX_COMBINED_SPAN", max_span)
+    generator = np.random.default_rng(5)
+    columns = {
+        name: pd.Categorical(generator.choice(["а", "б", "в", None], 2000))
+        for name in ("authority", "municipality", "settlement")
+    }
+    columns["organisation"] = generator.choice(["Школа 1", "Школа 2"], 2000)
+    frame = pd.DataFrame(columns)
+    rows = list(frame.astype(object).itertuples(index=False, name=None))
+    expected, _ = pd.factorize(pd.Series([repr(row) for row in rows]))
+
+    codes, first_rows = combination_codes(frame, list(columns))
+
+    assert codes.tolist() == expected.tolist()
+    assert first_rows.tolist() == np.unique(expected, return_index=True)[1].tolist()
