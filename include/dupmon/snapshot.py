@@ -48,6 +48,14 @@ def same_pairs(first: pa.Table, second: pa.Table) -> bool:
     return first.sort_by(sort_keys).equals(second.sort_by(sort_keys))
 
 
+# Compression of each column of a snapshot. The pair keys are hex digits of
+# keyed hashes, which Snappy shrank by 3.5 % at a million pairs, while it
+# took compressing and decompressing 68 MB. Without it, writing the column
+# went from 0.10 to 0.02 s and reading it from 0.05 to 0.02 s (warm, on the
+# benchmark machine). The other columns stay Snappy, pyarrow's default.
+_COMPRESSION = {name: "none" if name == "pair_key" else "snappy" for name in PAIRS_SCHEMA.names}
+
+
 def write_snapshot(
     snapshots_dir: Path, monitoring_date: dt.date, pairs: pd.DataFrame | pa.Table, metadata: dict
 ) -> Path:
@@ -80,7 +88,11 @@ def write_snapshot(
         # Without the Arrow schema in the file, a dictionary column reads
         # back as plain strings, as in files written from plain columns.
         with pq.ParquetWriter(
-            temporary, table.schema, use_dictionary=DICTIONARY_COLUMNS, store_schema=False
+            temporary,
+            table.schema,
+            use_dictionary=DICTIONARY_COLUMNS,
+            compression=_COMPRESSION,
+            store_schema=False,
         ) as writer:
             writer.write_table(table)
             writer.add_key_value_metadata(file_metadata)

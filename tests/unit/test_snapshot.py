@@ -57,6 +57,19 @@ def dictionary_table(
     return pa.table(columns, names=table.column_names)
 
 
+def test_pair_keys_stored_uncompressed(tmp_path):
+    path = write_snapshot(tmp_path, DAY, pairs("a" * 64, "b" * 64), {})
+
+    row_group = pq.ParquetFile(path).metadata.row_group(0)
+    compression = {
+        row_group.column(i).path_in_schema: row_group.column(i).compression
+        for i in range(row_group.num_columns)
+    }
+
+    assert compression.pop("pair_key") == "UNCOMPRESSED"
+    assert set(compression.values()) == {"SNAPPY"}
+
+
 @pytest.mark.parametrize(
     ("index_type", "value_type"),
     [(pa.int32(), pa.string()), (pa.int8(), pa.large_string())],
