@@ -226,6 +226,11 @@ def run_suite(
     )
     actions = []
     if docs_dir is not None:
+        # NOTE: GX 1.24's DefaultSiteIndexBuilder removes the pages of
+        # validation results missing from the context's results store. This
+        # ephemeral context holds only the current run's result, so the site
+        # keeps only the last run's validation page. The per-file results in
+        # work/<date>/validation/ are kept.
         context.add_data_docs_site(
             site_name="dupmon",
             site_config={
