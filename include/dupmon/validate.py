@@ -22,6 +22,8 @@ import json
 import logging
 import os
 import re
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from dupmon import data_docs
 from dupmon.columns import CAPTIONS
 from dupmon.deferred_import import deferring
 from dupmon.directory import Directory
@@ -224,13 +227,7 @@ def run_suite(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=name, data=batch, suite=suite)
     )
-    actions = []
     if docs_dir is not None:
-        # NOTE: GX 1.24's DefaultSiteIndexBuilder removes the pages of
-        # validation results missing from the context's results store. This
-        # ephemeral context holds only the current run's result, so the site
-        # keeps only the last run's validation page. The per-file results in
-        # work/<date>/validation/ are kept.
         context.add_data_docs_site(
             site_name="dupmon",
             site_config={
@@ -242,13 +239,11 @@ def run_suite(
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
-        actions.append(gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["dupmon"]))
     index_columns = [column for column in (FILE_COLUMN, "source_row") if column in checked]
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
             name="export",
             validation_definitions=[definition],
-            actions=actions,
             # SUMMARY keeps PARTIAL_UNEXPECTED_COUNT failing values and rows per
             # expectation; COMPLETE would list every failing row, a million
             # for a bad file of a million rows, in the result and in Data Docs.
@@ -260,8 +255,31 @@ def run_suite(
             },
         )
     )
-    result = checkpoint.run(batch_parameters={"dataframe": checked})
-    return next(iter(result.run_results.values()))
+    run = checkpoint.run(batch_parameters={"dataframe": checked})
+    identifier, result = next(iter(run.run_results.items()))
+    if docs_dir is not None:
+        _build_data_docs(context, docs_dir, identifier, suite.name, name, result.success)
+    return result
+
+
+def _build_data_docs(context, docs_dir: Path, identifier, suite_name: str, name: str, success):
+    """Add the pages of one validation to the Data Docs site, and list them in its index.
+
+    GX's own index is not built: it would delete the pages of earlier
+    validations (see dupmon.data_docs).
+    """
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    context.build_data_docs(
+        site_names=["dupmon"],
+        resource_identifiers=[identifier, ExpectationSuiteIdentifier(name=suite_name)],
+        build_index=False,
+    )
+    (site,) = context.get_docs_sites_urls(resource_identifier=identifier, site_names=["dupmon"])
+    page = Path(urllib.request.url2pathname(urllib.parse.urlparse(site["site_url"]).path))
+    data_docs.record_validation(Path(docs_dir), page, name, bool(success))
 
 
 def prepare_frame(

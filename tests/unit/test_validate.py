@@ -7,6 +7,7 @@ and each expectation here fails on fewer, so its list is complete.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import subprocess
 import sys
@@ -344,3 +345,35 @@ def test_suite_frame_gives_pattern_columns_as_strings(frame, directory):
     assert checked["class_name"].tolist() == frame["class_name"].astype(object).tolist()
     assert checked.index.equals(frame.index)
     assert isinstance(checked["municipality_id"].dtype, pd.CategoricalDtype)
+
+
+def test_data_docs_keep_every_validation(frame, directory, tmp_path):
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    good = frame[frame["source_row"] == 3]
+    docs = tmp_path / "docs"
+
+    run_suite(frame, config, no_duplicates=False, name="2024-10-17 a.csv, b.csv", docs_dir=docs)
+    run_suite(good, config, no_duplicates=False, name="2025-01-17 c.csv", docs_dir=docs)
+
+    pages = sorted((docs / "validations").rglob("*.html"))
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    record = json.loads((docs / "validations.json").read_text(encoding="utf-8"))
+    assert len(pages) == 2
+    assert index.index("2025-01-17 c.csv") < index.index("2024-10-17 a.csv, b.csv")
+    assert all(f'href="{page.relative_to(docs).as_posix()}"' in index for page in pages)
+    assert sorted(entry["success"] for entry in record.values()) == [False, True]
+    assert "duplicate_export.html" in index
+
+
+def test_data_docs_index_of_unrecorded_page(tmp_path):
+    from dupmon.data_docs import write_index
+
+    page = tmp_path / "validations" / "suite" / "__none__" / "20250117T101500.123456Z" / "x.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html></html>", encoding="utf-8")
+    (tmp_path / "validations.json").write_text("not json", encoding="utf-8")
+
+    index = write_index(tmp_path).read_text(encoding="utf-8")
+
+    assert "2025-01-17 10:15:00 UTC" in index
+    assert 'href="validations/suite/__none__/20250117T101500.123456Z/x.html"' in index
