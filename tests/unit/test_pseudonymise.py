@@ -267,8 +267,12 @@ def test_joined_hashes_of_slices_and_chunks(way):
     assert chunked.to_pylist() == joined_by_python(SECRETS[0], "accounts", rows, 0)
 
 
-@pytest.mark.parametrize("threads", [2, 3, 7])
-def test_joined_hashes_in_threads(monkeypatch, threads):
+@pytest.fixture
+def hash_calls(monkeypatch):
+    """Record the thread and row count of each call of the compiled joined hash.
+
+    Ranges of at least 10 rows get a thread of their own.
+    """
     if pseudonymise._blake2b is None:
         pytest.skip("dupmon._blake2b is not built: no C compiler at install")
     monkeypatch.setattr(pseudonymise, "MIN_ROWS_PER_THREAD", 10)
@@ -276,10 +280,16 @@ def test_joined_hashes_in_threads(monkeypatch, threads):
     hash_rows = pseudonymise._blake2b.keyed_joined_hex
 
     def recording(*arguments):
-        calls.append((threading.current_thread().name, len(arguments[4][0][0]) - 1))
+        first_offsets = arguments[4][0][0]
+        calls.append((threading.current_thread().name, len(first_offsets) - 1))
         return hash_rows(*arguments)
 
     monkeypatch.setattr(pseudonymise._blake2b, "keyed_joined_hex", recording)
+    return calls
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_joined_hashes_in_threads(hash_calls, threads):
     generator = random.Random(3)
     # 71 rows over the threads leave ranges of unequal length, and a slice
     # of the columns starts the rows past their buffers' beginning.
@@ -289,29 +299,18 @@ def test_joined_hashes_in_threads(monkeypatch, threads):
     hashes = pseudonymise.joined_hex_hashes(SECRETS[0], "accounts", columns, 0, threads=threads)
 
     assert hashes.to_pylist() == joined_by_python(SECRETS[0], "accounts", rows[9:], 0)
-    assert len(calls) == threads
-    assert sum(count for _, count in calls) == 71
-    assert all(name.startswith("dupmon-hash") for name, _ in calls)
+    assert len(hash_calls) == threads
+    assert sum(count for _, count in hash_calls) == 71
+    assert all(name.startswith("dupmon-hash") for name, _ in hash_calls)
 
 
-def test_joined_hashes_few_rows_one_thread(monkeypatch):
-    if pseudonymise._blake2b is None:
-        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
-    monkeypatch.setattr(pseudonymise, "MIN_ROWS_PER_THREAD", 10)
-    calls = []
-    hash_rows = pseudonymise._blake2b.keyed_joined_hex
-
-    def recording(*arguments):
-        calls.append(threading.current_thread().name)
-        return hash_rows(*arguments)
-
-    monkeypatch.setattr(pseudonymise._blake2b, "keyed_joined_hex", recording)
+def test_joined_hashes_few_rows_one_thread(hash_calls):
     columns = [pa.array([f"a{n}" for n in range(19)])]
 
     hashes = pseudonymise.joined_hex_hashes(SECRETS[0], "account", columns, threads=4)
 
     assert hashes.to_pylist() == [keyed_hash(SECRETS[0], "account", f"a{n}") for n in range(19)]
-    assert calls == [threading.current_thread().name]
+    assert hash_calls == [(threading.current_thread().name, 19)]
 
 
 def test_joined_hashes_same_either_way(monkeypatch):
