@@ -157,7 +157,8 @@ def joined_hex_hashes(
     their size. It releases the interpreter lock, so with ``threads`` above
     1 it hashes ranges of rows side by side, at least
     ``MIN_ROWS_PER_THREAD`` rows each. Without the module, pyarrow joins the
-    columns in one thread. Raises ValueError for a part with nulls.
+    columns in one thread. Raises ValueError for a part with nulls or with
+    another number of rows than the first.
     """
     import numpy as np
     import pyarrow as pa
@@ -175,6 +176,10 @@ def joined_hex_hashes(
     for number, part in enumerate(parts):
         if part.null_count:
             raise ValueError(f"part {number} of the messages to hash has {part.null_count} nulls")
+        # Checked here because each thread gets a slice of the first part's
+        # rows, which would cut a longer part short.
+        if len(part) != rows:
+            raise ValueError(f"part {number} has {len(part)} rows, part 0 has {rows}")
     if _blake2b is None:
         # pyarrow joins only columns of the kind's type, string.
         parts = [

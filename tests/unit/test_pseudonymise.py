@@ -304,6 +304,16 @@ def test_joined_hashes_in_threads(hash_calls, threads):
     assert all(name.startswith("dupmon-hash") for name, _ in hash_calls)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_joined_hashes_parts_of_other_lengths(hash_calls, threads):
+    # Each thread slices the rows of the first part, so a longer later part
+    # must be rejected before, not cut short.
+    columns = [pa.array([f"a{n}" for n in range(20)]), pa.array([f"b{n}" for n in range(21)])]
+
+    with pytest.raises(ValueError, match="part 1 has 21 rows, part 0 has 20"):
+        pseudonymise.joined_hex_hashes(SECRETS[0], "accounts", columns, 0, threads=threads)
+
+
 def test_joined_hashes_few_rows_one_thread(hash_calls):
     columns = [pa.array([f"a{n}" for n in range(19)])]
 
