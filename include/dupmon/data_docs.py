@@ -26,17 +26,22 @@ RECORD_FILE = "validations.json"
 INDEX_FILE = "index.html"
 
 
-def record_validation(docs_dir: Path, page: Path, name: str, success: bool) -> None:
-    """Add a validation page to the site's record and write the index page again.
+def validation_pages(docs_dir: Path) -> set[str]:
+    """Return the validation pages under ``docs_dir``, as paths relative to it."""
+    return {
+        page.relative_to(docs_dir).as_posix() for page in (docs_dir / "validations").rglob("*.html")
+    }
 
-    ``page`` is the page GX wrote under ``docs_dir``; ``name`` names the
-    monitoring date and the files validated together.
+
+def record_validation(docs_dir: Path, pages: list[str], name: str, success: bool) -> None:
+    """Add a validation's pages to the site's record and write the index page again.
+
+    ``pages`` are the pages GX wrote for it, relative to ``docs_dir``;
+    ``name`` names the monitoring date and the files validated together.
     """
     record = _read_record(docs_dir)
-    record[page.resolve().relative_to(docs_dir.resolve()).as_posix()] = {
-        "name": name,
-        "success": success,
-    }
+    for page in pages:
+        record[page] = {"name": name, "success": success}
     text = json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True)
     write_atomic(docs_dir / RECORD_FILE, text.encode("utf-8"), mode=0o644)
     write_index(docs_dir, record)
@@ -50,15 +55,18 @@ def write_index(docs_dir: Path, record: dict | None = None) -> Path:
     """
     record = _read_record(docs_dir) if record is None else record
     entries = []
-    for page in (docs_dir / "validations").rglob("*.html"):
-        path = page.relative_to(docs_dir).as_posix()
+    for path in validation_pages(docs_dir):
         facts = record.get(path, {})
-        entries.append((_run_time(page), facts.get("name") or path, facts.get("success"), path))
+        # GX names a page's folder after the run time, to the microsecond,
+        # in a form that sorts in time order.
+        run_time = Path(path).parent.name
+        entries.append((run_time, path, facts.get("name") or path, facts.get("success")))
     entries.sort(reverse=True)
     rows = [
-        f'<tr><td>{html.escape(when)}</td><td><a href="{html.escape(quote(path))}">'
-        f"{html.escape(name)}</a></td><td>{_outcome(success)}</td></tr>"
-        for when, name, success, path in entries
+        f"<tr><td>{html.escape(_shown_time(run_time))}</td>"
+        f'<td><a href="{html.escape(quote(path))}">{html.escape(name)}</a></td>'
+        f"<td>{_outcome(success)}</td></tr>"
+        for run_time, path, name, success in entries
     ]
     suites = [
         f'<li><a href="{html.escape(quote(p.relative_to(docs_dir).as_posix()))}">'
@@ -98,20 +106,36 @@ def _read_record(docs_dir: Path) -> dict:
         # The pages stay; only their names are lost from the index.
         log.warning("Ignoring the unreadable Data Docs record %s: %s", path, error)
         return {}
-    return record if isinstance(record, dict) else {}
+    if not isinstance(record, dict):
+        log.warning("Ignoring the Data Docs record %s: it is not a JSON object", path)
+        return {}
+    valid = {page: facts for page, facts in record.items() if _valid_facts(facts)}
+    if len(valid) < len(record):
+        log.warning(
+            "Ignoring %d invalid entries of the Data Docs record %s",
+            len(record) - len(valid),
+            path,
+        )
+    return valid
 
 
-def _run_time(page: Path) -> str:
-    """Return the run time of a validation page, from the folder GX names after it.
+def _valid_facts(facts: object) -> bool:
+    return (
+        isinstance(facts, dict)
+        and isinstance(facts.get("name"), str)
+        and isinstance(facts.get("success"), bool)
+    )
 
-    GX writes ``validations/<suite>/<run name>/<run time>/<batch>.html``, the
-    run time as ``20250117T101500.123456Z``. A folder named otherwise is
-    returned as it is.
+
+def _shown_time(run_time: str) -> str:
+    """Return a run time as GX names a page's folder (``20250117T101500.123456Z``) for people.
+
+    A folder named otherwise is returned as it is.
     """
     try:
-        when = dt.datetime.strptime(page.parent.name, "%Y%m%dT%H%M%S.%fZ")
+        when = dt.datetime.strptime(run_time, "%Y%m%dT%H%M%S.%fZ")
     except ValueError:
-        return page.parent.name
+        return run_time
     return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

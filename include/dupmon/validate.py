@@ -22,8 +22,6 @@ import json
 import logging
 import os
 import re
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -272,14 +270,18 @@ def _build_data_docs(context, docs_dir: Path, identifier, suite_name: str, name:
         ExpectationSuiteIdentifier,
     )
 
+    docs_dir = Path(docs_dir)
+    # The new page is found on disk: GX's URL of a page does not quote the
+    # site's folder, so a folder with '#', '?' or '%' in its path would be
+    # misread from it.
+    before = data_docs.validation_pages(docs_dir)
     context.build_data_docs(
         site_names=["dupmon"],
         resource_identifiers=[identifier, ExpectationSuiteIdentifier(name=suite_name)],
         build_index=False,
     )
-    (site,) = context.get_docs_sites_urls(resource_identifier=identifier, site_names=["dupmon"])
-    page = Path(urllib.request.url2pathname(urllib.parse.urlparse(site["site_url"]).path))
-    data_docs.record_validation(Path(docs_dir), page, name, bool(success))
+    new_pages = sorted(data_docs.validation_pages(docs_dir) - before)
+    data_docs.record_validation(docs_dir, new_pages, name, bool(success))
 
 
 def prepare_frame(

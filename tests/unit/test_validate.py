@@ -365,6 +365,60 @@ def test_data_docs_keep_every_validation(frame, directory, tmp_path):
     assert "duplicate_export.html" in index
 
 
+def test_data_docs_folder_with_url_characters(frame, directory, tmp_path):
+    # GX's URL of a page leaves the site's folder unquoted, so the page is
+    # found on disk instead.
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    docs = tmp_path / "a#b?c%41" / "docs"
+
+    run_suite(frame, config, no_duplicates=False, name="2025-01-17 a.csv", docs_dir=docs)
+
+    record = json.loads((docs / "validations.json").read_text(encoding="utf-8"))
+    assert [entry["name"] for entry in record.values()] == ["2025-01-17 a.csv"]
+    pages = [page.relative_to(docs).as_posix() for page in docs.rglob("validations/**/*.html")]
+    assert list(record) == pages
+
+
+def write_page(docs, run_time: str) -> str:
+    page = docs / "validations" / "suite" / "__none__" / run_time / "batch.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html></html>", encoding="utf-8")
+    return page.relative_to(docs).as_posix()
+
+
+def test_data_docs_invalid_record_entries(tmp_path):
+    from dupmon.data_docs import write_index
+
+    pages = [write_page(tmp_path, f"20250117T1015{second:02d}.000000Z") for second in range(5)]
+    record = {
+        pages[0]: None,
+        pages[1]: "oops",
+        pages[2]: {"name": 5, "success": True},
+        pages[3]: {"name": "2025-01-17 d.csv", "success": "yes"},
+        pages[4]: {"name": "2025-01-17 e.csv", "success": False},
+    }
+    (tmp_path / "validations.json").write_text(json.dumps(record), encoding="utf-8")
+
+    index = write_index(tmp_path).read_text(encoding="utf-8")
+
+    assert all(f'href="{page}"' in index for page in pages)
+    assert "2025-01-17 e.csv" in index
+    assert "2025-01-17 d.csv" not in index
+
+
+def test_data_docs_same_second_newest_first(tmp_path):
+    from dupmon.data_docs import record_validation
+
+    earlier = write_page(tmp_path, "20250117T101500.100000Z")
+    record_validation(tmp_path, [earlier], "2025-01-17 z.csv", True)
+    later = write_page(tmp_path, "20250117T101500.900000Z")
+    record_validation(tmp_path, [later], "2025-01-17 a.csv", True)
+
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+
+    assert index.index("2025-01-17 a.csv") < index.index("2025-01-17 z.csv")
+
+
 def test_data_docs_index_of_unrecorded_page(tmp_path):
     from dupmon.data_docs import write_index
 
