@@ -320,7 +320,7 @@ def test_one_range_account_as_lazy_pattern(seed):
         r"(?:\s*\(\s*(?P<account>[^()]*?)\s*\))?$"
     )
     generator = random.Random(seed)
-    inside = ["a", "Б", "1", " ", "\t", "\v", "\u00a0", "(", ")", "\n"]
+    inside = ["a", "Б", "1", " ", "\t", "\v", "\r", "\f", "\u00a0", "(", ")", "\n"]
     cells = []
     for _ in range(3000):
         account = "".join(generator.choice(inside) for _ in range(generator.randrange(0, 7)))
