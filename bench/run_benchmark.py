@@ -691,16 +691,21 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         nargs="+",
         default=[10_000, 100_000, 1_000_000],
-        help="numbers of pairs to benchmark, over all regions",
+        help="numbers of pairs to benchmark, over all regions (default: 10000 100000 1000000; "
+        "the million takes several minutes)",
     )
     parser.add_argument(
-        "--files", type=int, default=4, help="export files per region and monitoring date"
+        "--files",
+        type=int,
+        default=4,
+        help="export files per region and monitoring date (default 4)",
     )
     parser.add_argument(
         "--workdir",
         type=Path,
         default=Path("/tmp/dupmon-bench"),
-        help="scratch folder; what each size and the DAG timing write there is deleted after use",
+        help="scratch folder; what each size and the DAG timing write there is deleted after use "
+        "(default /tmp/dupmon-bench)",
     )
     parser.add_argument("--json", type=Path, help="write the results as JSON to this file")
     parser.add_argument("--markdown", type=Path, help="write the results table to this file")
@@ -709,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         type=positive_int,
         default=1,
         help="runs of the floor and of each step of the second date; the median is reported "
-        "(with an even number, the faster of the two middle runs)",
+        "(with an even number, the faster of the two middle runs; default 1)",
     )
     parser.add_argument(
         "--regions",
@@ -741,6 +746,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-dir", type=Path, default=CONFIG_DIR, help=argparse.SUPPRESS)
     parser.add_argument("--date", type=dt.date.fromisoformat, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # Made before the runs, so that a folder that cannot be made fails at once.
+    for output in (args.json, args.markdown):
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
 
     if args.child:
         child(

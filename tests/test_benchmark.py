@@ -24,8 +24,9 @@ def thp_reported() -> bool:
 
 
 def test_benchmark_tiny_run(tmp_path):
-    output = tmp_path / "results.json"
-    table = tmp_path / "results.md"
+    # The folders of the results do not exist yet: the script creates them.
+    output = tmp_path / "results" / "results.json"
+    table = tmp_path / "tables" / "results.md"
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run_benchmark.py"), "--sizes", "120", "--files", "2",
          "--repeat", "2", "--pause", "0.1", "--regions", "2", "--workdir", str(tmp_path / "work"),
