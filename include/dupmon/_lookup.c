@@ -9,7 +9,7 @@
  * only a 64-bit hash and a position per slot, 16 bytes per slot at a load of
  * at most one half, and compares the strings where they lie.
  *
- * A table of a million strings is far larger than the CPU caches, so each
+ * A table of a million strings is far larger than the CPU caches, and each
  * slot read and each string compared is a cache miss. So the loops hash a
  * few strings ahead and prefetch their slots. The lookup also runs in two
  * passes. The first finds the slot whose hash matches. The second compares

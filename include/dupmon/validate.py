@@ -234,7 +234,6 @@ def run_suite(
                     "class_name": "TupleFilesystemStoreBackend",
                     "base_directory": str(docs_dir),
                 },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
     index_columns = [column for column in (FILE_COLUMN, "source_row") if column in checked]
