@@ -13,5 +13,6 @@ preload_great_expectations()
 
 # Airflow's own preload freezes the objects it imported, so that the pool
 # processes do not copy their pages when the collector touches them. Celery
-# imports this module after that freeze, so GX's objects are frozen here.
+# imports this module after that freeze. A successful GX import freezes
+# every object itself, so this freeze matters when that import failed.
 gc.freeze()

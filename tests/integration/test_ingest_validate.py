@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from dupmon import pipeline
+from dupmon import pipeline, validate
 from dupmon.errors import RejectedFileError
 from dupmon.settings import load_settings
 from tests.conftest import SECRET
@@ -60,6 +60,26 @@ def test_good_csv_validates(inbox_settings):
     drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
     (outcome,) = ingest_and_validate(inbox_settings)
     assert outcome["success"]
+
+
+def test_gx_imported_before_rows_read(inbox_settings, monkeypatch):
+    # The import freezes the objects alive at that moment, which the staged
+    # rows must not be among.
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    pipeline.run_ingest(inbox_settings, DAY)
+    calls = []
+    for name in ("import_great_expectations", "read_staged_frames"):
+        original = getattr(validate, name)
+
+        def recorded(*args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(validate, name, recorded)
+
+    pipeline.run_validate(inbox_settings, DAY)
+
+    assert calls[:2] == ["import_great_expectations", "read_staged_frames"]
 
 
 def test_windows_1251_csv_validates(inbox_settings):

@@ -255,6 +255,78 @@ def test_gx_logger_level_set_by_user_kept():
     assert int(result.stdout.strip()) > 0
 
 
+_IMPORT_COLLECTION = """
+import gc
+import sys
+
+from dupmon import validate
+
+if sys.argv[1] == "paused":
+    gc.disable()
+collections = []
+gc.callbacks.append(lambda phase, info: collections.append(phase) if phase == "start" else None)
+frozen = gc.get_freeze_count()
+gx = validate.import_great_expectations()
+during = len(collections)
+first = gc.get_freeze_count() - frozen
+tracked = any(item is gx.ValidationDefinition for item in gc.get_objects())
+later = [[index] for index in range(1000)]
+validate.import_great_expectations()
+print(during, first, gc.get_freeze_count() - frozen - first, gc.isenabled(), tracked)
+"""
+
+
+@pytest.mark.parametrize("collector", ["running", "paused"])
+def test_gx_import_collects_nothing_and_freezes(collector):
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORT_COLLECTION, collector],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    during, first, second, enabled, tracked = result.stdout.split()
+    assert during == "0"
+    # GX's objects are in the permanent generation, where the collector does
+    # not look. A second call, with GX imported, freezes nothing more.
+    assert int(first) > 100_000
+    assert second == "0"
+    assert tracked == "False"
+    assert enabled == str(collector == "running")
+
+
+_FAILED_IMPORT = """
+import gc
+import sys
+
+from dupmon import validate
+
+
+class RejectingFinder:
+    def find_spec(self, name, path, target=None):
+        if name == "great_expectations.checkpoint":
+            raise ImportError("rejected by the test")
+
+
+sys.meta_path.insert(0, RejectingFinder())
+try:
+    validate.import_great_expectations()
+except ImportError as error:
+    print(error)
+print(gc.isenabled(), gc.get_freeze_count())
+"""
+
+
+def test_failed_gx_import_restarts_collector():
+    result = subprocess.run(
+        [sys.executable, "-c", _FAILED_IMPORT], capture_output=True, text=True, timeout=300
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines() == ["rejected by the test", "True 0"]
+
+
 _DEFERRED_USE = """
 import sys
 
