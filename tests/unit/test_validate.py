@@ -110,6 +110,13 @@ def result(frame, directory):
     return run_suite(frame, config, no_duplicates=False)
 
 
+def test_result_without_frame_fingerprint(result):
+    markers = result.meta["batch_markers"]
+
+    assert "ge_load_time" in markers
+    assert "pandas_data_fingerprint" not in markers
+
+
 def failing_rows(frame, item) -> list[tuple[str, int]]:
     config = item.expectation_config
     mask = unexpected_rows(frame, config.type, dict(config.kwargs))
