@@ -31,7 +31,9 @@ import json
 import logging
 import os
 import tempfile
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -85,6 +87,7 @@ KEY_COLUMNS = ("pair_key", "municipality_id", "duplicate_municipality_id")
 CURRENT_COLUMNS = (*KEY_COLUMNS, *_APPENDIX2_TEXT)
 # Rows of Appendix 2 turned into CSV text at once.
 WRITE_BATCH_ROWS = 100_000
+_CSV_THREADS = 2
 
 
 @dataclass
@@ -591,16 +594,30 @@ def appendix2_csv_chunks(delta: Delta) -> Iterator[bytes]:
             )
         yield buffer.getvalue().encode("utf-8")
         return
-    for batch in _batches(delta.current_pairs.table):
-        cells = [
-            _cells(batch.column(batch.schema.get_field_index(name)), _csv_fields, "")
-            for name in APPENDIX2_COLUMNS
-        ]
-        # The line feed goes on the last cell, so that one join with the
-        # comma as separator builds each row: half the inputs of joining
-        # cells and commas alike, and about half the time.
-        cells[-1] = pc.binary_join_element_wise(cells[-1], "\n", "")
-        yield _text_of(pc.binary_join_element_wise(*cells, ","))
+    # Threads build the batches' text, since pyarrow's kernels release the
+    # GIL. At most _CSV_THREADS batches wait beside the one being written.
+    batches = _batches(delta.current_pairs.table)
+    with ThreadPoolExecutor(max_workers=_CSV_THREADS, thread_name_prefix="dupmon-csv") as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.submit(_csv_rows, batch))
+            if len(pending) > _CSV_THREADS:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _csv_rows(batch: pa.RecordBatch) -> memoryview:
+    """Return the CSV lines of a batch of pairs as UTF-8 bytes."""
+    cells = [
+        _cells(batch.column(batch.schema.get_field_index(name)), _csv_fields, "")
+        for name in APPENDIX2_COLUMNS
+    ]
+    # The line feed goes on the last cell, so that one join with the
+    # comma as separator builds each row: half the inputs of joining
+    # cells and commas alike, and about half the time.
+    cells[-1] = pc.binary_join_element_wise(cells[-1], "\n", "")
+    return _text_of(pc.binary_join_element_wise(*cells, ","))
 
 
 def _csv_fields(values: pa.Array) -> pa.Array:

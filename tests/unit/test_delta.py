@@ -1,10 +1,10 @@
 import datetime as dt
+import threading
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
-
 from dupmon.delta import compute_delta, format_percent, status_of
 from dupmon.directory import load_directory
 from dupmon.normalise import PAIRS_SCHEMA
@@ -165,6 +165,42 @@ def test_appendix2_csv_as_csv_writer(tricky_delta):
     assert appendix2_csv(tricky_delta) == reference_csv(tricky_delta)
 
 
+def test_appendix2_batches_on_bounded_threads(tricky_delta, monkeypatch):
+    import dupmon.delta
+
+    threads = []
+    build = dupmon.delta._csv_rows
+
+    def recorded(batch):
+        threads.append(threading.current_thread().name)
+        return build(batch)
+
+    monkeypatch.setattr(dupmon.delta, "_csv_rows", recorded)
+    chunks = dupmon.delta.appendix2_csv_chunks(tricky_delta)
+    next(chunks)
+    next(chunks)
+    started_by_first_batch = len(threads)
+    list(chunks)
+
+    # 30 pairs make 5 batches. When the first was handed over, at most one
+    # more than the threads had started.
+    assert started_by_first_batch <= dupmon.delta._CSV_THREADS + 1
+    assert len(threads) == 5
+    assert all(name.startswith("dupmon-csv") for name in threads)
+
+
+def test_appendix2_batch_error_raised(tricky_delta, monkeypatch):
+    import dupmon.delta
+
+    def failing(batch):
+        raise ValueError("invalid batch (test)")
+
+    monkeypatch.setattr(dupmon.delta, "_csv_rows", failing)
+
+    with pytest.raises(ValueError, match="invalid batch"):
+        list(dupmon.delta.appendix2_csv_chunks(tricky_delta))
+
+
 def test_delta_files_round_trip(tricky_delta, tmp_path):
     from dupmon.delta import PAIRS_FILE, read_delta, write_delta
 
@@ -181,7 +217,6 @@ def test_delta_with_parquet_pairs_read(tricky_delta, tmp_path):
     import json
 
     import pyarrow.parquet as pq
-
     from dupmon.delta import PAIRS_FILE, read_delta, write_delta
 
     # Earlier versions stored the pairs as appendix2.parquet, with the
