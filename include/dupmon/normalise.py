@@ -36,6 +36,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -321,7 +322,7 @@ def _iso_days(series: pd.Series) -> pa.Array:
 
 
 def pair_keys(frame: pd.DataFrame, secret: bytes) -> tuple[pd.Series, pd.Series]:
-    """Return the pair key and its basis for every row of a resolved staging table.
+    """Return the pair key and its basis for every row of a staging table.
 
     Every row is hashed, also the second row of a pair printed twice. On the
     benchmark's million rows, finding the repeated messages first took about
@@ -505,8 +506,12 @@ def normalise(
         return empty, {"rows": 0, "pairs": 0, "files": len(exports)}
 
     staged["duplicate_class_name"] = _classes_of_duplicates(staged)
-    resolved = resolve_municipalities(staged, directory)
-    resolved["pair_key"], resolved["key_basis"] = pair_keys(resolved, secret)
+    # The keys need no municipality. Hashing releases the GIL, so the keys
+    # are made on a thread while this one resolves the municipalities.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-keys") as pool:
+        keys = pool.submit(pair_keys, staged, secret)
+        resolved = resolve_municipalities(staged, directory)
+        resolved["pair_key"], resolved["key_basis"] = keys.result()
     pairs = _merge_rows_of_pairs(resolved[PAIRS_SCHEMA.names])
     summary = {
         "rows": len(staged),

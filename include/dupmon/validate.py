@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -341,10 +342,14 @@ def prepare_group(
     report period of each file and ``names`` its original name, which the
     column ``file`` shows. Each file is resolved as if it were alone.
     """
-    frame = resolve_municipalities(frame, directory, per_file=True)
-    a, b = frame["account_token"], frame["duplicate_account_token"]
-    frame["self_pair"] = (a.notna() & b.notna() & (a == b)).fillna(False).astype(bool)
-    frame["row_key"] = _row_keys(frame)
+    # The row keys read only columns of the staging tables, and numpy
+    # releases the GIL, so they are made on a thread during the resolution.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-row-keys") as pool:
+        row_keys = pool.submit(_row_keys, frame)
+        frame = resolve_municipalities(frame, directory, per_file=True)
+        a, b = frame["account_token"], frame["duplicate_account_token"]
+        frame["self_pair"] = (a.notna() & b.notna() & (a == b)).fillna(False).astype(bool)
+        frame["row_key"] = row_keys.result()
     file_codes = frame["source_file"].cat.codes.to_numpy()
     files = list(frame["source_file"].cat.categories)
     for position, column in enumerate(("period_start", "period_end")):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import stat
+import threading
 
 import pytest
 
@@ -273,6 +274,31 @@ def test_reversed_row_is_same_pair(inbox_settings):
     drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW + reverse)
     ingest_and_validate(inbox_settings)
     assert pipeline.run_normalise(inbox_settings, DAY)["pairs"] == 1
+
+
+def test_keys_made_beside_resolution(inbox_settings, monkeypatch):
+    from dupmon import normalise
+
+    threads = {}
+    for module, name in ((validate, "_row_keys"), (normalise, "pair_keys")):
+        original = getattr(module, name)
+
+        def recorded(*args, _name=name, _original=original, **kwargs):
+            threads[_name] = threading.current_thread().name
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recorded)
+    reverse = (
+        "2;;МБОУ СОШ № 1;Долинск;7А;9.01.2025 - 12.01.2025;МБОУ СОШ №2 г.Долинск;Долинск;7Б\n"
+    )
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW + reverse)
+
+    ingest_and_validate(inbox_settings)
+    summary = pipeline.run_normalise(inbox_settings, DAY)
+
+    assert summary["pairs"] == 1
+    assert threads["_row_keys"].startswith("dupmon-row-keys")
+    assert threads["pair_keys"].startswith("dupmon-keys")
 
 
 def test_class_stays_text(inbox_settings):
