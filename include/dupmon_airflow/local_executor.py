@@ -3,7 +3,11 @@
 Set ``[core] executor`` (``AIRFLOW__CORE__EXECUTOR``) to
 ``dupmon_airflow.local_executor.LocalExecutor`` to use it. The scheduler
 then imports GX when the executor starts, which adds about 1 s to its start
-and the memory of GX to its process. On Linux the executor forks its
+and the memory of GX to its process. The import also moves the objects
+alive in the scheduler at that moment to the permanent generation
+(``dupmon.validate.import_great_expectations``), which the garbage
+collector no longer walks. Those of them that later end up in a reference
+cycle stay in memory. On Linux the executor forks its
 workers from the scheduler, and each task from a worker, so every validate
 task finds GX imported (see ``dupmon_airflow.preload``).
 
