@@ -9,6 +9,7 @@ validate task finds GX in ``sys.modules`` and skips the import.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
@@ -26,6 +27,9 @@ def preload_great_expectations() -> None:
     try:
         from dupmon.validate import import_great_expectations
 
+        # The import freezes every object then in memory. This process lives
+        # long, so its garbage is collected first rather than kept for good.
+        gc.collect()
         import_great_expectations()
     except Exception:
         log.exception(

@@ -159,6 +159,43 @@ def run_preload(case: str) -> list[str]:
     return result.stdout.splitlines()
 
 
+_PRELOAD_GARBAGE = """
+import gc
+import weakref
+
+import dupmon.validate  # noqa: F401
+from dupmon_airflow.preload import preload_great_expectations
+
+
+class Node:
+    pass
+
+
+cycle = Node()
+cycle.itself = cycle
+cycle.payload = bytearray(10_000_000)
+alive = weakref.ref(cycle)
+del cycle
+preload_great_expectations()
+gc.collect()
+print("freed", alive() is None)
+"""
+
+
+def test_preload_frees_garbage_before_freeze():
+    # The import freezes what is in memory, and a dropped cycle must not stay.
+    result = subprocess.run(
+        [sys.executable, "-c", _PRELOAD_GARBAGE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-1] == "freed True"
+
+
 def test_preload_failure_logged_not_raised():
     lines = run_preload("failing")
 

@@ -61,6 +61,41 @@ def test_validate_unknown_format(tmp_path, capsys):
     assert "format cannot be told" in capsys.readouterr().out
 
 
+_UNREADABLE_WITHOUT_GX = """
+import sys
+
+from dupmon.cli import main
+
+
+class RejectingFinder:
+    def find_spec(self, name, path, target=None):
+        if name == "great_expectations":
+            raise ImportError("rejected by the test")
+
+
+sys.meta_path.insert(0, RejectingFinder())
+code = main(["validate", sys.argv[1]])
+print("exit", code, "great_expectations" in sys.modules)
+"""
+
+
+def test_validate_unreadable_file_without_gx(tmp_path):
+    # A file that cannot be read is reported before GX is imported.
+    path = tmp_path / "picture.xls"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+
+    result = subprocess.run(
+        [sys.executable, "-c", _UNREADABLE_WITHOUT_GX, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "format cannot be told" in result.stdout
+    assert result.stdout.splitlines()[-1] == "exit 1 False"
+
+
 def test_run_bad_inbox_exits_two(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DUPMON_SECRET_FILE", str(tmp_path / "secret"))
     inbox = tmp_path / "inbox"
