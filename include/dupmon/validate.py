@@ -244,6 +244,8 @@ def run_suite(
     # marker pandas_data_fingerprint, which dupmon never reads: the raw copy's
     # SHA-256 identifies a file. At a million rows the hash took 0.26 s of a
     # 0.8 s run, so it is skipped, as GX itself skips it for larger frames.
+    # NOTE: the setting is GX's module constant, so it holds for every GX
+    # run in the process.
     pandas_execution_engine.HASH_THRESHOLD = 0
     checked = suite_frame(frame, config)
     context = gx.get_context(mode="ephemeral")
