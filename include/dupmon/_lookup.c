@@ -226,6 +226,10 @@ static PyObject *index_in(PyObject *module, PyObject *const *args, Py_ssize_t na
     if (result == NULL) {
         goto done;
     }
+    int64_t *positions = (int64_t *)PyBytes_AS_STRING(result);
+    /* From here on only C memory is touched, so other Python threads can
+     * run meanwhile, as normalise's thread for the keys does. */
+    Py_BEGIN_ALLOW_THREADS
     size_t mask = capacity - 1;
     for (size_t i = 0; i < capacity; i++) {
         slots[i].position = EMPTY_SLOT;
@@ -259,7 +263,6 @@ static PyObject *index_in(PyObject *module, PyObject *const *args, Py_ssize_t na
 
     /* First pass: the first slot with the value's hash. Equal strings have
      * equal hashes, so a value without such a slot is not in the set. */
-    int64_t *positions = (int64_t *)PyBytes_AS_STRING(result);
     for (Py_ssize_t i = 0; i < values.count && i < AHEAD; i++) {
         ahead[i] = hash_string(&values, i, seed, hash_mask);
         __builtin_prefetch(&slots[ahead[i] & mask]);
@@ -300,6 +303,7 @@ static PyObject *index_in(PyObject *module, PyObject *const *args, Py_ssize_t na
                 find_exact(slots, mask, &values, i, &set, hash_string(&values, i, seed, hash_mask));
         }
     }
+    Py_END_ALLOW_THREADS
 done:
     PyMem_Free(slots);
     release_strings(&values);

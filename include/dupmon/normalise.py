@@ -505,13 +505,14 @@ def normalise(
         empty = PAIRS_SCHEMA.empty_table().to_pandas(types_mapper=_staged_types)
         return empty, {"rows": 0, "pairs": 0, "files": len(exports)}
 
-    staged["duplicate_class_name"] = _classes_of_duplicates(staged)
-    # The keys need no municipality. Hashing releases the GIL, so the keys
-    # are made on a thread while this one resolves the municipalities.
+    # The duplicate's class and the keys need no municipality. The lookup
+    # and the hashing release the GIL, so both are made on a thread while
+    # this one resolves the municipalities, which reads no class.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-keys") as pool:
-        keys = pool.submit(pair_keys, staged, secret)
+        keyed = pool.submit(_classes_and_keys, staged, secret)
         resolved = resolve_municipalities(staged, directory)
-        resolved["pair_key"], resolved["key_basis"] = keys.result()
+        classes, (resolved["pair_key"], resolved["key_basis"]) = keyed.result()
+    resolved["duplicate_class_name"] = classes
     pairs = _merge_rows_of_pairs(resolved[PAIRS_SCHEMA.names])
     summary = {
         "rows": len(staged),
@@ -532,6 +533,14 @@ def normalise(
         summary["key_basis"],
     )
     return pairs, summary
+
+
+def _classes_and_keys(
+    staged: pd.DataFrame, secret: bytes
+) -> tuple[pd.Series, tuple[pd.Series, pd.Series]]:
+    """Return the duplicate's class of every row, then the pair keys, which read it."""
+    classes = _classes_of_duplicates(staged)
+    return classes, pair_keys(staged.assign(duplicate_class_name=classes), secret)
 
 
 def to_arrow(frame: pd.DataFrame, schema: pa.Schema, dictionaries: bool = False) -> pa.Table:

@@ -280,7 +280,11 @@ def test_keys_made_beside_resolution(inbox_settings, monkeypatch):
     from dupmon import normalise
 
     threads = {}
-    for module, name in ((validate, "_row_keys"), (normalise, "pair_keys")):
+    for module, name in (
+        (validate, "_row_keys"),
+        (normalise, "pair_keys"),
+        (normalise, "_classes_of_duplicates"),
+    ):
         original = getattr(module, name)
 
         def recorded(*args, _name=name, _original=original, **kwargs):
@@ -299,6 +303,7 @@ def test_keys_made_beside_resolution(inbox_settings, monkeypatch):
     assert summary["pairs"] == 1
     assert threads["_row_keys"].startswith("dupmon-row-keys")
     assert threads["pair_keys"].startswith("dupmon-keys")
+    assert threads["_classes_of_duplicates"].startswith("dupmon-keys")
 
 
 def test_class_stays_text(inbox_settings):
