@@ -65,15 +65,9 @@ _UNREADABLE_WITHOUT_GX = """
 import sys
 
 from dupmon.cli import main
+from tests.rejected_import import reject_import
 
-
-class RejectingFinder:
-    def find_spec(self, name, path, target=None):
-        if name == "great_expectations":
-            raise ImportError("rejected by the test")
-
-
-sys.meta_path.insert(0, RejectingFinder())
+reject_import("great_expectations")
 code = main(["validate", sys.argv[1]])
 print("exit", code, "great_expectations" in sys.modules)
 """
@@ -89,6 +83,7 @@ def test_validate_unreadable_file_without_gx(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=Path(__file__).parents[2],
     )
 
     assert result.returncode == 0, result.stderr[-3000:]

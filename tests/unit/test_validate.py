@@ -305,18 +305,11 @@ def test_gx_import_collects_nothing_and_freezes(collector):
 
 _FAILED_IMPORT = """
 import gc
-import sys
 
 from dupmon import validate
+from tests.rejected_import import reject_import
 
-
-class RejectingFinder:
-    def find_spec(self, name, path, target=None):
-        if name == "great_expectations.checkpoint":
-            raise ImportError("rejected by the test")
-
-
-sys.meta_path.insert(0, RejectingFinder())
+reject_import("great_expectations.checkpoint")
 try:
     validate.import_great_expectations()
 except ImportError as error:
@@ -327,7 +320,11 @@ print(gc.isenabled(), gc.get_freeze_count())
 
 def test_failed_gx_import_restarts_collector():
     result = subprocess.run(
-        [sys.executable, "-c", _FAILED_IMPORT], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _FAILED_IMPORT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[2],
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
