@@ -505,9 +505,8 @@ def normalise(
         empty = PAIRS_SCHEMA.empty_table().to_pandas(types_mapper=_staged_types)
         return empty, {"rows": 0, "pairs": 0, "files": len(exports)}
 
-    # The duplicate's class and the keys need no municipality. The lookup
-    # and the hashing release the GIL, so both are made on a thread while
-    # this one resolves the municipalities, which reads no class.
+    # Resolving reads no class and the keys no municipality. The lookup and
+    # the hashing release the GIL, so class and keys are made on a thread.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-keys") as pool:
         keyed = pool.submit(_classes_and_keys, staged, secret)
         resolved = resolve_municipalities(staged, directory)
