@@ -1,10 +1,11 @@
 """The compiled part of dupmon; the rest of the package is described in pyproject.toml.
 
-dupmon._blake2b computes keyed BLAKE2b over whole Arrow columns, and
-dupmon._lookup finds strings in a set of strings. Both are optional.
-Without a C compiler the install goes on, dupmon.pseudonymise computes the
-same digests with hashlib, and dupmon.lookup calls pyarrow's index_in. Both
-fallbacks are slower.
+dupmon._blake2b computes keyed BLAKE2b over whole Arrow columns,
+dupmon._lookup finds strings in a set of strings, and dupmon._ranges reads
+intersection cells. All three are optional. Without a C compiler the
+install goes on, dupmon.pseudonymise computes the same digests with
+hashlib, dupmon.lookup calls pyarrow's index_in, and dupmon.staging runs
+a regular expression. The fallbacks are slower.
 """
 
 from setuptools import Extension, setup
@@ -21,6 +22,13 @@ setup(
         Extension(
             "dupmon._lookup",
             sources=["include/dupmon/_lookup.c"],
+            depends=["include/dupmon/_buffer_format.h"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
+        Extension(
+            "dupmon._ranges",
+            sources=["include/dupmon/_ranges.c"],
             depends=["include/dupmon/_buffer_format.h"],
             extra_compile_args=["-O3"],
             optional=True,

@@ -238,7 +238,10 @@ def test_dockerfile_compiles_c_modules_in_stage():
     assert first.startswith("FROM apache/airflow:3.3.2-python3.11 AS c-modules")
     assert "gcc libc6-dev" in first
     assert "--target /tmp/dupmon-built /tmp/dupmon" in first
-    copy = "cp /tmp/dupmon-built/dupmon/_blake2b.*.so /tmp/dupmon-built/dupmon/_lookup.*.so"
+    copy = (
+        "cp /tmp/dupmon-built/dupmon/_blake2b.*.so /tmp/dupmon-built/dupmon/_lookup.*.so \\\n"
+        "        /tmp/dupmon-built/dupmon/_ranges.*.so /tmp/dupmon-module/"
+    )
     assert copy in first
     assert "COPY --from=c-modules --chown=airflow:root /tmp/dupmon-module/ " in last
     assert last.rstrip().endswith("/opt/dupmon/include/dupmon/")

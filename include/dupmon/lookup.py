@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dupmon.text_arrays import one_array
+from dupmon.text_arrays import one_array, string_buffers
 
 try:
     # Compiled from _lookup.c at install when a C compiler is present.
@@ -48,7 +48,7 @@ def index_in(
     ):
         positions = pc.index_in(values, value_set=value_set)
         return np.asarray(pc.fill_null(positions, -1), dtype=np.int64)
-    found = _lookup.index_in(*_buffers(values), *_buffers(value_set), secrets.randbits(64))
+    found = _lookup.index_in(*string_buffers(values), *string_buffers(value_set), secrets.randbits(64))
     return np.frombuffer(found, dtype=np.int64)
 
 
@@ -81,14 +81,3 @@ def _is_text(arrow_type: pa.DataType) -> bool:
         or pa.types.is_large_binary(arrow_type)
     )
 
-
-def _buffers(values: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes]:
-    """Return the int64 offsets and the data buffer of a string or binary array."""
-    large = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64 if large else np.int32)
-    offsets = offsets[values.offset : values.offset + len(values) + 1]
-    data = values.buffers()[2]
-    # The module reads the offsets as aligned 64-bit integers. An array built
-    # from foreign buffers may have them unaligned, so those are copied.
-    offsets = np.require(offsets.astype(np.int64, copy=False), requirements=["A", "C"])
-    return offsets, data if data is not None else b""

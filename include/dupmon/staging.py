@@ -23,7 +23,13 @@ from dupmon.dates import IntersectionError, parse_day_first, parse_intersections
 from dupmon.layout import ExportTable
 from dupmon.pseudonymise import keyed_hash, keyed_hashes
 from dupmon.text import clean_display, match_key
-from dupmon.text_arrays import lower_array, match_key_array
+from dupmon.text_arrays import lower_array, match_key_array, string_buffers
+
+try:
+    # Compiled from _ranges.c at install when a C compiler is present.
+    from dupmon import _ranges
+except ImportError:
+    _ranges = None
 
 _BRACKETS = re.compile(r"\([^()]*\)")
 _WORD_WITH_LETTER = re.compile(r"\S*[^\W\d_]\S*")
@@ -185,7 +191,48 @@ def stage_frame(table: ExportTable, sha256: str, secret: bytes) -> pa.Table:
 
 
 def _one_range(text: pa.Array) -> dict[str, pa.Array]:
-    """Parse the cells that hold exactly one range with valid dates of years 1000-9999."""
+    """Parse the cells that hold exactly one range with valid dates of years 1000-9999.
+
+    Returns five columns with a value per cell. ``valid`` tells whether the
+    cell is such a range. ``start`` and ``end`` are null where a date does
+    not exist, ``account`` is the account in brackets or ``""``, and
+    ``shown`` is the range as ``format_date`` writes it, null where the cell
+    is no range. The compiled ``dupmon._ranges`` reads the cells as
+    ``_ONE_RANGE`` does; without it, or with nulls, RE2 runs the pattern.
+    """
+    if _ranges is None or text.null_count:
+        return _one_range_by_pattern(text)
+    count = len(text)
+    flags, days, account_offsets, account, shown_offsets, shown = _ranges.one_range(
+        *string_buffers(text)
+    )
+    flags = np.frombuffer(flags, dtype=np.uint8)
+    days = np.frombuffer(days, dtype=np.int32).reshape(count, 2)
+    matched = (flags & 1).astype(bool)
+    start_ok, end_ok = (flags & 2).astype(bool), (flags & 4).astype(bool)
+
+    def dates(column: int, ok: np.ndarray) -> pa.Array:
+        return pa.array(days[:, column], pa.int32(), mask=~ok).view(pa.date32())
+
+    def text_column(offsets: bytes, data: bytes, valid: np.ndarray | None) -> pa.Array:
+        bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+        nulls = 0 if valid is None else count - int(np.count_nonzero(valid))
+        large = pa.LargeStringArray.from_buffers(
+            count, pa.py_buffer(offsets), pa.py_buffer(data), bitmap, nulls
+        )
+        return large.cast(pa.string())
+
+    return {
+        "valid": pa.array(matched & start_ok & end_ok),
+        "start": dates(0, start_ok),
+        "end": dates(1, end_ok),
+        "account": text_column(account_offsets, account, None),
+        "shown": text_column(shown_offsets, shown, matched),
+    }
+
+
+def _one_range_by_pattern(text: pa.Array) -> dict[str, pa.Array]:
+    """``_one_range`` with RE2 running ``_ONE_RANGE``."""
     parts = pc.extract_regex(text, _ONE_RANGE)
     start, start_ok = _to_dates(parts, "1")
     end, end_ok = _to_dates(parts, "2")

@@ -55,6 +55,22 @@ def one_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
 
 
+def string_buffers(values: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes]:
+    """Return the int64 offsets and the data buffer of a string or binary array.
+
+    dupmon's C modules read them so, whatever the width of the array's own
+    offsets.
+    """
+    large = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64 if large else np.int32)
+    offsets = offsets[values.offset : values.offset + len(values) + 1]
+    data = values.buffers()[2]
+    # The modules read the offsets as aligned 64-bit integers. An array built
+    # from foreign buffers may have them unaligned, so those are copied.
+    offsets = np.require(offsets.astype(np.int64, copy=False), requirements=["A", "C"])
+    return offsets, data if data is not None else b""
+
+
 def as_strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Return the values as one string array with nulls turned into ``""``."""
     values = one_array(values)

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from dupmon import lookup
+from dupmon.text_arrays import string_buffers
 
 
 @pytest.fixture(params=["compiled", "pyarrow"])
@@ -191,7 +192,7 @@ def test_strings_sharing_hash(hash_bits):
     values = pa.array(random_strings(rng, 600, "abcd", 4))
 
     found = lookup._lookup.index_in(
-        *lookup._buffers(values), *lookup._buffers(value_set), 12345, hash_bits
+        *string_buffers(values), *string_buffers(value_set), 12345, hash_bits
     )
 
     assert np.frombuffer(found, dtype=np.int64).tolist() == expected(values, value_set)

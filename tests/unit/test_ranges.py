@@ -1,0 +1,200 @@
+"""The compiled reader of intersection cells against the regular expression it replaces.
+
+``dupmon.staging._one_range`` reads the cells with ``dupmon._ranges`` when
+it is built, and with RE2 running ``_ONE_RANGE`` otherwise. Both must give
+the same columns on every cell, a near miss of the pattern included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from dupmon import staging
+from dupmon.text_arrays import string_buffers
+
+from tests.unit.test_columnar import SECRET, STAGING_ROWS, staging_table
+
+needs_module = pytest.mark.skipif(
+    staging._ranges is None, reason="dupmon._ranges is not built: no C compiler at install"
+)
+# Each part of a cell is mostly one the pattern takes, sometimes one it
+# does not: other dashes and spaces, digit runs of other lengths, digits of
+# other scripts.
+DASHES = (["-", "–", "—", "‐", "‑", "‒"], ["―", "−", "--", ""])
+SPACES = (["", " ", "  ", "\t", "\n", "\f", "\r"], ["\v", "\u00a0"])
+DAYS = (["1", "9", "01", "28", "29", "30", "31"], ["0", "00", "123", "٣", "1a", ""])
+MONTHS = (["1", "2", "02", "9", "12"], ["0", "13", "00", "123", ""])
+YEARS = (["2024", "2000", "1900", "2023"], ["1000", "0999", "9999", "202", "20245", "２０２４", ""])
+INSIDE = ["s1", "Б2", " ", "\t", "\n", "\v", "\u00a0", "(", ")", "a b", ";", ""]
+
+
+def pick(rng: random.Random, choices: tuple[list[str], list[str]]) -> str:
+    usual, odd = choices
+    return rng.choice(usual if rng.random() < 0.9 else odd)
+
+
+def random_date(rng: random.Random) -> str:
+    return f"{pick(rng, DAYS)}.{pick(rng, MONTHS)}.{pick(rng, YEARS)}"
+
+
+def random_cell(rng: random.Random) -> str:
+    """A cell near the pattern: a range, maybe an account, maybe one change."""
+    cell = (
+        random_date(rng) + pick(rng, SPACES) + pick(rng, DASHES) + pick(rng, SPACES)
+        + random_date(rng)
+    )
+    if rng.random() < 0.7:
+        account = "".join(rng.choice(INSIDE) for _ in range(rng.randrange(0, 4)))
+        cell += pick(rng, SPACES) + "(" + account + ")"
+    if rng.random() < 0.2:
+        # One character inserted, removed or replaced anywhere.
+        at = rng.randrange(len(cell) + 1)
+        piece = rng.choice([".", "(", ")", " ", "\n", "1", "x", "—", ";"])
+        cut = rng.choice([0, 1])
+        cell = cell[:at] + rng.choice([piece, ""]) + cell[at + cut :]
+    return cell
+
+
+def assert_same_as_pattern(text: pa.Array) -> dict[str, pa.Array]:
+    compiled = staging._one_range(text)
+    by_pattern = staging._one_range_by_pattern(text)
+    assert compiled.keys() == by_pattern.keys()
+    for name, column in by_pattern.items():
+        assert compiled[name].type == column.type, name
+        assert compiled[name].to_pylist() == column.to_pylist(), name
+    return compiled
+
+
+def test_compiled_module_built_with_compiler():
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler, so the module is not expected")
+    assert staging._ranges is not None
+
+
+@needs_module
+@pytest.mark.parametrize("seed", range(4))
+def test_random_cells_match_pattern(seed):
+    rng = random.Random(seed)
+    text = pa.array([random_cell(rng) for _ in range(20_000)])
+
+    compiled = assert_same_as_pattern(text)
+
+    # The cells must reach every outcome: ranges with and without real
+    # dates, with and without an account, and cells that are no range.
+    valid = compiled["valid"].to_pylist()
+    shown = compiled["shown"].to_pylist()
+    accounts = compiled["account"].to_pylist()
+    assert 2_000 < sum(valid) < 18_000
+    assert sum(1 for v, s in zip(valid, shown) if s is not None and not v) > 500
+    assert sum(1 for s in shown if s is None) > 2_000
+    assert sum(1 for v, a in zip(valid, accounts) if v and a) > 500
+
+
+@needs_module
+def test_hand_made_cells_match_pattern():
+    cells = [row[3] for row in STAGING_ROWS] + [
+        "",
+        "1.1.2024-2.2.2024",
+        "1.1.2024-2.2.2024\n",
+        "1.1.2024 -2.2.2024 ( a b \t)",
+        "1.1.2024-2.2.2024 (   )",
+        "1.1.2024-2.2.2024()",
+        "1.1.2024-2.2.2024 (a\nb)",
+        "1.1.2024-2.2.2024 (\u00a0x\u00a0)",
+        "1.1.2024-2.2.2024 (x)) ",
+        "1.1.2024-2.2.2024 ((x)",
+        "1.1.2024-2.2.2024 x",
+        "1.1.2024-2.2.2024 (",
+        "1.1.2024-2.2.2024)",
+        "1.1.2024\u2015 2.2.2024",
+        "1.1.2024\u2014\u20142.2.2024",
+        "29.02.2024-29.02.2023",
+        "29.02.2000-29.02.1900",
+        "31.12.9999-1.1.1000",
+        "1.1.20245-2.2.2024",
+        "1.1.2024-2.2.20245",
+        "1.1.2024-2.2.2024\x00",
+        "1.1.2024-2.2.2024 (\x00)",
+    ]
+    assert_same_as_pattern(pa.array(cells))
+
+
+@needs_module
+def test_every_day_of_leap_and_common_years():
+    # Days 0 to 32 of months 0 to 13, in years whose February differs.
+    cells, expected = [], []
+    for year in (1000, 1600, 1900, 2000, 2023, 2024, 2100, 9999):
+        for month in range(14):
+            for day in range(33):
+                cells.append(f"{day}.{month}.{year}-{day:02d}.{month:02d}.{year}")
+                try:
+                    expected.append(dt.date(year, month, day))
+                except ValueError:
+                    expected.append(None)
+    text = pa.array(cells)
+
+    compiled = assert_same_as_pattern(text)
+
+    assert compiled["start"].to_pylist() == expected
+    assert compiled["end"].to_pylist() == expected
+    assert compiled["valid"].to_pylist() == [date is not None for date in expected]
+
+
+@needs_module
+def test_sliced_large_and_empty_columns():
+    rng = random.Random(7)
+    text = pa.array([random_cell(rng) for _ in range(500)])
+
+    assert_same_as_pattern(text.slice(123, 200))
+    assert_same_as_pattern(pa.array([], pa.string()))
+    # RE2's path has no kernel for the large type, so it reads the cells as
+    # plain strings.
+    large = staging._one_range(text.cast(pa.large_string()).slice(5, 300))
+    plain = staging._one_range_by_pattern(text.slice(5, 300))
+    assert {name: column.to_pylist() for name, column in large.items()} == {
+        name: column.to_pylist() for name, column in plain.items()
+    }
+
+
+def test_nulls_go_to_pattern(monkeypatch):
+    def refuse(*args):
+        raise AssertionError("the compiled module got a column with nulls")
+
+    monkeypatch.setattr(staging, "_ranges", type("Refusing", (), {"one_range": refuse}))
+    ranges = staging._one_range(pa.array(["1.1.2024-2.2.2024 (s1)", None]))
+
+    assert ranges["valid"].to_pylist() == [True, False]
+    assert ranges["account"].to_pylist() == ["s1", ""]
+
+
+@needs_module
+def test_offsets_outside_data_refused():
+    offsets, data = string_buffers(pa.array(["1.1.2024-2.2.2024"]))
+    beyond = offsets.copy()
+    beyond[-1] = len(data) + 1
+
+    with pytest.raises(ValueError, match="must lie within"):
+        staging._ranges.one_range(beyond, data)
+    with pytest.raises(ValueError, match="64-bit integers"):
+        staging._ranges.one_range(offsets.astype(np.int32), data)
+
+
+@pytest.mark.parametrize("way", ["compiled", "pattern"])
+def test_stage_frame_same_either_way(way, monkeypatch):
+    if way == "compiled" and staging._ranges is None:
+        pytest.skip("dupmon._ranges is not built: no C compiler at install")
+    if way == "pattern":
+        monkeypatch.setattr(staging, "_ranges", None)
+    table = staging_table()
+
+    staged = staging.stage_frame(table, "sha", SECRET)
+
+    expected = [row for record in table.rows for row in staging.stage_row(record, "sha", SECRET)]
+    assert staged.to_pylist() == pa.Table.from_pylist(
+        expected, schema=staging.STAGED_SCHEMA
+    ).to_pylist()
