@@ -3,7 +3,7 @@
 
 # The Airflow image has no C compiler, so the optional C modules, of keyed
 # hashes (include/dupmon/_blake2b.c), string lookups (_lookup.c) and
-# intersection cells (_ranges.c), are compiled in this stage, and only the
+# scans of text cells (_cells.c), are compiled in this stage, and only the
 # modules go into the image. Without them, dupmon uses hashlib, pyarrow and
 # regular expressions, more slowly.
 FROM apache/airflow:3.3.2-python3.11 AS c-modules
@@ -22,7 +22,7 @@ COPY --chown=airflow:root include /tmp/dupmon/include
 RUN pip install --no-cache-dir --no-deps --target /tmp/dupmon-built /tmp/dupmon \
     && mkdir /tmp/dupmon-module \
     && cp /tmp/dupmon-built/dupmon/_blake2b.*.so /tmp/dupmon-built/dupmon/_lookup.*.so \
-        /tmp/dupmon-built/dupmon/_ranges.*.so /tmp/dupmon-module/
+        /tmp/dupmon-built/dupmon/_cells.*.so /tmp/dupmon-module/
 
 FROM apache/airflow:3.3.2-python3.11
 

@@ -1,11 +1,12 @@
 """The compiled part of dupmon; the rest of the package is described in pyproject.toml.
 
 dupmon._blake2b computes keyed BLAKE2b over whole Arrow columns,
-dupmon._lookup finds strings in a set of strings, and dupmon._ranges reads
-intersection cells. All three are optional. Without a C compiler the
-install goes on, dupmon.pseudonymise computes the same digests with
-hashlib, dupmon.lookup calls pyarrow's index_in, and dupmon.staging runs
-a regular expression. The fallbacks are slower.
+dupmon._lookup finds strings in a set of strings, and dupmon._cells scans
+text cells: intersection ranges, and cells that need a full clean-up. All
+three are optional. Without a C compiler the install goes on,
+dupmon.pseudonymise computes the same digests with hashlib, dupmon.lookup
+calls pyarrow's index_in, and dupmon.staging and dupmon.text_arrays run
+regular expressions. The fallbacks are slower.
 """
 
 from setuptools import Extension, setup
@@ -27,8 +28,8 @@ setup(
             optional=True,
         ),
         Extension(
-            "dupmon._ranges",
-            sources=["include/dupmon/_ranges.c"],
+            "dupmon._cells",
+            sources=["include/dupmon/_cells.c"],
             depends=["include/dupmon/_buffer_format.h"],
             extra_compile_args=["-O3"],
             optional=True,

@@ -240,7 +240,7 @@ def test_dockerfile_compiles_c_modules_in_stage():
     assert "--target /tmp/dupmon-built /tmp/dupmon" in first
     copy = (
         "cp /tmp/dupmon-built/dupmon/_blake2b.*.so /tmp/dupmon-built/dupmon/_lookup.*.so \\\n"
-        "        /tmp/dupmon-built/dupmon/_ranges.*.so /tmp/dupmon-module/"
+        "        /tmp/dupmon-built/dupmon/_cells.*.so /tmp/dupmon-module/"
     )
     assert copy in first
     assert "COPY --from=c-modules --chown=airflow:root /tmp/dupmon-module/ " in last

@@ -26,10 +26,10 @@ from dupmon.text import clean_display, match_key
 from dupmon.text_arrays import lower_array, match_key_array, string_buffers
 
 try:
-    # Compiled from _ranges.c at install when a C compiler is present.
-    from dupmon import _ranges
+    # Compiled from _cells.c at install when a C compiler is present.
+    from dupmon import _cells
 except ImportError:
-    _ranges = None
+    _cells = None
 
 _BRACKETS = re.compile(r"\([^()]*\)")
 _WORD_WITH_LETTER = re.compile(r"\S*[^\W\d_]\S*")
@@ -197,13 +197,13 @@ def _one_range(text: pa.Array) -> dict[str, pa.Array]:
     cell is such a range. ``start`` and ``end`` are null where a date does
     not exist, ``account`` is the account in brackets or ``""``, and
     ``shown`` is the range as ``format_date`` writes it, null where the cell
-    is no range. The compiled ``dupmon._ranges`` reads the cells as
+    is no range. The compiled ``dupmon._cells`` reads the cells as
     ``_ONE_RANGE`` does; without it, or with nulls, RE2 runs the pattern.
     """
-    if _ranges is None or text.null_count:
+    if _cells is None or text.null_count:
         return _one_range_by_pattern(text)
     count = len(text)
-    flags, days, account_offsets, account, shown_offsets, shown = _ranges.one_range(
+    flags, days, account_offsets, account, shown_offsets, shown = _cells.one_range(
         *string_buffers(text)
     )
     flags = np.frombuffer(flags, dtype=np.uint8)

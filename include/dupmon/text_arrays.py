@@ -16,6 +16,12 @@ import pyarrow.compute as pc
 
 from dupmon.text import clean_display, match_key
 
+try:
+    # Compiled from _cells.c at install when a C compiler is present.
+    from dupmon import _cells
+except ImportError:
+    _cells = None
+
 # Printable ASCII and the space, the Cyrillic block without its combining
 # marks (U+0483-U+0489), «», №, the dashes and the typographic quotes. NFC
 # leaves each of them unchanged, and Python's str.lower and utf8_lower
@@ -36,6 +42,8 @@ _SAFE_CLASS = "".join(
 )
 _UNSAFE_CHAR = f"[^{_SAFE_CLASS}]"
 _UNTIDY = f"{_UNSAFE_CHAR}|  |^ | $"
+# SAFE_RANGES as dupmon._cells.untidy takes them.
+_SAFE_RANGE_WORDS = np.array(SAFE_RANGES, dtype=np.uint32).tobytes()
 # Columns this long are sampled for how many distinct values they have.
 _DISTINCT_MIN_ROWS = 50_000
 _DISTINCT_SAMPLE = 10_000
@@ -120,8 +128,15 @@ def _clean_lower(value: str) -> str:
 
 def _untidy(cells: pa.Array) -> pa.Array:
     """Mark the cells with a character outside the safe set, two spaces in a row
-    or a space at either end: those go to the scalar function."""
-    return pc.match_substring_regex(cells, _UNTIDY)
+    or a space at either end: those go to the scalar function.
+
+    The compiled ``dupmon._cells`` scans the cells; without it, or with
+    nulls, RE2 runs ``_UNTIDY``.
+    """
+    if _cells is None or cells.null_count:
+        return pc.match_substring_regex(cells, _UNTIDY)
+    marks = _cells.untidy(*string_buffers(cells), _SAFE_RANGE_WORDS)
+    return pa.array(np.frombuffer(marks, dtype=np.uint8).view(bool))
 
 
 def _by_distinct(values: pa.Array, transform) -> pa.Array:

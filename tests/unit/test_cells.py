@@ -1,8 +1,9 @@
-"""The compiled reader of intersection cells against the regular expression it replaces.
+"""The compiled scans of text cells against the regular expressions they replace.
 
-``dupmon.staging._one_range`` reads the cells with ``dupmon._ranges`` when
-it is built, and with RE2 running ``_ONE_RANGE`` otherwise. Both must give
-the same columns on every cell, a near miss of the pattern included.
+``dupmon.staging._one_range`` reads intersection cells, and
+``dupmon.text_arrays._untidy`` marks the cells for the scalar clean-up,
+with ``dupmon._cells`` when it is built and with RE2 otherwise. Both ways
+must give the same columns on every cell, near misses included.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import shutil
 import numpy as np
 import pyarrow as pa
 import pytest
-from dupmon import staging
+import pyarrow.compute as pc
+from dupmon import staging, text_arrays
 from dupmon.text_arrays import string_buffers
 
-from tests.unit.test_columnar import SECRET, STAGING_ROWS, staging_table
+from tests.unit.test_columnar import ALPHABET, SECRET, STAGING_ROWS, staging_table
 
 needs_module = pytest.mark.skipif(
-    staging._ranges is None, reason="dupmon._ranges is not built: no C compiler at install"
+    staging._cells is None, reason="dupmon._cells is not built: no C compiler at install"
 )
 # Each part of a cell is mostly one the pattern takes, sometimes one it
 # does not: other dashes and spaces, digit runs of other lengths, digits of
@@ -73,7 +75,7 @@ def assert_same_as_pattern(text: pa.Array) -> dict[str, pa.Array]:
 def test_compiled_module_built_with_compiler():
     if shutil.which("cc") is None:
         pytest.skip("no C compiler, so the module is not expected")
-    assert staging._ranges is not None
+    assert staging._cells is not None
 
 
 @needs_module
@@ -162,10 +164,10 @@ def test_sliced_large_and_empty_columns():
 
 
 def test_nulls_go_to_pattern(monkeypatch):
-    def refuse(*args):
+    def reject(*args):
         raise AssertionError("the compiled module got a column with nulls")
 
-    monkeypatch.setattr(staging, "_ranges", type("Refusing", (), {"one_range": refuse}))
+    monkeypatch.setattr(staging, "_cells", type("Rejecting", (), {"one_range": reject}))
     ranges = staging._one_range(pa.array(["1.1.2024-2.2.2024 (s1)", None]))
 
     assert ranges["valid"].to_pylist() == [True, False]
@@ -173,23 +175,23 @@ def test_nulls_go_to_pattern(monkeypatch):
 
 
 @needs_module
-def test_offsets_outside_data_refused():
+def test_offsets_outside_data_rejected():
     offsets, data = string_buffers(pa.array(["1.1.2024-2.2.2024"]))
     beyond = offsets.copy()
     beyond[-1] = len(data) + 1
 
     with pytest.raises(ValueError, match="must lie within"):
-        staging._ranges.one_range(beyond, data)
+        staging._cells.one_range(beyond, data)
     with pytest.raises(ValueError, match="64-bit integers"):
-        staging._ranges.one_range(offsets.astype(np.int32), data)
+        staging._cells.one_range(offsets.astype(np.int32), data)
 
 
 @pytest.mark.parametrize("way", ["compiled", "pattern"])
 def test_stage_frame_same_either_way(way, monkeypatch):
-    if way == "compiled" and staging._ranges is None:
-        pytest.skip("dupmon._ranges is not built: no C compiler at install")
+    if way == "compiled" and staging._cells is None:
+        pytest.skip("dupmon._cells is not built: no C compiler at install")
     if way == "pattern":
-        monkeypatch.setattr(staging, "_ranges", None)
+        monkeypatch.setattr(staging, "_cells", None)
     table = staging_table()
 
     staged = staging.stage_frame(table, "sha", SECRET)
@@ -198,3 +200,80 @@ def test_stage_frame_same_either_way(way, monkeypatch):
     assert staged.to_pylist() == pa.Table.from_pylist(
         expected, schema=staging.STAGED_SCHEMA
     ).to_pylist()
+
+
+# --- untidy cells -------------------------------------------------------------
+
+# Characters at and around the edges of the safe ranges, and above the
+# Basic Multilingual Plane.
+EDGES = [
+    chr(code)
+    for first, last in text_arrays.SAFE_RANGES
+    for code in (first - 1, first, last, last + 1)
+] + ["\x00", "\x7f", "\u0483", "\u0489", "\U0001f600", "\U0010ffff", "\ud7ff", "\ue000"]
+
+
+def random_text(rng: random.Random, alphabet: list[str]) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 14)))
+
+
+def untidy_by_pattern(cells: pa.Array) -> list[bool]:
+    return pc.match_substring_regex(cells, text_arrays._UNTIDY).to_pylist()
+
+
+@needs_module
+@pytest.mark.parametrize("seed", range(3))
+def test_untidy_matches_pattern(seed):
+    rng = random.Random(seed)
+    alphabet = ALPHABET + EDGES + [" ", " ", "  "]
+    cells = pa.array([random_text(rng, alphabet) for _ in range(5_000)] + EDGES + ["", " ", "a"])
+
+    marks = text_arrays._untidy(cells).to_pylist()
+
+    assert marks == untidy_by_pattern(cells)
+    assert 500 < sum(marks) < len(marks) - 500
+
+
+@needs_module
+def test_untidy_of_sliced_and_dictionary_columns():
+    rng = random.Random(11)
+    cells = pa.array([random_text(rng, ALPHABET) for _ in range(2_000)])
+
+    assert text_arrays._untidy(cells.slice(300, 900)).to_pylist() == untidy_by_pattern(
+        cells.slice(300, 900)
+    )
+    dictionary = cells.dictionary_encode().dictionary
+    assert text_arrays._untidy(dictionary).to_pylist() == untidy_by_pattern(dictionary)
+
+
+@needs_module
+def test_untidy_marks_bytes_that_are_not_utf8():
+    cells = [b"ok", b"\xff", b"a\xc3", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xd0\xb0"]
+    offsets, data = string_buffers(pa.array(cells, pa.binary()))
+
+    marks = staging._cells.untidy(offsets, data, text_arrays._SAFE_RANGE_WORDS)
+
+    assert list(marks) == [0, 1, 1, 1, 1, 1, 0]
+
+
+@needs_module
+def test_untidy_rejects_odd_ranges():
+    offsets, data = string_buffers(pa.array(["a"]))
+
+    with pytest.raises(ValueError, match="pairs of 32-bit integers"):
+        staging._cells.untidy(offsets, data, b"\x20\x00\x00\x00")
+
+
+def test_clean_up_same_without_module(monkeypatch):
+    rng = random.Random(5)
+    cells = pa.array([random_text(rng, ALPHABET + EDGES) for _ in range(3_000)])
+    functions = (
+        text_arrays.clean_display_array,
+        text_arrays.lower_array,
+        text_arrays.match_key_array,
+    )
+    with_module = [function(cells).to_pylist() for function in functions]
+
+    monkeypatch.setattr(text_arrays, "_cells", None)
+
+    assert [function(cells).to_pylist() for function in functions] == with_module
