@@ -673,6 +673,12 @@ def write_delta(delta: Delta, folder: Path) -> None:
     which the render step maps into memory. The pairs file is replaced
     first, so a reader that sees the new delta.json also finds its pairs.
     """
+    write_pairs_file(delta, folder)
+    write_delta_json(delta, folder)
+
+
+def write_pairs_file(delta: Delta, folder: Path) -> None:
+    """Replace ``appendix2.arrow``, the first half of ``write_delta``."""
     pairs = delta.current_pairs
     table = pairs.table if isinstance(pairs, PairListing) else pa.Table.from_pylist(list(pairs))
     folder.mkdir(parents=True, exist_ok=True)
@@ -685,6 +691,10 @@ def write_delta(delta: Delta, folder: Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_delta_json(delta: Delta, folder: Path) -> None:
+    """Replace ``delta.json``, the second half of ``write_delta``: call it after the pairs file."""
     data = delta.to_dict(include_pairs=False)
     data["current_pairs_file"] = PAIRS_FILE
     write_chunks_atomic(folder / "delta.json", [json.dumps(data, ensure_ascii=False).encode("utf-8")])

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from dupmon.delta import (
     compute_delta,
     read_delta,
     write_chunks_atomic,
-    write_delta,
+    write_delta_json,
+    write_pairs_file,
 )
 from dupmon.directory import Directory, load_directory
 from dupmon.errors import ConfigError
@@ -45,7 +47,7 @@ from dupmon.snapshot import (
     list_snapshot_dates,
     write_snapshot,
 )
-from dupmon.trend import attach_history, load_history
+from dupmon.trend import attach_history, history_figures, load_history
 
 log = logging.getLogger(__name__)
 
@@ -242,10 +244,14 @@ def run_delta(
     previous = history.read(baseline_date, list(KEY_COLUMNS)) if baseline_date else None
     entries = load_register(settings.register_file)
     unresolvable_ids, register_listing = match_register(entries, history)
-    delta = compute_delta(
-        monitoring_date, current, previous, baseline_date, region.directory, unresolvable_ids
-    )
-    attach_history(delta, history, region.directory)
+    # The trend and first-seen dates need only the history, and their lookups
+    # release the GIL, so they run beside the comparison.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-history") as pool:
+        figures = pool.submit(history_figures, history, region.directory)
+        delta = compute_delta(
+            monitoring_date, current, previous, baseline_date, region.directory, unresolvable_ids
+        )
+        attach_history(delta, history, region.directory, figures.result())
     attach_register(delta, register_listing)
     notes_file = validation_notes_path(settings, monitoring_date)
     if notes_file.exists():
@@ -255,11 +261,15 @@ def run_delta(
     write_atomic(out / "appendix1.csv", appendix1_csv(delta).encode("utf-8"), mode=0o644)
     # Appendix 2 of a large region has hundreds of thousands of pairs, so the
     # CSV is written a batch of pairs at a time. No step reads it back, so it
-    # goes to disk past the page cache.
-    write_chunks_atomic(
-        out / "appendix2.csv", appendix2_csv_chunks(delta), mode=0o644, direct=True
-    )
-    write_delta(delta, out)
+    # goes to disk past the page cache. The pairs file for the render step is
+    # written beside it, and delta.json, which names that file, last.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-pairs-file") as pool:
+        pairs_file = pool.submit(write_pairs_file, delta, out)
+        write_chunks_atomic(
+            out / "appendix2.csv", appendix2_csv_chunks(delta), mode=0o644, direct=True
+        )
+        pairs_file.result()
+    write_delta_json(delta, out)
     return {
         "baseline_date": delta.baseline_date,
         "previous": delta.total.previous,

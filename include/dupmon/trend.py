@@ -187,17 +187,54 @@ def first_seen_dates(history: History) -> dict[str, str]:
     return first_seen
 
 
-def attach_history(delta: Delta, history: History, directory: Directory) -> None:
+@dataclass
+class HistoryFigures:
+    """The figures ``attach_history`` adds to a delta, computed from the history alone.
+
+    ``pair_ids`` are the short ids of the monitoring date's pairs in
+    snapshot order, and ``first_seen`` their first-seen dates. Both are None
+    when the history lacks the monitoring date.
+    """
+
+    trend: dict
+    pair_ids: pa.Array | None
+    first_seen: pa.DictionaryArray | None
+
+
+def history_figures(history: History, directory: Directory) -> HistoryFigures:
+    """Compute the trend and the first-seen dates of the monitoring date's pairs.
+
+    Needs no delta, so the delta step runs it on a thread while it compares
+    the dates.
+    """
+    trend = compute_trend(history, directory)
+    table = history.snapshots.get(history.monitoring_date)
+    if table is None:
+        return HistoryFigures(trend, None, None)
+    pair_ids = pc.utf8_slice_codeunits(_dense(table["pair_key"]), 0, 12)
+    return HistoryFigures(trend, pair_ids, first_seen_of(history, pair_ids))
+
+
+def attach_history(
+    delta: Delta, history: History, directory: Directory, figures: HistoryFigures | None = None
+) -> None:
     """Store the trend in ``delta.trend`` and the first-seen date in each current pair.
 
-    A current pair missing from the history (a snapshot written after the
-    history was read) gets ``first_seen`` None, which the documents print as
-    unknown.
+    ``figures`` are those of ``history_figures``, computed here when not
+    given. Their first-seen dates are taken when their ids are the current
+    pairs' ids in the same order, and found again otherwise. A current pair
+    missing from the history (a snapshot written after the history was read)
+    gets ``first_seen`` None, which the documents print as unknown.
     """
-    delta.trend = compute_trend(history, directory)
+    figures = figures or history_figures(history, directory)
+    delta.trend = figures.trend
     if isinstance(delta.current_pairs, PairListing):
-        ids = delta.current_pairs.column("pair_id")
-        delta.current_pairs.set_column("first_seen", first_seen_of(history, ids))
+        ids = one_array(delta.current_pairs.column("pair_id"))
+        if figures.pair_ids is not None and ids.equals(figures.pair_ids):
+            first_seen = figures.first_seen
+        else:
+            first_seen = first_seen_of(history, ids)
+        delta.current_pairs.set_column("first_seen", first_seen)
         return
     first_seen = first_seen_dates(history)
     for pair in delta.current_pairs:

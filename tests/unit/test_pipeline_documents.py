@@ -195,3 +195,60 @@ def test_quarterly_mail_sends_no_advice(rendered, smtp):
     documents = {item["document"] for item in summary["sent"]}
     assert "spravka" in documents
     assert not [document for document in documents if document.startswith("advice:")]
+
+
+def test_delta_history_and_pairs_file_on_threads(settings, monkeypatch):
+    import threading
+
+    import dupmon.trend
+
+    threads = {"first seen": []}
+    figures_of, write_pairs = pipeline.history_figures, pipeline.write_pairs_file
+    first_seen_of = dupmon.trend.first_seen_of
+
+    def recorded_figures(*args):
+        threads["history"] = threading.current_thread().name
+        return figures_of(*args)
+
+    def recorded_pairs(*args):
+        threads["pairs"] = threading.current_thread().name
+        return write_pairs(*args)
+
+    def recorded_first_seen(*args):
+        threads["first seen"].append(threading.current_thread().name)
+        return first_seen_of(*args)
+
+    pipeline.run_delta(settings, OCTOBER)
+    monkeypatch.setattr(pipeline, "history_figures", recorded_figures)
+    monkeypatch.setattr(pipeline, "write_pairs_file", recorded_pairs)
+    monkeypatch.setattr(dupmon.trend, "first_seen_of", recorded_first_seen)
+
+    pipeline.run_delta(settings, JANUARY)
+
+    assert threads["history"].startswith("dupmon-history")
+    assert threads["pairs"].startswith("dupmon-pairs-file")
+    # Searched once, on the history's thread, and not again for the delta.
+    assert len(threads["first seen"]) == 1
+    assert threads["first seen"][0].startswith("dupmon-history")
+    delta = pipeline.load_delta(settings, JANUARY)
+    first_seen = {pair["pair_id"]: pair["first_seen"] for pair in delta.current_pairs}
+    assert first_seen == {
+        id_of("stuck"): "2024-10-17",
+        id_of("city"): "2024-10-17",
+        id_of("new"): "2025-01-17",
+    }
+
+
+def test_failed_pairs_file_writes_no_delta_json(settings, monkeypatch):
+    # delta.json names the pairs file, so it must not appear without it.
+    def failing(*args):
+        raise OSError("disk full (test)")
+
+    monkeypatch.setattr(pipeline, "write_pairs_file", failing)
+
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.run_delta(settings, JANUARY)
+
+    folder = pipeline.report_dir(settings, JANUARY)
+    assert (folder / "appendix2.csv").exists()
+    assert not (folder / "delta.json").exists()

@@ -198,3 +198,44 @@ def test_first_seen_of_unknown_pair(snapshots):
     found = first_seen_of(load_history(snapshots, JANUARY), pa.array([id_of("b"), "ffffffffffff"]))
 
     assert found.to_pylist() == ["2025-01-17", None]
+
+
+def test_attach_history_takes_given_figures(snapshots, directory, monkeypatch):
+    import dupmon.trend
+
+    history = load_history(snapshots, JANUARY)
+    delta = compute_delta(JANUARY, read_snapshot(snapshots, JANUARY), None, None, directory)
+    figures = dupmon.trend.history_figures(history, directory)
+
+    def recomputed(*args):
+        raise AssertionError("the first-seen dates were searched again")
+
+    monkeypatch.setattr(dupmon.trend, "first_seen_of", recomputed)
+    attach_history(delta, history, directory, figures)
+
+    first_seen = {pair["pair_id"]: pair["first_seen"] for pair in delta.current_pairs}
+    assert first_seen == {id_of("a"): "2024-09-01", id_of("b"): "2025-01-17"}
+    assert delta.trend == figures.trend
+
+
+def test_attach_history_searches_other_ids(snapshots, directory):
+    import dataclasses
+
+    import dupmon.trend
+    import pyarrow as pa
+
+    history = load_history(snapshots, JANUARY)
+    delta = compute_delta(JANUARY, read_snapshot(snapshots, JANUARY), None, None, directory)
+    figures = dupmon.trend.history_figures(history, directory)
+    # Figures whose ids are in another order than the delta's pairs.
+    reversed_ids = figures.pair_ids.take(pa.array([1, 0]))
+    stale = dataclasses.replace(
+        figures,
+        pair_ids=reversed_ids,
+        first_seen=dupmon.trend.first_seen_of(history, reversed_ids),
+    )
+
+    attach_history(delta, history, directory, stale)
+
+    first_seen = {pair["pair_id"]: pair["first_seen"] for pair in delta.current_pairs}
+    assert first_seen == {id_of("a"): "2024-09-01", id_of("b"): "2025-01-17"}
