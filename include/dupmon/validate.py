@@ -110,10 +110,12 @@ def import_great_expectations():
     the collector is paused for the import. After a first import, every
     object then alive moves to the permanent generation (``gc.freeze``),
     which the collector skips. Such an object is still freed when nothing
-    refers to it, but not as part of a reference cycle, so call this before
-    a task reads its data. Garbage not yet collected is frozen too: GX's
-    two thousand objects, about 0.4 MB, and any cycles the caller dropped.
-    A long-lived process collects first (``dupmon_airflow.preload``).
+    refers to it, but not as part of a reference cycle. ``validate`` reads
+    and resolves its first rows while GX is imported, so those are frozen
+    too. They form no cycles, and a test checks that they are freed after
+    the step. Garbage not yet collected is frozen as well: GX's two
+    thousand objects, about 0.4 MB, and any cycles the caller dropped. A
+    long-lived process collects first (``dupmon_airflow.preload``).
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     gx_log = logging.getLogger("great_expectations")
@@ -634,37 +636,43 @@ def validate(
     """
     config = load_suite_config(settings.suite_file, directory)
     exports = load_staged(settings, monitoring_date)
-    if exports:
-        # Before the staged rows are read, which the import would freeze.
-        import_great_expectations()
     results_dir = staging_dir(settings, monitoring_date).parent / "validation"
     by_file: dict[str, FileValidation] = {}
     rejected: dict[str, RejectedFileError] = {}
-    for group in _groups(exports):
-        frame = prepare_group(
-            read_staged_frames([export.staged_path for export in group]),
-            group[0].columns,
-            directory,
-            # Without a period in the header, nothing can overlap after the
-            # monitoring date, which is then the period's end.
-            {e.sha256: (e.period_start, e.period_end or e.monitoring_date) for e in group},
-            {e.sha256: e.original_name for e in group},
-        )
-        result = run_suite(
-            frame,
-            config,
-            group[0].no_duplicates,
-            name=f"{monitoring_date.isoformat()} {', '.join(e.original_name for e in group)}",
-            docs_dir=settings.data_docs_dir,
-        )
-        text = json.dumps(result.to_json_dict(), ensure_ascii=False, indent=1, default=str).encode()
-        for export in group:
-            # Files validated together share one GX result.
-            write_atomic(results_dir / f"{export.sha256}.json", text)
-            outcome, error = _outcome(settings, monitoring_date, export, result, frame)
-            by_file[export.sha256] = outcome
-            if error is not None:
-                rejected[export.sha256] = error
+    # GX's import is about a second of Python. Reading and resolving the
+    # first group's rows is mostly pyarrow and numpy, which release the GIL,
+    # so the import runs on a thread meanwhile.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-gx-import") as pool:
+        gx_import = pool.submit(import_great_expectations) if exports else None
+        for group in _groups(exports):
+            frame = prepare_group(
+                read_staged_frames([export.staged_path for export in group]),
+                group[0].columns,
+                directory,
+                # Without a period in the header, nothing can overlap after the
+                # monitoring date, which is then the period's end.
+                {e.sha256: (e.period_start, e.period_end or e.monitoring_date) for e in group},
+                {e.sha256: e.original_name for e in group},
+            )
+            if gx_import is not None:
+                gx_import.result()
+            result = run_suite(
+                frame,
+                config,
+                group[0].no_duplicates,
+                name=f"{monitoring_date.isoformat()} {', '.join(e.original_name for e in group)}",
+                docs_dir=settings.data_docs_dir,
+            )
+            text = json.dumps(
+                result.to_json_dict(), ensure_ascii=False, indent=1, default=str
+            ).encode()
+            for export in group:
+                # Files validated together share one GX result.
+                write_atomic(results_dir / f"{export.sha256}.json", text)
+                outcome, error = _outcome(settings, monitoring_date, export, result, frame)
+                by_file[export.sha256] = outcome
+                if error is not None:
+                    rejected[export.sha256] = error
 
     if rejected:
         raise RejectedFileError.combine(
