@@ -68,7 +68,10 @@ def deferring(names: Iterable[str]) -> Iterator[None]:
     half-run module stays in ``sys.modules``, and later reads raise
     AttributeError in place of the first error. A thread that reads the
     module while another runs its code may find attributes missing. The
-    pipeline imports and uses these modules from one thread.
+    validate step imports GX, and so these modules, on a thread of its own,
+    and uses GX only once that import has ended. Other threads import
+    modules meanwhile, and the finder, in ``sys.meta_path`` for every
+    thread, defers those too if they are named.
     """
     finder = _DeferringFinder(names)
     sys.meta_path.insert(0, finder)

@@ -673,12 +673,15 @@ def write_delta(delta: Delta, folder: Path) -> None:
     which the render step maps into memory. The pairs file is replaced
     first, so a reader that sees the new delta.json also finds its pairs.
     """
-    write_pairs_file(delta, folder)
+    os.replace(write_pairs_temporary(delta, folder), folder / PAIRS_FILE)
     write_delta_json(delta, folder)
 
 
-def write_pairs_file(delta: Delta, folder: Path) -> None:
-    """Replace ``appendix2.arrow``, the first half of ``write_delta``."""
+def write_pairs_temporary(delta: Delta, folder: Path) -> Path:
+    """Write the current pairs to a temporary file in ``folder`` and return its path.
+
+    The caller renames it to ``PAIRS_FILE`` or deletes it.
+    """
     pairs = delta.current_pairs
     table = pairs.table if isinstance(pairs, PairListing) else pa.Table.from_pylist(list(pairs))
     folder.mkdir(parents=True, exist_ok=True)
@@ -687,14 +690,14 @@ def write_pairs_file(delta: Delta, folder: Path) -> None:
     try:
         work_files.write_table(table, Path(temporary))
         os.chmod(temporary, 0o644)
-        os.replace(temporary, folder / PAIRS_FILE)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return Path(temporary)
 
 
 def write_delta_json(delta: Delta, folder: Path) -> None:
-    """Replace ``delta.json``, the second half of ``write_delta``: call it after the pairs file."""
+    """Replace ``delta.json``, which names the pairs file: call it once that file is in place."""
     data = delta.to_dict(include_pairs=False)
     data["current_pairs_file"] = PAIRS_FILE
     write_chunks_atomic(folder / "delta.json", [json.dumps(data, ensure_ascii=False).encode("utf-8")])

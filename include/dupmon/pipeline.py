@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 from dupmon.delta import (
     CURRENT_COLUMNS,
     KEY_COLUMNS,
+    PAIRS_FILE,
     Delta,
     appendix1_csv,
     appendix2_csv_chunks,
@@ -28,7 +30,7 @@ from dupmon.delta import (
     read_delta,
     write_chunks_atomic,
     write_delta_json,
-    write_pairs_file,
+    write_pairs_temporary,
 )
 from dupmon.directory import Directory, load_directory
 from dupmon.errors import ConfigError
@@ -262,13 +264,19 @@ def run_delta(
     # Appendix 2 of a large region has hundreds of thousands of pairs, so the
     # CSV is written a batch of pairs at a time. No step reads it back, so it
     # goes to disk past the page cache. The pairs file for the render step is
-    # written beside it, and delta.json, which names that file, last.
+    # written beside it and renamed into place only after the CSV, because a
+    # rerun that fails keeps the old delta.json, which needs its own pairs.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-pairs-file") as pool:
-        pairs_file = pool.submit(write_pairs_file, delta, out)
-        write_chunks_atomic(
-            out / "appendix2.csv", appendix2_csv_chunks(delta), mode=0o644, direct=True
-        )
-        pairs_file.result()
+        pairs_file = pool.submit(write_pairs_temporary, delta, out)
+        try:
+            write_chunks_atomic(
+                out / "appendix2.csv", appendix2_csv_chunks(delta), mode=0o644, direct=True
+            )
+        except BaseException:
+            if pairs_file.exception() is None:
+                pairs_file.result().unlink(missing_ok=True)
+            raise
+        os.replace(pairs_file.result(), out / PAIRS_FILE)
     write_delta_json(delta, out)
     return {
         "baseline_date": delta.baseline_date,

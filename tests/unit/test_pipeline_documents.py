@@ -203,7 +203,7 @@ def test_delta_history_and_pairs_file_on_threads(settings, monkeypatch):
     import dupmon.trend
 
     threads = {"first seen": []}
-    figures_of, write_pairs = pipeline.history_figures, pipeline.write_pairs_file
+    figures_of, write_pairs = pipeline.history_figures, pipeline.write_pairs_temporary
     first_seen_of = dupmon.trend.first_seen_of
 
     def recorded_figures(*args):
@@ -220,7 +220,7 @@ def test_delta_history_and_pairs_file_on_threads(settings, monkeypatch):
 
     pipeline.run_delta(settings, OCTOBER)
     monkeypatch.setattr(pipeline, "history_figures", recorded_figures)
-    monkeypatch.setattr(pipeline, "write_pairs_file", recorded_pairs)
+    monkeypatch.setattr(pipeline, "write_pairs_temporary", recorded_pairs)
     monkeypatch.setattr(dupmon.trend, "first_seen_of", recorded_first_seen)
 
     pipeline.run_delta(settings, JANUARY)
@@ -244,7 +244,7 @@ def test_failed_pairs_file_writes_no_delta_json(settings, monkeypatch):
     def failing(*args):
         raise OSError("disk full (test)")
 
-    monkeypatch.setattr(pipeline, "write_pairs_file", failing)
+    monkeypatch.setattr(pipeline, "write_pairs_temporary", failing)
 
     with pytest.raises(OSError, match="disk full"):
         pipeline.run_delta(settings, JANUARY)
@@ -252,3 +252,30 @@ def test_failed_pairs_file_writes_no_delta_json(settings, monkeypatch):
     folder = pipeline.report_dir(settings, JANUARY)
     assert (folder / "appendix2.csv").exists()
     assert not (folder / "delta.json").exists()
+
+
+def test_failed_csv_rerun_keeps_old_files(settings, monkeypatch):
+    pipeline.run_delta(settings, OCTOBER)
+    pipeline.run_delta(settings, JANUARY)
+    folder = pipeline.report_dir(settings, JANUARY)
+    names = ("delta.json", "appendix2.arrow", "appendix2.csv")
+    before = {name: (folder / name).read_bytes() for name in names}
+    # Without its register line the stuck pair is no longer unresolvable,
+    # so a complete rerun would change the pairs file.
+    settings.register_file.write_text(
+        "\n".join(line for line in REGISTER.splitlines() if "Долинск" not in line) + "\n",
+        encoding="utf-8",
+    )
+    chunks = pipeline.appendix2_csv_chunks
+
+    def failing(delta):
+        yield next(iter(chunks(delta)))
+        raise OSError("disk full (test)")
+
+    monkeypatch.setattr(pipeline, "appendix2_csv_chunks", failing)
+
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.run_delta(settings, JANUARY)
+
+    assert {name: (folder / name).read_bytes() for name in names} == before
+    assert not list(folder.glob(".*.tmp"))
