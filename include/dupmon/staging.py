@@ -23,7 +23,7 @@ from dupmon.dates import IntersectionError, parse_day_first, parse_intersections
 from dupmon.layout import ExportTable
 from dupmon.pseudonymise import keyed_hash, keyed_hashes
 from dupmon.text import clean_display, match_key
-from dupmon.text_arrays import lower_array, match_key_array, string_buffers
+from dupmon.text_arrays import lower_array, match_key_array, scannable, string_buffers
 
 try:
     # Compiled from _cells.c at install when a C compiler is present.
@@ -193,14 +193,15 @@ def stage_frame(table: ExportTable, sha256: str, secret: bytes) -> pa.Table:
 def _one_range(text: pa.Array) -> dict[str, pa.Array]:
     """Parse the cells that hold exactly one range with valid dates of years 1000-9999.
 
-    Returns five columns with a value per cell. ``valid`` tells whether the
+    Returns five columns with a value per cell. ``valid`` is true where the
     cell is such a range. ``start`` and ``end`` are null where a date does
     not exist, ``account`` is the account in brackets or ``""``, and
     ``shown`` is the range as ``format_date`` writes it, null where the cell
     is no range. The compiled ``dupmon._cells`` reads the cells as
-    ``_ONE_RANGE`` does; without it, or with nulls, RE2 runs the pattern.
+    ``_ONE_RANGE`` does; without it, or for another type or nulls, RE2 runs
+    the pattern.
     """
-    if _cells is None or text.null_count:
+    if _cells is None or not scannable(text):
         return _one_range_by_pattern(text)
     count = len(text)
     flags, days, account_offsets, account, shown_offsets, shown = _cells.one_range(

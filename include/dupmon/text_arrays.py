@@ -63,6 +63,15 @@ def one_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
 
 
+def scannable(values: pa.Array) -> bool:
+    """Tell whether the compiled ``dupmon._cells`` can scan a column.
+
+    It reads string or large_string arrays without nulls.
+    """
+    plain = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    return _cells is not None and plain and not values.null_count
+
+
 def string_buffers(values: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes]:
     """Return the int64 offsets and the data buffer of a string or binary array.
 
@@ -130,10 +139,10 @@ def _untidy(cells: pa.Array) -> pa.Array:
     """Mark the cells with a character outside the safe set, two spaces in a row
     or a space at either end: those go to the scalar function.
 
-    The compiled ``dupmon._cells`` scans the cells; without it, or with
-    nulls, RE2 runs ``_UNTIDY``.
+    The compiled ``dupmon._cells`` scans the cells; without it, or for
+    another type or nulls, RE2 runs ``_UNTIDY``.
     """
-    if _cells is None or cells.null_count:
+    if not scannable(cells):
         return pc.match_substring_regex(cells, _UNTIDY)
     marks = _cells.untidy(*string_buffers(cells), _SAFE_RANGE_WORDS)
     return pa.array(np.frombuffer(marks, dtype=np.uint8).view(bool))

@@ -175,6 +175,18 @@ def test_nulls_go_to_pattern(monkeypatch):
 
 
 @needs_module
+def test_scannable_types():
+    cells = pa.array(["1.1.2024-2.2.2024 (s1)", " x"])
+
+    assert text_arrays.scannable(cells)
+    assert text_arrays.scannable(cells.cast(pa.large_string()))
+    # A view's buffers are laid out otherwise, so the module must not read them.
+    assert not text_arrays.scannable(cells.cast(pa.string_view()))
+    assert not text_arrays.scannable(cells.cast(pa.binary()))
+    assert not text_arrays.scannable(pa.array(["a", None]))
+
+
+@needs_module
 def test_offsets_outside_data_rejected():
     offsets, data = string_buffers(pa.array(["1.1.2024-2.2.2024"]))
     beyond = offsets.copy()
