@@ -364,26 +364,24 @@ def _gx_timed() -> dict:
     from dupmon import validate
 
     figures = {"gx_import_seconds": 0.0, "gx_preloaded": "great_expectations" in sys.modules}
-    import_great_expectations = validate.import_great_expectations
-    run_suite = validate.run_suite
+    validate.import_great_expectations = _adding_time(
+        validate.import_great_expectations, figures, "gx_import_seconds"
+    )
+    validate.run_suite = _adding_time(validate.run_suite, _GX_RUNS, "seconds")
+    return figures
 
-    def timed_import(*args, **kwargs):
-        begun = time.perf_counter()
-        try:
-            return import_great_expectations(*args, **kwargs)
-        finally:
-            figures["gx_import_seconds"] += time.perf_counter() - begun
+
+def _adding_time(function, totals: dict, key: str):
+    """Wrap ``function`` so that each call adds its seconds to ``totals[key]``."""
 
     def timed(*args, **kwargs):
         begun = time.perf_counter()
         try:
-            return run_suite(*args, **kwargs)
+            return function(*args, **kwargs)
         finally:
-            _GX_RUNS["seconds"] += time.perf_counter() - begun
+            totals[key] += time.perf_counter() - begun
 
-    validate.import_great_expectations = timed_import
-    validate.run_suite = timed
-    return figures
+    return timed
 
 
 def sum_steps(parts: list[dict]) -> dict:

@@ -51,7 +51,8 @@ static inline size_t skip_spaces(const uint8_t *text, size_t length, size_t at) 
     return at;
 }
 
-/* Read one or two digits and a dot at text[*at]; return the digits, or 0. */
+/* Read one or two digits and a dot at text[*at]. Returns the number of
+ * digits, or 0 when the text does not start so. */
 static inline int day_or_month(const uint8_t *text, size_t length, size_t *at) {
     size_t start = *at, end = start;
     while (end < length && end - start < 3 && is_digit(text[end])) {
@@ -127,7 +128,7 @@ static int32_t days_from_civil(int year, int month, int day) {
 }
 
 /* Whether the date exists, with a year of at least 1000, as numpy's
- * calendar in dupmon.staging._to_dates decides it; the days go to *days. */
+ * calendar in dupmon.staging._to_dates decides it. The days go to *days. */
 static int real_date(const DateText *date, int32_t *days) {
     static const int month_days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int day = number(date->day, date->day_digits);
@@ -161,7 +162,7 @@ static char *write_date(char *out, const DateText *date) {
     return out + 4;
 }
 
-/* Read one cell. Returns its flags; the account is text[*account_start]
+/* Read one cell and return its flags. The account is text[*account_start]
  * up to text[*account_end], empty when the cell has none. */
 static uint8_t read_cell(const uint8_t *text, size_t length, DateText *first, DateText *second,
                          size_t *account_start, size_t *account_end) {
@@ -266,7 +267,8 @@ static inline int is_safe(const SafeSet *set, int32_t code) {
         return (set->plane[code / 8] >> (code % 8)) & 1;
     }
     for (Py_ssize_t pair = 0; pair < set->pairs; pair++) {
-        if ((uint32_t)code >= set->ranges[2 * pair] && (uint32_t)code <= set->ranges[2 * pair + 1]) {
+        uint32_t first = set->ranges[2 * pair], last = set->ranges[2 * pair + 1];
+        if ((uint32_t)code >= first && (uint32_t)code <= last) {
             return 1;
         }
     }
@@ -313,34 +315,37 @@ static PyObject *untidy(PyObject *module, PyObject *const *args, Py_ssize_t narg
         goto done;
     }
     if (safe.len % (2 * (Py_ssize_t)sizeof(uint32_t)) != 0) {
-        PyErr_SetString(PyExc_ValueError, "the safe ranges must be pairs of 32-bit integers");
+        PyErr_Format(PyExc_ValueError,
+                     "invalid safe ranges of %zd bytes: they must be pairs of 32-bit integers",
+                     safe.len);
         goto done;
     }
+
     /* Copied, since the buffer need not be aligned for 32-bit integers. */
     uint32_t *ranges = PyMem_Malloc((size_t)safe.len + 1);
-    SafeSet *set = PyMem_Malloc(sizeof(SafeSet));
+    if (ranges == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     result = PyBytes_FromStringAndSize(NULL, cells.count);
-    if (ranges == NULL || set == NULL || result == NULL) {
-        if (result != NULL) {
-            PyErr_NoMemory();
-        }
-        Py_CLEAR(result);
+    if (result == NULL) {
         PyMem_Free(ranges);
-        PyMem_Free(set);
         goto done;
     }
     memcpy(ranges, safe.buf, (size_t)safe.len);
-    build_safe_set(set, ranges, safe.len / (2 * (Py_ssize_t)sizeof(uint32_t)));
+    SafeSet set;
+    build_safe_set(&set, ranges, safe.len / (2 * (Py_ssize_t)sizeof(uint32_t)));
+
     uint8_t *marks = (uint8_t *)PyBytes_AS_STRING(result);
     const int64_t *bounds = (const int64_t *)cells.offsets.buf;
     const uint8_t *bytes = (const uint8_t *)cells.data.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < cells.count; i++) {
-        marks[i] = (uint8_t)is_untidy(bytes + bounds[i], (size_t)(bounds[i + 1] - bounds[i]), set);
+        marks[i] =
+            (uint8_t)is_untidy(bytes + bounds[i], (size_t)(bounds[i + 1] - bounds[i]), &set);
     }
     Py_END_ALLOW_THREADS
     PyMem_Free(ranges);
-    PyMem_Free(set);
 done:
     if (safe.obj != NULL) {
         PyBuffer_Release(&safe);
@@ -374,6 +379,7 @@ static PyObject *one_range(PyObject *module, PyObject *const *args, Py_ssize_t n
     if (get_strings(args[0], args[1], "the cells", &cells) < 0) {
         goto done;
     }
+
     const Py_ssize_t count = cells.count;
     const int64_t *bounds = (const int64_t *)cells.offsets.buf;
     const uint8_t *bytes = (const uint8_t *)cells.data.buf;
@@ -396,6 +402,7 @@ static PyObject *one_range(PyObject *module, PyObject *const *args, Py_ssize_t n
     if (shown_data == NULL) {
         goto done;
     }
+
     uint8_t *flag = (uint8_t *)PyBytes_AS_STRING(flags);
     int32_t *day = (int32_t *)PyBytes_AS_STRING(days);
     int64_t *account_bounds = (int64_t *)PyBytes_AS_STRING(account_offsets);
@@ -428,6 +435,7 @@ static PyObject *one_range(PyObject *module, PyObject *const *args, Py_ssize_t n
         shown_bounds[i + 1] = shown_length;
     }
     Py_END_ALLOW_THREADS
+
     if (_PyBytes_Resize(&account_data, (Py_ssize_t)account_length) < 0 ||
         _PyBytes_Resize(&shown_data, (Py_ssize_t)shown_length) < 0) {
         goto done;

@@ -48,7 +48,9 @@ def index_in(
     ):
         positions = pc.index_in(values, value_set=value_set)
         return np.asarray(pc.fill_null(positions, -1), dtype=np.int64)
-    found = _lookup.index_in(*string_buffers(values), *string_buffers(value_set), secrets.randbits(64))
+    found = _lookup.index_in(
+        *string_buffers(values), *string_buffers(value_set), secrets.randbits(64)
+    )
     return np.frombuffer(found, dtype=np.int64)
 
 

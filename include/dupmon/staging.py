@@ -198,7 +198,7 @@ def _one_range(text: pa.Array) -> dict[str, pa.Array]:
     not exist, ``account`` is the account in brackets or ``""``, and
     ``shown`` is the range as ``format_date`` writes it, null where the cell
     is no range. The compiled ``dupmon._cells`` reads the cells as
-    ``_ONE_RANGE`` does; without it, or for another type or nulls, RE2 runs
+    ``_ONE_RANGE`` does. Without it, or for another type or nulls, RE2 runs
     the pattern.
     """
     if _cells is None or not scannable(text):

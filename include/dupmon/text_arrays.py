@@ -139,7 +139,7 @@ def _untidy(cells: pa.Array) -> pa.Array:
     """Mark the cells with a character outside the safe set, two spaces in a row
     or a space at either end: those go to the scalar function.
 
-    The compiled ``dupmon._cells`` scans the cells; without it, or for
+    The compiled ``dupmon._cells`` scans the cells. Without it, or for
     another type or nulls, RE2 runs ``_UNTIDY``.
     """
     if not scannable(cells):

@@ -204,8 +204,8 @@ class HistoryFigures:
 def history_figures(history: History, directory: Directory) -> HistoryFigures:
     """Compute the trend and the first-seen dates of the monitoring date's pairs.
 
-    Needs no delta, so the delta step runs it on a thread while it compares
-    the dates.
+    It needs no delta, so the delta step runs it on a thread while it
+    compares the dates.
     """
     trend = compute_trend(history, directory)
     table = history.snapshots.get(history.monitoring_date)

@@ -31,7 +31,10 @@ DASHES = (["-", "–", "—", "‐", "‑", "‒"], ["―", "−", "--", ""])
 SPACES = (["", " ", "  ", "\t", "\n", "\f", "\r"], ["\v", "\u00a0"])
 DAYS = (["1", "9", "01", "28", "29", "30", "31"], ["0", "00", "123", "٣", "1a", ""])
 MONTHS = (["1", "2", "02", "9", "12"], ["0", "13", "00", "123", ""])
-YEARS = (["2024", "2000", "1900", "2023"], ["1000", "0999", "9999", "202", "20245", "２０２４", ""])
+YEARS = (
+    ["2024", "2000", "1900", "2023"],
+    ["1000", "0999", "9999", "202", "20245", "２０２４", ""],
+)
 INSIDE = ["s1", "Б2", " ", "\t", "\n", "\v", "\u00a0", "(", ")", "a b", ";", ""]
 
 
@@ -127,7 +130,7 @@ def test_hand_made_cells_match_pattern():
 
 
 @needs_module
-def test_every_day_of_leap_and_common_years():
+def test_dates_of_leap_and_common_years():
     # Days 0 to 32 of months 0 to 13, in years whose February differs.
     cells, expected = [], []
     for year in (1000, 1600, 1900, 2000, 2023, 2024, 2100, 9999):
@@ -260,7 +263,15 @@ def test_untidy_of_sliced_and_dictionary_columns():
 
 @needs_module
 def test_untidy_marks_bytes_that_are_not_utf8():
-    cells = [b"ok", b"\xff", b"a\xc3", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xd0\xb0"]
+    cells = [
+        b"ok",
+        b"\xff",
+        b"a\xc3",
+        b"\xc0\xaf",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xd0\xb0",
+    ]
     offsets, data = string_buffers(pa.array(cells, pa.binary()))
 
     marks = staging._cells.untidy(offsets, data, text_arrays._SAFE_RANGE_WORDS)

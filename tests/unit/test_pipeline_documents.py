@@ -197,7 +197,7 @@ def test_quarterly_mail_sends_no_advice(rendered, smtp):
     assert not [document for document in documents if document.startswith("advice:")]
 
 
-def test_delta_history_and_pairs_file_on_threads(settings, monkeypatch):
+def test_delta_threads_history_and_pairs(settings, monkeypatch):
     import threading
 
     import dupmon.trend
@@ -239,7 +239,7 @@ def test_delta_history_and_pairs_file_on_threads(settings, monkeypatch):
     }
 
 
-def test_failed_pairs_file_writes_no_delta_json(settings, monkeypatch):
+def test_failed_pairs_file_no_delta_json(settings, monkeypatch):
     # delta.json names the pairs file, so it must not appear without it.
     def failing(*args):
         raise OSError("disk full (test)")
