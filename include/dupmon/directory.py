@@ -89,6 +89,12 @@ class Directory:
     _by_authority: dict[str, str] = field(default_factory=dict, repr=False)
     _regional: set[str] = field(default_factory=set, repr=False)
     _roots: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    # The match key of each text the resolve methods were given, and the
+    # municipality that find_root found for each key. An export repeats a
+    # few hundred names over all its rows, and each distinct combination
+    # of them is resolved separately, so the same texts come back often.
+    _keys: dict[str, str] = field(default_factory=dict, repr=False)
+    _root_of: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     def get(self, municipality_id: str) -> Municipality:
         for municipality in self.municipalities:
@@ -100,21 +106,30 @@ class Directory:
     def ids(self) -> list[str]:
         return [m.id for m in self.municipalities]
 
+    def key_of(self, value: object) -> str:
+        """Return ``match_key(value)``, computed once per distinct text."""
+        if type(value) is not str:
+            return match_key(value)
+        key = self._keys.get(value)
+        if key is None:
+            key = self._keys[value] = match_key(value)
+        return key
+
     def resolve_municipality(self, value: object) -> str | None:
         """Return the id of the municipality a name denotes, or None."""
-        key = match_key(value)
+        key = self.key_of(value)
         if not key:
             return None
         return self._by_name.get(key) or self._by_name.get(key.removeprefix("г."))
 
     def resolve_settlement(self, value: object) -> str | None:
         """Return the id of the municipality a settlement lies in, or None."""
-        key = _SETTLEMENT_PREFIX.sub("", match_key(value))
+        key = _SETTLEMENT_PREFIX.sub("", self.key_of(value))
         return self._by_settlement.get(key) if key else None
 
     def resolve_authority(self, value: object) -> AuthorityMatch:
         """Resolve an «Управление» value: regional ministry, a municipality or unknown."""
-        key = match_key(value)
+        key = self.key_of(value)
         if not key:
             return AuthorityMatch(regional=False, municipality_id=None)
         if key in self._regional:
@@ -125,14 +140,17 @@ class Directory:
 
     def find_root(self, value: object) -> str | None:
         """Return the municipality whose root starts a word of ``value``, if exactly one does."""
-        words = re.split(r"[\s.,()]+", match_key(value))
+        key = self.key_of(value)
+        if key in self._root_of:
+            return self._root_of[key]
         found = {
             municipality_id
-            for word in words
+            for word in re.split(r"[\s.,()]+", key)
             for root, municipality_id in self._roots
             if word.startswith(root)
         }
-        return found.pop() if len(found) == 1 else None
+        self._root_of[key] = root = found.pop() if len(found) == 1 else None
+        return root
 
     def is_known_settlement(self, value: object, municipality_id: str) -> bool:
         return self.resolve_settlement(value) == municipality_id

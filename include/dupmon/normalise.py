@@ -104,7 +104,7 @@ def _resolve_pupil_side(directory: Directory, authority, municipality, settlemen
 
 
 def _resolve_duplicate_side(directory: Directory, municipality, settlement, organisation):
-    if match_key(municipality) and directory.resolve_authority(municipality).regional:
+    if directory.key_of(municipality) and directory.resolve_authority(municipality).regional:
         return REGIONAL
     return (
         directory.resolve_municipality(municipality)
@@ -286,7 +286,7 @@ def _key_codes(series: pd.Series, vocabulary: dict[str, int]) -> np.ndarray:
 
 
 def _settlement_status(directory: Directory, settlement, municipality_id) -> str:
-    if not match_key(settlement) or municipality_id in (REGIONAL, UNKNOWN):
+    if not directory.key_of(settlement) or municipality_id in (REGIONAL, UNKNOWN):
         return "not checked"
     return "known" if directory.is_known_settlement(settlement, municipality_id) else "unknown"
 

@@ -108,3 +108,51 @@ def test_region_names_from_region_file():
         "Сахалинская область",
         "Asia/Sakhalin",
     )
+
+
+def test_resolution_keys_each_text_once(monkeypatch):
+    from dupmon import directory as directory_module
+    from dupmon.text import match_key
+
+    keyed = []
+
+    def counting_match_key(value):
+        keyed.append(value)
+        return match_key(value)
+
+    directory = load_directory(DIRECTORY)
+    monkeypatch.setattr(directory_module, "match_key", counting_match_key)
+    school = "МБОУ СОШ с. Костромское Холмского района"
+    for _ in range(3):
+        directory.resolve_authority("Управление образования Холмского района")
+        directory.resolve_municipality("Холмский городской округ")
+        directory.resolve_settlement("с. Костромское")
+        directory.find_root(school)
+
+    assert sorted(keyed) == sorted(
+        [
+            "Управление образования Холмского района",
+            "Холмский городской округ",
+            "с. Костромское",
+            school,
+        ]
+    )
+
+
+@pytest.mark.parametrize("value", ["Холмский ГО", "", None, 42, "  Холмский\u00a0ГО "])
+def test_key_of_equals_match_key(directory, value):
+    from dupmon.text import match_key
+
+    assert directory.key_of(value) == match_key(value)
+    assert directory.key_of(value) == match_key(value)
+
+
+def test_find_root_remembered_both_ways(directory):
+    ambiguous = "Школа Холмского и Долинского округов"
+    school = "МАОУ СОШ №8 города Южно-Сахалинска"
+
+    first = [directory.find_root(ambiguous), directory.find_root(school)]
+    again = [directory.find_root(ambiguous), directory.find_root(school)]
+
+    assert first == [None, "yuzhno_sakhalinsk"]
+    assert again == first
