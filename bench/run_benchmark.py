@@ -299,11 +299,11 @@ def child(
 
 
 def _in_preloaded_fork(function, settings, day: dt.date) -> dict:
-    """Import GX, then run the validate step timed in a fork of this process.
+    """Preload GX, then run the validate step timed in a fork of this process.
 
     This is how the step runs on a Celery worker with dupmon's settings, or
-    under dupmon's LocalExecutor. Either imports GX once before it forks the
-    processes that run the tasks.
+    under dupmon's LocalExecutor. Either preloads GX once, as here, before
+    it forks the processes that run the tasks.
     The timer starts in the fork, so the fork itself is not timed. The peak
     memory is the fork's largest resident size, which starts from this
     process's size with GX imported, as the figure of a step that imports GX
@@ -311,10 +311,10 @@ def _in_preloaded_fork(function, settings, day: dt.date) -> dict:
     """
     import resource
 
-    from dupmon import validate
     from dupmon.huge_pages import transparent_huge_pages_disabled
+    from dupmon_airflow.preload import preload_great_expectations
 
-    validate.import_great_expectations()
+    preload_great_expectations()
     reading, writing = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -260,16 +260,7 @@ def run_suite(
         gx.ValidationDefinition(name=name, data=batch, suite=suite)
     )
     if docs_dir is not None:
-        context.add_data_docs_site(
-            site_name="dupmon",
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(docs_dir),
-                },
-            },
-        )
+        context.add_data_docs_site(site_name="dupmon", site_config=data_docs_site(docs_dir))
     index_columns = [column for column in (FILE_COLUMN, "source_row") if column in checked]
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
@@ -291,6 +282,25 @@ def run_suite(
     if docs_dir is not None:
         _build_data_docs(context, docs_dir, identifier, suite.name, name, result.success)
     return result
+
+
+def data_docs_site(docs_dir: Path) -> dict:
+    """Return the configuration of the GX Data Docs site in ``docs_dir``."""
+    # GX's own page view compiles its templates again for every page, so
+    # the pages of suites and validations use dupmon's, which compiles
+    # each template once per process.
+    view = {"module_name": "dupmon.data_docs_view", "class_name": "PageView"}
+    return {
+        "class_name": "SiteBuilder",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(docs_dir),
+        },
+        "site_section_builders": {
+            "expectations": {"view": view},
+            "validations": {"view": dict(view)},
+        },
+    }
 
 
 def _build_data_docs(context, docs_dir: Path, identifier, suite_name: str, name: str, success):

@@ -211,3 +211,63 @@ def test_preload_thread_start_warned():
     assert len(warnings) == 1
     assert "gx-test-thread" in warnings[0]
     assert lines[-1] == "frozen True"
+
+
+_PRELOAD_TEMPLATES = """
+import logging
+import sys
+import types
+
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(message)s")
+
+
+def failing():
+    raise RuntimeError("template compiler broken (test)")
+
+
+if sys.argv[1] == "failing":
+    sys.modules["dupmon.data_docs_view"] = types.SimpleNamespace(compile_templates=failing)
+
+from dupmon_airflow.preload import preload_great_expectations  # noqa: E402
+
+preload_great_expectations()
+if sys.argv[1] == "working":
+    from dupmon.data_docs_view import COMPILED_TEMPLATES
+
+    print("cached", len(COMPILED_TEMPLATES))
+"""
+
+
+def run_template_preload(case: str) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", _PRELOAD_TEMPLATES, case],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.splitlines()
+
+
+def test_preload_compiles_data_docs_templates():
+    lines = run_template_preload("working")
+
+    logged = [line for line in lines if line.startswith("INFO Compiled ")]
+    assert len(logged) == 1
+    count = int(logged[0].split()[2])
+    assert count >= 40
+    assert lines[-1] == f"cached {count}"
+
+
+def test_preload_template_failure_logged():
+    lines = run_template_preload("failing")
+
+    assert any(line.startswith("ERROR Compiling the Data Docs templates failed") for line in lines)
+    assert "template compiler broken (test)" in "\n".join(lines)
+
+
+def test_failed_gx_import_compiles_nothing():
+    lines = run_preload("failing")
+
+    assert not any("Compiled" in line for line in lines)

@@ -507,3 +507,104 @@ def test_data_docs_index_of_unrecorded_page(tmp_path):
 
     assert "2025-01-17 10:15:00 UTC" in index
     assert 'href="validations/suite/__none__/20250117T101500.123456Z/x.html"' in index
+
+
+def _counting_compiles(monkeypatch) -> list[str]:
+    """Record the name of every template Jinja compiles from now on."""
+    import jinja2
+
+    compiled = []
+    compile_source = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, *args, **kwargs):
+        compiled.append(name)
+        return compile_source(self, source, name, filename, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    return compiled
+
+
+def _stable_html(page: Path) -> str:
+    """Return a Data Docs page without the ids and times that differ at every build."""
+    import re
+
+    text = page.read_text(encoding="utf-8")
+    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "ID", text)
+    text = re.sub(r"[0-9a-f]{32}", "ID", text)
+    return re.sub(r"\d{4}-?\d{2}-?\d{2}T[\d:.]+(Z|\+00:00)?", "TIME", text)
+
+
+def test_data_docs_compile_once(frame, directory, tmp_path, monkeypatch):
+    from dupmon.data_docs_view import COMPILED_TEMPLATES
+
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    COMPILED_TEMPLATES.clear()
+    compiled = _counting_compiles(monkeypatch)
+
+    run_suite(frame, config, no_duplicates=False, name="2025-01-17 a.csv", docs_dir=tmp_path / "a")
+    first = list(compiled)
+    compiled.clear()
+    run_suite(frame, config, no_duplicates=False, name="2025-01-17 a.csv", docs_dir=tmp_path / "b")
+
+    assert "page.j2" in first
+    assert len(first) == len(set(first))
+    assert compiled == []
+    assert len(list((tmp_path / "b" / "validations").rglob("*.html"))) == 1
+
+
+def test_data_docs_pages_as_gx_renders(frame, directory, tmp_path, monkeypatch):
+    from dupmon import validate
+
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    ours = tmp_path / "ours"
+    gx_default = tmp_path / "gx"
+    run_suite(frame, config, no_duplicates=False, name="2025-01-17 a.csv", docs_dir=ours)
+    site = validate.data_docs_site
+
+    def default_views(docs_dir):
+        config = site(docs_dir)
+        del config["site_section_builders"]
+        return config
+
+    monkeypatch.setattr(validate, "data_docs_site", default_views)
+    run_suite(frame, config, no_duplicates=False, name="2025-01-17 a.csv", docs_dir=gx_default)
+
+    for folder in ("validations", "expectations"):
+        [our_page] = (ours / folder).rglob("*.html")
+        [gx_page] = (gx_default / folder).rglob("*.html")
+        assert _stable_html(our_page) == _stable_html(gx_page)
+    assert "dupmon.data_docs_view" in json.dumps(site(ours))
+
+
+def test_page_views_share_code_not_filters(monkeypatch):
+    from dupmon.data_docs_view import COMPILED_TEMPLATES, PageView
+
+    COMPILED_TEMPLATES.clear()
+    compiled = _counting_compiles(monkeypatch)
+    first, second = PageView(), PageView()
+
+    first_template = first.env.get_template("text.j2")
+    second_template = second.env.get_template("text.j2")
+
+    assert compiled == ["text.j2"]
+    assert first_template.environment is first.env
+    assert second_template.environment is second.env
+    assert first.env.filters["render_content_block"].__self__ is first
+    assert second.env.filters["render_content_block"].__self__ is second
+
+
+def test_compile_templates_covers_gx(monkeypatch):
+    import great_expectations
+    from dupmon.data_docs_view import COMPILED_TEMPLATES, compile_templates
+
+    templates = Path(great_expectations.__file__).parent / "render" / "view" / "templates"
+    COMPILED_TEMPLATES.clear()
+
+    count = compile_templates()
+    compiled = _counting_compiles(monkeypatch)
+    again = compile_templates()
+
+    assert count == len(list(templates.glob("*.j2")))
+    assert len(COMPILED_TEMPLATES) == count
+    assert again == count
+    assert compiled == []
