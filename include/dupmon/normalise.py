@@ -52,6 +52,7 @@ from dupmon.pseudonymise import joined_hex_hashes
 from dupmon.settings import Settings
 from dupmon.staging import CATEGORICAL_COLUMNS, read_staged
 from dupmon.text import match_key
+from dupmon.threads import note_thread_failure
 
 log = logging.getLogger(__name__)
 
@@ -509,7 +510,11 @@ def normalise(
     # the hashing release the GIL, so class and keys are made on a thread.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-keys") as pool:
         keyed = pool.submit(_classes_and_keys, staged, secret)
-        resolved = resolve_municipalities(staged, directory)
+        try:
+            resolved = resolve_municipalities(staged, directory)
+        except BaseException as error:
+            note_thread_failure(error, keyed, "The classes and pair keys")
+            raise
         classes, (resolved["pair_key"], resolved["key_basis"]) = keyed.result()
     resolved["duplicate_class_name"] = classes
     pairs = _merge_rows_of_pairs(resolved[PAIRS_SCHEMA.names])

@@ -50,6 +50,7 @@ from dupmon.snapshot import (
     list_snapshot_dates,
     write_snapshot,
 )
+from dupmon.threads import note_thread_failure
 from dupmon.trend import attach_history, history_figures, load_history
 
 log = logging.getLogger(__name__)
@@ -251,9 +252,18 @@ def run_delta(
     # release the GIL, so they run beside the comparison.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-history") as pool:
         figures = pool.submit(history_figures, history, region.directory)
-        delta = compute_delta(
-            monitoring_date, current, previous, baseline_date, region.directory, unresolvable_ids
-        )
+        try:
+            delta = compute_delta(
+                monitoring_date,
+                current,
+                previous,
+                baseline_date,
+                region.directory,
+                unresolvable_ids,
+            )
+        except BaseException as error:
+            note_thread_failure(error, figures, "The trend and first-seen dates")
+            raise
         attach_history(delta, history, region.directory, figures.result())
     attach_register(delta, register_listing)
     notes_file = validation_notes_path(settings, monitoring_date)
@@ -273,9 +283,11 @@ def run_delta(
             write_chunks_atomic(
                 out / "appendix2.csv", appendix2_csv_chunks(delta), mode=0o644, direct=True
             )
-        except BaseException:
+        except BaseException as error:
             if pairs_file.exception() is None:
                 pairs_file.result().unlink(missing_ok=True)
+            else:
+                note_thread_failure(error, pairs_file, f"Writing {PAIRS_FILE}")
             raise
         os.replace(pairs_file.result(), out / PAIRS_FILE)
     write_delta_json(delta, out)

@@ -48,6 +48,7 @@ from dupmon.normalise import (
 from dupmon.quarantine import quarantine
 from dupmon.raw_store import write_atomic
 from dupmon.settings import Settings
+from dupmon.threads import note_thread_failure
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
@@ -362,7 +363,11 @@ def prepare_group(
     # releases the GIL, so they are made on a thread during the resolution.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-row-keys") as pool:
         row_keys = pool.submit(_row_keys, frame)
-        frame = resolve_municipalities(frame, directory, per_file=True)
+        try:
+            frame = resolve_municipalities(frame, directory, per_file=True)
+        except BaseException as error:
+            note_thread_failure(error, row_keys, "The row keys")
+            raise
         a, b = frame["account_token"], frame["duplicate_account_token"]
         frame["self_pair"] = (a.notna() & b.notna() & (a == b)).fillna(False).astype(bool)
         frame["row_key"] = row_keys.result()
@@ -655,17 +660,22 @@ def validate(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dupmon-gx-import") as pool:
         gx_import = pool.submit(import_great_expectations) if exports else None
         for group in _groups(exports):
-            frame = prepare_group(
-                read_staged_frames([export.staged_path for export in group]),
-                group[0].columns,
-                directory,
-                # Without a period in the header, nothing can overlap after the
-                # monitoring date, which is then the period's end.
-                {e.sha256: (e.period_start, e.period_end or e.monitoring_date) for e in group},
-                {e.sha256: e.original_name for e in group},
-            )
-            if gx_import is not None:
-                gx_import.result()
+            try:
+                frame = prepare_group(
+                    read_staged_frames([export.staged_path for export in group]),
+                    group[0].columns,
+                    directory,
+                    # Without a period in the header, nothing can overlap after
+                    # the monitoring date, which is then the period's end.
+                    {e.sha256: (e.period_start, e.period_end or e.monitoring_date) for e in group},
+                    {e.sha256: e.original_name for e in group},
+                )
+                if gx_import is not None:
+                    gx_import.result()
+            except BaseException as error:
+                if gx_import is not None:
+                    note_thread_failure(error, gx_import, "The import of Great Expectations")
+                raise
             result = run_suite(
                 frame,
                 config,

@@ -521,3 +521,56 @@ def test_warning_reaches_spravka_notes(inbox_settings):
     page = (inbox_settings.reports_dir / DAY.isoformat() / "spravka.html").read_text(encoding="utf-8")
     assert "Замечания к данным мониторинга" in page
     assert "Седьмой" in page
+
+
+def _raising(message: str):
+    def raising(*args, **kwargs):
+        raise OSError(message)
+
+    return raising
+
+
+def test_gx_import_error_noted_on_read_error(inbox_settings, monkeypatch):
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    pipeline.run_ingest(inbox_settings, DAY)
+    monkeypatch.setattr(validate, "import_great_expectations", _raising("no GX (test)"))
+    monkeypatch.setattr(validate, "read_staged_frames", _raising("unreadable (test)"))
+
+    with pytest.raises(OSError, match="unreadable") as caught:
+        pipeline.run_validate(inbox_settings, DAY)
+
+    assert caught.value.__notes__ == [
+        "The import of Great Expectations failed on a thread at the same time: "
+        "OSError: no GX (test)"
+    ]
+
+
+def test_row_key_error_noted_on_resolve_error(inbox_settings, monkeypatch):
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    pipeline.run_ingest(inbox_settings, DAY)
+    monkeypatch.setattr(validate, "_row_keys", _raising("row keys broken (test)"))
+    monkeypatch.setattr(validate, "resolve_municipalities", _raising("directory broken (test)"))
+
+    with pytest.raises(OSError, match="directory broken") as caught:
+        pipeline.run_validate(inbox_settings, DAY)
+
+    assert caught.value.__notes__ == [
+        "The row keys failed on a thread at the same time: OSError: row keys broken (test)"
+    ]
+
+
+def test_pair_key_error_noted_on_resolve_error(inbox_settings, monkeypatch):
+    from dupmon import normalise
+
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    ingest_and_validate(inbox_settings)
+    monkeypatch.setattr(normalise, "_classes_and_keys", _raising("keys broken (test)"))
+    monkeypatch.setattr(normalise, "resolve_municipalities", _raising("directory broken (test)"))
+
+    with pytest.raises(OSError, match="directory broken") as caught:
+        pipeline.run_normalise(inbox_settings, DAY)
+
+    assert caught.value.__notes__ == [
+        "The classes and pair keys failed on a thread at the same time: "
+        "OSError: keys broken (test)"
+    ]
