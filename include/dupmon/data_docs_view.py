@@ -31,10 +31,6 @@ from great_expectations.render.view import DefaultJinjaPageView
 
 log = logging.getLogger(__name__)
 
-# GX's templates, as DefaultJinjaPageView loads them.
-_TEMPLATES_PACKAGE = ("great_expectations", "render/view/templates")
-
-
 class CompiledTemplates(jinja2.BytecodeCache):
     """Jinja's compiled code of each template, kept in memory for the life of the process.
 
@@ -78,16 +74,16 @@ class PageView(DefaultJinjaPageView):
 
 
 def compile_templates() -> int:
-    """Compile every GX template into ``COMPILED_TEMPLATES``; return how many were compiled.
+    """Compile every template a GX page view can load into ``COMPILED_TEMPLATES``.
 
-    A template that fails to compile is logged and skipped, so that the
-    Data Docs that use it fail where GX renders them, as they would
-    without this step.
+    Returns how many were compiled. These are GX's templates and its style
+    sheets, which ``page.j2`` includes as templates. A template that fails
+    to compile is logged and skipped, so that the Data Docs that use it
+    fail where GX renders them, as they would without this step.
     """
     environment = PageView().env
-    loader = jinja2.PackageLoader(*_TEMPLATES_PACKAGE)
     compiled = 0
-    for name in loader.list_templates():
+    for name in environment.list_templates():
         try:
             environment.get_template(name)
         except jinja2.TemplateError:

@@ -597,14 +597,33 @@ def test_compile_templates_covers_gx(monkeypatch):
     import great_expectations
     from dupmon.data_docs_view import COMPILED_TEMPLATES, compile_templates
 
-    templates = Path(great_expectations.__file__).parent / "render" / "view" / "templates"
+    view = Path(great_expectations.__file__).parent / "render" / "view"
+    templates = [path.name for path in (view / "templates").glob("*.j2")]
+    styles = [path.name for path in (view / "static" / "styles").glob("*.css")]
     COMPILED_TEMPLATES.clear()
 
     count = compile_templates()
     compiled = _counting_compiles(monkeypatch)
     again = compile_templates()
 
-    assert count == len(list(templates.glob("*.j2")))
+    assert "data_docs_default_styles.css" in styles
+    assert count == len(templates) + len(styles)
     assert len(COMPILED_TEMPLATES) == count
     assert again == count
+    assert compiled == []
+
+
+def test_compiled_templates_cover_page_includes(frame, directory, tmp_path, monkeypatch):
+    # The preload compiles GX's templates so that forked validate tasks
+    # compile none. page.j2 also includes data_docs_default_styles.css,
+    # which GX keeps in render/view/static/styles, outside the templates.
+    from dupmon.data_docs_view import COMPILED_TEMPLATES, compile_templates
+
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    COMPILED_TEMPLATES.clear()
+    compile_templates()
+    compiled = _counting_compiles(monkeypatch)
+
+    run_suite(frame, config, no_duplicates=False, name="2025-01-17 a.csv", docs_dir=tmp_path)
+
     assert compiled == []
