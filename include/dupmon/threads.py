@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from concurrent.futures import Future
 
 
@@ -18,6 +19,7 @@ def note_thread_failure(error: BaseException, future: Future, work: str) -> None
     failure = future.exception()
     if failure is None or failure is error:
         return
-    error.add_note(
-        f"{work} failed on a thread at the same time: {type(failure).__name__}: {failure}"
-    )
+    # format_exception_only stands in a placeholder for a message that
+    # cannot be formatted, so the caller's error is raised in any case.
+    message = "".join(traceback.format_exception_only(failure)).strip()
+    error.add_note(f"{work} failed on a thread at the same time: {message}")

@@ -365,12 +365,12 @@ def prepare_group(
         row_keys = pool.submit(_row_keys, frame)
         try:
             frame = resolve_municipalities(frame, directory, per_file=True)
+            a, b = frame["account_token"], frame["duplicate_account_token"]
+            frame["self_pair"] = (a.notna() & b.notna() & (a == b)).fillna(False).astype(bool)
+            frame["row_key"] = row_keys.result()
         except BaseException as error:
             note_thread_failure(error, row_keys, "The row keys")
             raise
-        a, b = frame["account_token"], frame["duplicate_account_token"]
-        frame["self_pair"] = (a.notna() & b.notna() & (a == b)).fillna(False).astype(bool)
-        frame["row_key"] = row_keys.result()
     file_codes = frame["source_file"].cat.codes.to_numpy()
     files = list(frame["source_file"].cat.categories)
     for position, column in enumerate(("period_start", "period_end")):

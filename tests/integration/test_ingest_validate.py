@@ -574,3 +574,24 @@ def test_pair_key_error_noted_on_resolve_error(inbox_settings, monkeypatch):
         "The classes and pair keys failed on a thread at the same time: "
         "OSError: keys broken (test)"
     ]
+
+
+def test_row_key_error_noted_on_self_pair_error(inbox_settings, monkeypatch):
+    # prepare_group compares the account tokens after the resolution and
+    # before it reads the row keys, so that comparison runs beside the thread too.
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    pipeline.run_ingest(inbox_settings, DAY)
+    resolve = validate.resolve_municipalities
+
+    def resolve_without_tokens(frame, directory, per_file=False):
+        return resolve(frame, directory, per_file=per_file).drop(columns=["account_token"])
+
+    monkeypatch.setattr(validate, "_row_keys", _raising("row keys broken (test)"))
+    monkeypatch.setattr(validate, "resolve_municipalities", resolve_without_tokens)
+
+    with pytest.raises(KeyError, match="account_token") as caught:
+        pipeline.run_validate(inbox_settings, DAY)
+
+    assert caught.value.__notes__ == [
+        "The row keys failed on a thread at the same time: OSError: row keys broken (test)"
+    ]

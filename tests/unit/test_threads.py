@@ -61,3 +61,26 @@ def test_no_note_when_cancelled():
     note_thread_failure(error, future, "The import")
 
     assert not hasattr(error, "__notes__")
+
+
+class _UnprintableError(Exception):
+    """An error whose __str__ raises, so its message cannot be formatted."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no message (test)")
+
+
+def _failing_unprintable():
+    raise _UnprintableError()
+
+
+def test_unprintable_thread_error_keeps_error():
+    error = ValueError("reading failed")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_failing_unprintable)
+        future.exception()
+
+        note_thread_failure(error, future, "The import")
+
+    assert len(error.__notes__) == 1
+    assert "_UnprintableError" in error.__notes__[0]
