@@ -92,8 +92,8 @@ class Directory:
     # municipality that find_root found for each key. An export repeats a
     # few hundred names over all its rows, and each distinct combination
     # of them is resolved separately, so the same texts come back often.
-    _keys: dict[str, str] = field(default_factory=dict, repr=False)
-    _root_of: dict[str, str | None] = field(default_factory=dict, repr=False)
+    _keys: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    _root_of: dict[str, str | None] = field(default_factory=dict, repr=False, compare=False)
 
     def get(self, municipality_id: str) -> Municipality:
         for municipality in self.municipalities:

@@ -156,3 +156,11 @@ def test_find_root_remembered_both_ways(directory):
 
     assert first == [None, "yuzhno_sakhalinsk"]
     assert again == first
+
+
+def test_resolving_keeps_directories_equal():
+    used, fresh = load_directory(DIRECTORY), load_directory(DIRECTORY)
+
+    used.find_root("МАОУ СОШ №8 города Южно-Сахалинска")
+
+    assert used == fresh
