@@ -147,9 +147,9 @@ print("frozen", gc.get_freeze_count() > 0)
 """
 
 
-def run_preload(case: str) -> list[str]:
+def run_preload(case: str, script: str = _PRELOAD) -> list[str]:
     result = subprocess.run(
-        [sys.executable, "-c", _PRELOAD, case],
+        [sys.executable, "-c", script, case],
         capture_output=True,
         text=True,
         timeout=300,
@@ -238,20 +238,8 @@ if sys.argv[1] == "working":
 """
 
 
-def run_template_preload(case: str) -> list[str]:
-    result = subprocess.run(
-        [sys.executable, "-c", _PRELOAD_TEMPLATES, case],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.splitlines()
-
-
 def test_preload_compiles_data_docs_templates():
-    lines = run_template_preload("working")
+    lines = run_preload("working", _PRELOAD_TEMPLATES)
 
     logged = [line for line in lines if line.startswith("INFO Compiled ")]
     assert len(logged) == 1
@@ -261,7 +249,7 @@ def test_preload_compiles_data_docs_templates():
 
 
 def test_preload_template_failure_logged():
-    lines = run_template_preload("failing")
+    lines = run_preload("failing", _PRELOAD_TEMPLATES)
 
     assert any(line.startswith("ERROR Compiling the Data Docs templates failed") for line in lines)
     assert "template compiler broken (test)" in "\n".join(lines)
