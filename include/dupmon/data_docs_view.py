@@ -31,6 +31,7 @@ from great_expectations.render.view import DefaultJinjaPageView
 
 log = logging.getLogger(__name__)
 
+
 class CompiledTemplates(jinja2.BytecodeCache):
     """Jinja's compiled code of each template, kept in memory for the life of the process.
 
