@@ -19,7 +19,7 @@ def note_thread_failure(error: BaseException, future: Future, work: str) -> None
     failure = future.exception()
     if failure is None or failure is error:
         return
-    # format_exception_only stands in a placeholder for a message that
-    # cannot be formatted, so the caller's error is raised in any case.
+    # format_exception_only writes a placeholder where the message cannot
+    # be formatted, so formatting cannot replace the caller's error.
     message = "".join(traceback.format_exception_only(failure)).strip()
     error.add_note(f"{work} failed on a thread at the same time: {message}")

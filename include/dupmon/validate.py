@@ -287,9 +287,9 @@ def run_suite(
 
 def data_docs_site(docs_dir: Path) -> dict:
     """Return the configuration of the GX Data Docs site in ``docs_dir``."""
-    # GX's own page view compiles its templates again for every page, so
-    # the pages of suites and validations use dupmon's, which compiles
-    # each template once per process.
+    # GX's own page view compiles its templates again at every Data Docs
+    # build, so the pages of suites and validations use dupmon's view,
+    # which compiles each template once per process.
     view = {"module_name": "dupmon.data_docs_view", "class_name": "PageView"}
     return {
         "class_name": "SiteBuilder",
