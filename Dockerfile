@@ -2,10 +2,11 @@
 # Python 3.11 with the project's pinned requirements and the dupmon package.
 
 # The Airflow image has no C compiler, so the optional C modules, of keyed
-# hashes (include/dupmon/_blake2b.c), string lookups (_lookup.c) and
-# scans of text cells (_cells.c), are compiled in this stage, and only the
-# modules go into the image. Without them, dupmon uses hashlib, pyarrow and
-# regular expressions, more slowly.
+# hashes (include/dupmon/_blake2b.c), string lookups (_lookup.c), scans
+# of text cells (_cells.c) and reuse of frame stack chunks
+# (_stack_chunks.c), are compiled in this stage, and only the modules go
+# into the image. Without them, dupmon uses hashlib, pyarrow and regular
+# expressions, and Python maps its frame stack anew, more slowly.
 FROM apache/airflow:3.3.2-python3.11 AS c-modules
 
 USER root
@@ -22,7 +23,8 @@ COPY --chown=airflow:root include /tmp/dupmon/include
 RUN pip install --no-cache-dir --no-deps --target /tmp/dupmon-built /tmp/dupmon \
     && mkdir /tmp/dupmon-module \
     && cp /tmp/dupmon-built/dupmon/_blake2b.*.so /tmp/dupmon-built/dupmon/_lookup.*.so \
-        /tmp/dupmon-built/dupmon/_cells.*.so /tmp/dupmon-module/
+        /tmp/dupmon-built/dupmon/_cells.*.so /tmp/dupmon-built/dupmon/_stack_chunks.*.so \
+        /tmp/dupmon-module/
 
 FROM apache/airflow:3.3.2-python3.11
 

@@ -31,7 +31,7 @@ system-packages:
 		echo "  apt-get update && apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES)"; \
 	fi
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml setup.py include/dupmon/_blake2b.c include/dupmon/_lookup.c include/dupmon/_cells.c include/dupmon/_buffer_format.h
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml setup.py include/dupmon/_blake2b.c include/dupmon/_lookup.c include/dupmon/_cells.c include/dupmon/_stack_chunks.c include/dupmon/_buffer_format.h
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version.split()[0] + "; set PYTHON=python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

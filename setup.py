@@ -1,12 +1,14 @@
 """The compiled part of dupmon; the rest of the package is described in pyproject.toml.
 
 dupmon._blake2b computes keyed BLAKE2b over whole Arrow columns,
-dupmon._lookup finds strings in a set of strings, and dupmon._cells scans
-text cells: intersection ranges, and cells that need a full clean-up. All
-three are optional. Without a C compiler the install goes on,
+dupmon._lookup finds strings in a set of strings, dupmon._cells scans
+text cells: intersection ranges, and cells that need a full clean-up, and
+dupmon._stack_chunks keeps freed chunks of Python's frame stack for reuse.
+All four are optional. Without a C compiler the install goes on,
 dupmon.pseudonymise computes the same digests with hashlib, dupmon.lookup
-calls pyarrow's index_in, and dupmon.staging and dupmon.text_arrays run
-regular expressions. The fallbacks are slower.
+calls pyarrow's index_in, dupmon.staging and dupmon.text_arrays run
+regular expressions, and Python maps a new chunk each time. The fallbacks
+are slower.
 """
 
 from setuptools import Extension, setup
@@ -31,6 +33,12 @@ setup(
             "dupmon._cells",
             sources=["include/dupmon/_cells.c"],
             depends=["include/dupmon/_buffer_format.h"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
+        Extension(
+            "dupmon._stack_chunks",
+            sources=["include/dupmon/_stack_chunks.c"],
             extra_compile_args=["-O3"],
             optional=True,
         ),

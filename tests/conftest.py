@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,21 @@ for name in [n for n in os.environ if n.startswith(("DUPMON_", "AIRFLOW_VAR_DUPM
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+def run_python(*parts: str, environment: dict[str, str] | None = None) -> str:
+    """Run the code ``parts`` in a fresh interpreter in the project folder; return what it printed."""
+    code = "\n".join(textwrap.dedent(part) for part in parts)
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout.strip()
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,7 @@ from dupmon.delta import (
 )
 from dupmon.directory import Directory, load_directory
 from dupmon.errors import ConfigError
+from dupmon.frame_stack import reuse_stack_chunks
 from dupmon.huge_pages import set_transparent_huge_pages
 from dupmon.ingest import ingest
 from dupmon.locking import folder_lock
@@ -73,12 +74,14 @@ def _locked(step):
     """Run a step holding the lock of the region's data folder (see dupmon.locking).
 
     First the step's process turns transparent huge pages off, unless the
-    settings keep them on (see dupmon.huge_pages).
+    settings keep them on (see dupmon.huge_pages), and keeps freed chunks of
+    Python's frame stack for reuse (see dupmon.frame_stack).
     """
 
     @functools.wraps(step)
     def run(settings: Settings, *args, **kwargs):
         set_transparent_huge_pages(settings.transparent_huge_pages)
+        reuse_stack_chunks()
         check_data_layout(settings)
         with folder_lock(settings.region_data_dir):
             return step(settings, *args, **kwargs)

@@ -38,6 +38,7 @@ from dupmon.columns import CAPTIONS
 from dupmon.deferred_import import deferring
 from dupmon.directory import Directory
 from dupmon.errors import Problem, RejectedFileError
+from dupmon.frame_stack import reuse_stack_chunks
 from dupmon.ingest import StagedExport, load_staged, staging_dir
 from dupmon.normalise import (
     REGIONAL,
@@ -102,7 +103,9 @@ def import_great_expectations():
     internals (temporary folders, data sources) while it runs. They would
     fill the validate task's log, so the level is set before the import.
     Levels set on the GX loggers before the call are kept. The modules in
-    ``GX_DEFERRED_MODULES`` load only if something uses them.
+    ``GX_DEFERRED_MODULES`` load only if something uses them. Freed chunks
+    of Python's frame stack are kept for reuse, which took about a quarter
+    off the import (see dupmon.frame_stack).
 
     The import builds some 240 thousand objects that live as long as the
     process, and leaves about two thousand unreachable ones. Python's cyclic
@@ -124,6 +127,8 @@ def import_great_expectations():
         gx_log.setLevel(logging.WARNING)
     chosen = _gx_module_loggers()
     first = "great_expectations" not in sys.modules
+    if first:
+        reuse_stack_chunks()
     collecting = gc.isenabled()
     gc.disable()
     try:

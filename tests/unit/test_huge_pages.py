@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import run_python
 
 
 def kernel_reports_thp_flag() -> bool:
@@ -22,21 +19,6 @@ pytestmark = pytest.mark.skipif(
     not kernel_reports_thp_flag(),
     reason="needs Linux 5.0 or newer, whose /proc/self/status reports THP_enabled",
 )
-
-
-def run_python(*parts: str, environment: dict[str, str] | None = None) -> str:
-    """Run the code ``parts`` in a fresh interpreter and return what it printed."""
-    code = "\n".join(textwrap.dedent(part) for part in parts)
-    completed = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env=environment,
-        timeout=120,
-    )
-    return completed.stdout.strip()
 
 
 STATUS_OF_SELF = """
