@@ -44,8 +44,16 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def run_python(*parts: str, environment: dict[str, str] | None = None) -> str:
-    """Run the code ``parts`` in a fresh interpreter in the project folder; return what it printed."""
+    """Run the code ``parts`` in a fresh interpreter in the project folder; return what it printed.
+
+    An ``environment`` gets this checkout's package folder first on
+    ``PYTHONPATH``, so the child imports the code under test, not the
+    checkout that the virtual environment has installed.
+    """
     code = "\n".join(textwrap.dedent(part) for part in parts)
+    if environment is not None:
+        path = [str(ROOT / "include"), environment.get("PYTHONPATH", "")]
+        environment = {**environment, "PYTHONPATH": os.pathsep.join(filter(None, path))}
     completed = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

@@ -12,9 +12,10 @@
  * size that Python frees go to a small cache, up to a limit, and the next
  * request of that size takes one from it. Every other request goes to the
  * allocator that was in place before. A mutex guards the cache, because
- * CPython may free a thread's chunks without holding the GIL, and a child
- * process starts with a fresh mutex, in case another thread held it at
- * the fork.
+ * CPython may free a thread's chunks without holding the GIL
+ * (PyThreadState_Delete). Every other path holds the GIL, so a fork, which
+ * holds it too, finds the mutex free. A child still starts with a fresh
+ * mutex, in case a thread was in that one path at the fork.
  */
 
 #define PY_SSIZE_T_CLEAN

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import ROOT, run_python
 
 needs_module = pytest.mark.skipif(
     importlib.util.find_spec("dupmon._stack_chunks") is None,
@@ -130,8 +130,7 @@ def test_threads_and_fork_keep_working():
         threads = [threading.Thread(target=work) for _ in range(4)]
         for thread in threads:
             thread.start()
-        # A fork while the threads cross: the child must not wait for the
-        # cache's mutex, whichever thread held it.
+        # A fork while the threads cross: the child goes on using the cache.
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -194,3 +193,100 @@ def test_without_module_nothing_changes():
     )
 
     assert printed == "False"
+
+
+@needs_module
+def test_big_frames_and_recursion_errors():
+    printed = run_python(
+        """
+        import json
+        import sys
+        from dupmon import _stack_chunks
+        from dupmon.frame_stack import reuse_stack_chunks
+
+        reuse_stack_chunks()
+
+        def down(depth):
+            return 0 if depth == 0 else down(depth - 1) + 1
+
+        # A function with 5000 locals needs a frame of about 40 KiB, more
+        # than a chunk the cache keeps.
+        source = "def big(n):\\n"
+        source += "".join(f"    v{i} = n + {i}\\n" for i in range(5000))
+        source += "    return v0 + v4999\\n"
+        namespace = {}
+        exec(source, namespace)
+        big = namespace["big"]
+
+        def big_at(depth):
+            return big(1) if depth == 0 else big_at(depth - 1)
+
+        sys.setrecursionlimit(5000)
+        results = []
+        for _ in range(20):
+            try:
+                down(10**6)
+            except RecursionError:
+                pass
+            results.append(down(4000))
+        big_results = [big_at(depth) for depth in range(0, 600, 7)]
+        print(json.dumps([results, big_results, _stack_chunks.stats()]))
+        """,
+    )
+    results, big_results, stats = json.loads(printed)
+
+    assert results == [4000] * 20
+    assert big_results == [5001] * len(big_results)
+    assert stats["reused"] > 0
+    assert stats["kept"] <= 8
+
+
+@needs_module
+def test_thread_churn_keeps_memory_flat():
+    printed = run_python(
+        """
+        import json
+        import os
+        import threading
+        from dupmon.frame_stack import reuse_stack_chunks
+
+        reuse_stack_chunks()
+
+        def down(depth):
+            return 0 if depth == 0 else down(depth - 1) + 1
+
+        def work():
+            for depth in range(0, 2000, 97):
+                down(depth)
+
+        def resident_bytes():
+            with open("/proc/self/statm") as statm:
+                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+        sizes = []
+        for _ in range(4):
+            for _ in range(250):
+                threads = [threading.Thread(target=work) for _ in range(4)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            sizes.append(resident_bytes())
+        print(json.dumps(sizes))
+        """,
+    )
+    sizes = json.loads(printed)
+
+    # After the first thousand threads, three thousand more add under 1 MiB.
+    assert max(sizes) - sizes[0] < 1024 * 1024
+
+
+def test_child_imports_this_checkout(tmp_path):
+    # The step test passes an environment of its own, and its child must
+    # still import this checkout's dupmon, not the installed one.
+    printed = run_python(
+        "import dupmon; print(dupmon.__file__)",
+        environment={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+
+    assert printed.startswith(str(ROOT / "include"))
