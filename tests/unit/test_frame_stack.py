@@ -198,6 +198,7 @@ def test_without_module_nothing_changes():
 @needs_module
 def test_big_frames_and_recursion_errors():
     printed = run_python(
+        CROSSING,
         """
         import json
         import sys
@@ -205,9 +206,6 @@ def test_big_frames_and_recursion_errors():
         from dupmon.frame_stack import reuse_stack_chunks
 
         reuse_stack_chunks()
-
-        def down(depth):
-            return 0 if depth == 0 else down(depth - 1) + 1
 
         # A function with 5000 locals needs a frame of about 40 KiB, more
         # than a chunk the cache keeps.
@@ -244,6 +242,7 @@ def test_big_frames_and_recursion_errors():
 @needs_module
 def test_thread_churn_keeps_memory_flat():
     printed = run_python(
+        CROSSING,
         """
         import json
         import os
@@ -251,9 +250,6 @@ def test_thread_churn_keeps_memory_flat():
         from dupmon.frame_stack import reuse_stack_chunks
 
         reuse_stack_chunks()
-
-        def down(depth):
-            return 0 if depth == 0 else down(depth - 1) + 1
 
         def work():
             for depth in range(0, 2000, 97):
