@@ -12,10 +12,11 @@
  * size that Python frees go to a small cache, up to a limit, and the next
  * request of that size takes one from it. Every other request goes to the
  * allocator that was in place before. A mutex guards the cache, because
- * CPython may free a thread's chunks without holding the GIL
- * (PyThreadState_Delete). Every other path holds the GIL, so a fork, which
- * holds it too, finds the mutex free. A child still starts with a fresh
- * mutex, in case a thread was in that one path at the fork.
+ * CPython documents that PyThreadState_Delete, which frees a thread's
+ * chunks, may run without the GIL. Frames are pushed and popped with the
+ * GIL held, as is a fork from Python, so a fork finds the mutex free unless
+ * a thread was deleting its state then. A child starts with a fresh mutex
+ * for that case.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -85,13 +86,16 @@ install(PyObject *module, PyObject *args)
     }
     if (size <= 0 || limit < 0 || limit > MAX_KEPT) {
         PyErr_Format(PyExc_ValueError,
-                     "install() needs a positive size and a limit from 0 to %d", MAX_KEPT);
+                     "invalid size %zd or limit %d: the size must be positive and the "
+                     "limit from 0 to %d", size, limit, MAX_KEPT);
         return NULL;
     }
     if (installed) {
         if ((size_t)size != kept_size || limit != kept_limit) {
-            PyErr_SetString(PyExc_RuntimeError,
-                            "the chunk cache is installed already with another size or limit");
+            PyErr_Format(PyExc_RuntimeError,
+                         "the chunk cache is installed already with size %zu and limit %d, "
+                         "not size %zd and limit %d",
+                         kept_size, kept_limit, size, limit);
             return NULL;
         }
         Py_RETURN_FALSE;
