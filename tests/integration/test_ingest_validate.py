@@ -530,33 +530,36 @@ def _raising(message: str):
     return raising
 
 
-def test_gx_import_error_noted_on_read_error(inbox_settings, monkeypatch):
+@pytest.mark.parametrize(
+    ("thread_work", "main_work", "main_message", "note"),
+    [
+        (
+            "import_great_expectations",
+            "read_staged_frames",
+            "unreadable",
+            "The import of Great Expectations failed on a thread at the same time: "
+            "OSError: thread broken (test)",
+        ),
+        (
+            "_row_keys",
+            "resolve_municipalities",
+            "directory broken",
+            "The row keys failed on a thread at the same time: OSError: thread broken (test)",
+        ),
+    ],
+)
+def test_validate_thread_error_noted(
+    inbox_settings, monkeypatch, thread_work, main_work, main_message, note
+):
     drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
     pipeline.run_ingest(inbox_settings, DAY)
-    monkeypatch.setattr(validate, "import_great_expectations", _raising("no GX (test)"))
-    monkeypatch.setattr(validate, "read_staged_frames", _raising("unreadable (test)"))
+    monkeypatch.setattr(validate, thread_work, _raising("thread broken (test)"))
+    monkeypatch.setattr(validate, main_work, _raising(f"{main_message} (test)"))
 
-    with pytest.raises(OSError, match="unreadable") as caught:
+    with pytest.raises(OSError, match=main_message) as caught:
         pipeline.run_validate(inbox_settings, DAY)
 
-    assert caught.value.__notes__ == [
-        "The import of Great Expectations failed on a thread at the same time: "
-        "OSError: no GX (test)"
-    ]
-
-
-def test_row_key_error_noted_on_resolve_error(inbox_settings, monkeypatch):
-    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
-    pipeline.run_ingest(inbox_settings, DAY)
-    monkeypatch.setattr(validate, "_row_keys", _raising("row keys broken (test)"))
-    monkeypatch.setattr(validate, "resolve_municipalities", _raising("directory broken (test)"))
-
-    with pytest.raises(OSError, match="directory broken") as caught:
-        pipeline.run_validate(inbox_settings, DAY)
-
-    assert caught.value.__notes__ == [
-        "The row keys failed on a thread at the same time: OSError: row keys broken (test)"
-    ]
+    assert caught.value.__notes__ == [note]
 
 
 def test_pair_key_error_noted_on_resolve_error(inbox_settings, monkeypatch):

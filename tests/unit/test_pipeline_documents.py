@@ -281,42 +281,44 @@ def test_failed_csv_rerun_keeps_old_files(settings, monkeypatch):
     assert not list(folder.glob(".*.tmp"))
 
 
-def test_history_error_noted_on_delta_error(settings, monkeypatch):
-    def failing_history(*args):
-        raise OSError("history broken (test)")
+def _failing_thread_work(*args):
+    raise OSError("thread broken (test)")
 
-    def failing_delta(*args):
-        raise ValueError("delta broken (test)")
 
-    monkeypatch.setattr(pipeline, "history_figures", failing_history)
-    monkeypatch.setattr(pipeline, "compute_delta", failing_delta)
+def _failing_delta(*args):
+    raise ValueError("main broken (test)")
 
-    with pytest.raises(ValueError, match="delta broken") as caught:
+
+def _failing_chunks(delta):
+    raise ValueError("main broken (test)")
+    yield b""
+
+
+@pytest.mark.parametrize(
+    ("thread_work", "main_work", "main_failure", "note"),
+    [
+        (
+            "history_figures",
+            "compute_delta",
+            _failing_delta,
+            "The trend and first-seen dates failed on a thread at the same time: "
+            "OSError: thread broken (test)",
+        ),
+        (
+            "write_pairs_temporary",
+            "appendix2_csv_chunks",
+            _failing_chunks,
+            "Writing appendix2.arrow failed on a thread at the same time: "
+            "OSError: thread broken (test)",
+        ),
+    ],
+)
+def test_delta_thread_error_noted(settings, monkeypatch, thread_work, main_work, main_failure, note):
+    monkeypatch.setattr(pipeline, thread_work, _failing_thread_work)
+    monkeypatch.setattr(pipeline, main_work, main_failure)
+
+    with pytest.raises(ValueError, match="main broken") as caught:
         pipeline.run_delta(settings, JANUARY)
 
-    assert caught.value.__notes__ == [
-        "The trend and first-seen dates failed on a thread at the same time: "
-        "OSError: history broken (test)"
-    ]
-    assert not (pipeline.report_dir(settings, JANUARY) / "delta.json").exists()
-
-
-def test_pairs_file_error_noted_on_csv_error(settings, monkeypatch):
-    def failing_pairs(*args):
-        raise OSError("pairs file broken (test)")
-
-    def failing_chunks(delta):
-        raise ValueError("CSV broken (test)")
-        yield b""
-
-    monkeypatch.setattr(pipeline, "write_pairs_temporary", failing_pairs)
-    monkeypatch.setattr(pipeline, "appendix2_csv_chunks", failing_chunks)
-
-    with pytest.raises(ValueError, match="CSV broken") as caught:
-        pipeline.run_delta(settings, JANUARY)
-
-    assert caught.value.__notes__ == [
-        "Writing appendix2.arrow failed on a thread at the same time: "
-        "OSError: pairs file broken (test)"
-    ]
+    assert caught.value.__notes__ == [note]
     assert not (pipeline.report_dir(settings, JANUARY) / "delta.json").exists()
