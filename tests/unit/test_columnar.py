@@ -19,6 +19,7 @@ import pytest
 
 from dupmon.layout import parse_layout
 from dupmon.pseudonymise import keyed_hash, keyed_hashes
+from dupmon.readers import delimited
 from dupmon.readers.delimited import read_csv
 from dupmon.readers.grid import Grid
 from dupmon.staging import STAGED_SCHEMA, stage_frame, stage_row
@@ -399,6 +400,47 @@ def test_csv_cp1251_columnar():
     grid = read_csv(data, columnar_min_bytes=0)[0]
     assert grid.block is not None
     assert grid.rows[3][2] == "Школа № 1"
+
+
+@pytest.mark.parametrize("vector", [True, False], ids=["vector-check", "pyarrow-check"])
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1251"])
+def test_csv_text_after_head_same_both_ways(vector, encoding, monkeypatch):
+    # The head of ASCII rows decodes as UTF-8 in either encoding, so the
+    # Cyrillic rows after it decide: checked 32 bytes at a time, or by
+    # pyarrow, a Windows-1251 file is read again as such.
+    if vector and not delimited._VECTOR_UTF8:
+        pytest.skip("the vector check needs dupmon._cells on a machine with AVX2")
+    monkeypatch.setattr(delimited, "_VECTOR_UTF8", vector)
+    monkeypatch.setattr(delimited, "_HEAD_PREFIX_BYTES", 120)
+    head = "".join(f"{i};a;b;c;d\n" for i in range(20))
+    rows = "".join(f"{i};УО;Школа № {i} «Ромашка»;2.09.2024-1.10.2024;x\n" for i in range(20, 60))
+    data = (head + rows).encode(encoding)
+
+    columnar, scalar = csv_rows_both_ways(data)
+
+    assert columnar == scalar
+    assert columnar[0][25][2] == "Школа № 25 «Ромашка»"
+
+
+def test_csv_body_checked_once(monkeypatch):
+    if not delimited._VECTOR_UTF8:
+        pytest.skip("the vector check needs dupmon._cells on a machine with AVX2")
+    checks = []
+    read = delimited.pacsv.read_csv
+
+    def recording(*args, **kwargs):
+        checks.append(kwargs["convert_options"].check_utf8)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(delimited.pacsv, "read_csv", recording)
+    rows = "".join(f"{i};УО;Школа № {i};2.09.2024-1.10.2024;x\n" for i in range(5))
+
+    read_csv((TITLE + HEADER + rows).encode(), columnar_min_bytes=0)
+    read_csv((TITLE + HEADER + rows).encode("cp1251"), columnar_min_bytes=0)
+
+    # Checked here before pyarrow parses, and not at all after Python's
+    # encoder wrote the text of the Windows-1251 file.
+    assert checks == [False, False]
 
 
 def test_csv_invalid_bom_file_same_error():
