@@ -1,9 +1,11 @@
 import hashlib
 import logging
+import platform
 import random
 import shutil
 import stat
 import threading
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -409,3 +411,47 @@ def test_joined_module_digest_sizes():
     for size in (1, 16, 64):
         text = pseudonymise._blake2b.keyed_joined_hex(key, size, b"p", b"|", [part(0, 3)], -1)
         assert text == hashlib.blake2b(b"p|abc", key=key, digest_size=size).hexdigest().encode()
+
+
+def joined_offsets(values: list[bytes]) -> tuple[np.ndarray, bytes]:
+    return np.cumsum([0, *map(len, values)], dtype=np.int64), b"".join(values)
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["four-lanes", "one-at-a-time"])
+@pytest.mark.parametrize("digest_size", [1, 20, 32, 64])
+def test_joined_hex_lanes_match_hashlib(lanes, digest_size):
+    if pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+    generator = random.Random(digest_size)
+    # Messages of one, two and three blocks mixed at random, so that a
+    # message of another length often falls between those that wait for the
+    # other lanes. Those left waiting at the end are hashed one at a time.
+    lengths = [0, 1, 7, 60, 100, 121, 122, 200]
+    first = [generator.randbytes(generator.choice(lengths)) for _ in range(1003)]
+    second = [generator.randbytes(generator.randint(0, 130)) for _ in range(1003)]
+    # Messages of 127 to 129 and 255 to 257 bytes: "pair", two separators
+    # and 60 bytes make 66 of them.
+    for total in (127, 128, 129, 255, 256, 257) * 4:
+        first.append(generator.randbytes(60))
+        second.append(generator.randbytes(total - 66))
+    for key in (b"k", b"k" * 32, b"k" * 64):
+        hex_text = pseudonymise._blake2b.keyed_joined_hex(
+            key, digest_size, b"pair", b"\x1f",
+            [joined_offsets(first), joined_offsets(second)], 0, lanes,
+        )
+
+        expected = [
+            hashlib.blake2b(
+                b"\x1f".join([b"pair", min(a, b), max(a, b)]), key=key, digest_size=digest_size
+            ).hexdigest()
+            for a, b in zip(first, second)
+        ]
+        width = 2 * digest_size
+        assert [hex_text[i : i + width].decode() for i in range(0, len(hex_text), width)] == expected
+
+
+def test_lanes_used_where_built():
+    cpuinfo = Path("/proc/cpuinfo")
+    if pseudonymise._blake2b is None or platform.machine() != "x86_64" or not cpuinfo.exists():
+        pytest.skip("the four-lane hash is built for x86-64 only, and read here from Linux")
+    assert pseudonymise._blake2b.LANES == (" avx2" in cpuinfo.read_text())
