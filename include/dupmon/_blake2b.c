@@ -614,8 +614,8 @@ static PyObject *keyed_joined_hex(PyObject *module, PyObject *const *args, Py_ss
         }
         /* A message of up to LANE_BLOCKS blocks waits for the other lanes,
          * with its last block zero-filled. */
-        int block_count = (int)((length + BLOCK_BYTES - 1) / BLOCK_BYTES);
-        int in_lane = lanes && block_count <= LANE_BLOCKS;
+        int in_lane = lanes && length <= (size_t)LANE_BLOCKS * BLOCK_BYTES;
+        int block_count = in_lane ? (int)((length + BLOCK_BYTES - 1) / BLOCK_BYTES) : 0;
         Waiting *queue = in_lane ? &waiting[block_count - 1] : NULL;
         if (!in_lane && length > capacity) {
             uint8_t *grown = realloc(message, length);

@@ -14,6 +14,7 @@ import pytest
 from dupmon import pseudonymise
 from dupmon.errors import ConfigError
 from dupmon.pseudonymise import keyed_digests, keyed_hash, keyed_hashes, load_secret
+from tests.conftest import run_python
 
 
 def test_secret_created_once(tmp_path):
@@ -455,3 +456,37 @@ def test_lanes_used_where_built():
     if pseudonymise._blake2b is None or platform.machine() != "x86_64" or not cpuinfo.exists():
         pytest.skip("the four-lane hash is built for x86-64 only, and read here from Linux")
     assert pseudonymise._blake2b.LANES == (" avx2" in cpuinfo.read_text())
+
+
+@pytest.mark.parametrize("shift", [38, 39])
+def test_joined_hex_huge_message_memory_error(tmp_path, shift):
+    # One row of eight parts, each a sparse file of 2**(shift - 3) bytes:
+    # a message just over 2**shift bytes, whose number of blocks does not
+    # fit a C int. It must fail to allocate, not go into a lane. The limit
+    # on the address space makes the allocation fail on any machine, and
+    # no byte of the files is read.
+    if pseudonymise._blake2b is None:
+        pytest.skip("dupmon._blake2b is not built: no C compiler at install")
+    sparse = tmp_path / "sparse"
+    with sparse.open("wb") as handle:
+        handle.truncate(1 << (shift - 3))
+
+    printed = run_python(
+        f"""
+        import mmap, resource
+        import numpy as np
+        from dupmon import _blake2b
+
+        size = 1 << ({shift} - 3)
+        resource.setrlimit(resource.RLIMIT_AS, (size + (8 << 30), resource.RLIM_INFINITY))
+        with open({str(sparse)!r}, "rb") as handle:
+            data = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ)
+        offsets = np.array([0, size], dtype=np.int64)
+        try:
+            _blake2b.keyed_joined_hex(b"k", 32, b"p", b"", [(offsets, data)] * 8, -1, True)
+        except MemoryError:
+            print("MemoryError")
+        """
+    )
+
+    assert printed == "MemoryError"
