@@ -656,7 +656,8 @@ static PyObject *utf8_valid(PyObject *module, PyObject *const *args, Py_ssize_t 
                      "utf8_valid() takes 3 arguments (data, start, vector), got %zd", nargs);
         return NULL;
     }
-    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    /* Any integer, numpy's too, as a slice index would take. */
+    Py_ssize_t start = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
     if (start == -1 && PyErr_Occurred()) {
         return NULL;
     }

@@ -424,6 +424,9 @@ def test_utf8_valid_rejects_bad_arguments():
         staging._cells.utf8_valid(b"abc", 0)
     with pytest.raises(TypeError):
         staging._cells.utf8_valid("abc", 0, True)
+    with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
+        staging._cells.utf8_valid(b"abc", 1.0, True)
+    assert staging._cells.utf8_valid(b"\xffabc", np.int64(1), True)
 
 
 def test_utf8_vector_used_where_built():
