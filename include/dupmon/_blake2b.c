@@ -75,6 +75,22 @@ static inline void store_le64(uint8_t *bytes, uint64_t word) {
         v[b] = rotate_right(v[b] ^ v[c], 63); \
     } while (0)
 
+/* The twelve rounds of F: MIXER, the function G of RFC 7693, on the
+ * columns and then the diagonals of v, with the words of m that SIGMA picks.
+ * The scalar and the vector compress share it. */
+#define TWELVE_ROUNDS(MIXER)                                     \
+    for (int round = 0; round < 12; round++) {                   \
+        const uint8_t *s = SIGMA[round];                         \
+        MIXER(0, 4, 8, 12, m[s[0]], m[s[1]]);                    \
+        MIXER(1, 5, 9, 13, m[s[2]], m[s[3]]);                    \
+        MIXER(2, 6, 10, 14, m[s[4]], m[s[5]]);                   \
+        MIXER(3, 7, 11, 15, m[s[6]], m[s[7]]);                   \
+        MIXER(0, 5, 10, 15, m[s[8]], m[s[9]]);                   \
+        MIXER(1, 6, 11, 12, m[s[10]], m[s[11]]);                 \
+        MIXER(2, 7, 8, 13, m[s[12]], m[s[13]]);                  \
+        MIXER(3, 4, 9, 14, m[s[14]], m[s[15]]);                  \
+    }
+
 /* The compression function F of RFC 7693, section 3.2. `counter` is the
  * number of bytes hashed so far, this block included. Messages here are far
  * shorter than 2^64 bytes, so the high word of the counter stays zero. */
@@ -91,17 +107,7 @@ static void compress(uint64_t h[8], const uint8_t block[BLOCK_BYTES], uint64_t c
     if (last) {
         v[14] = ~v[14];
     }
-    for (int round = 0; round < 12; round++) {
-        const uint8_t *s = SIGMA[round];
-        MIX(0, 4, 8, 12, m[s[0]], m[s[1]]);
-        MIX(1, 5, 9, 13, m[s[2]], m[s[3]]);
-        MIX(2, 6, 10, 14, m[s[4]], m[s[5]]);
-        MIX(3, 7, 11, 15, m[s[6]], m[s[7]]);
-        MIX(0, 5, 10, 15, m[s[8]], m[s[9]]);
-        MIX(1, 6, 11, 12, m[s[10]], m[s[11]]);
-        MIX(2, 7, 8, 13, m[s[12]], m[s[13]]);
-        MIX(3, 4, 9, 14, m[s[14]], m[s[15]]);
-    }
+    TWELVE_ROUNDS(MIX);
     for (int i = 0; i < 8; i++) {
         h[i] ^= v[i] ^ v[i + 8];
     }
@@ -212,17 +218,7 @@ __attribute__((target("avx2"))) static void compress_lanes(uint64_t states[LANES
         v[14] = _mm256_xor_si256(v[14], _mm256_set1_epi64x(-1));
     }
 
-    for (int round = 0; round < 12; round++) {
-        const uint8_t *s = SIGMA[round];
-        MIX_LANES(0, 4, 8, 12, m[s[0]], m[s[1]]);
-        MIX_LANES(1, 5, 9, 13, m[s[2]], m[s[3]]);
-        MIX_LANES(2, 6, 10, 14, m[s[4]], m[s[5]]);
-        MIX_LANES(3, 7, 11, 15, m[s[6]], m[s[7]]);
-        MIX_LANES(0, 5, 10, 15, m[s[8]], m[s[9]]);
-        MIX_LANES(1, 6, 11, 12, m[s[10]], m[s[11]]);
-        MIX_LANES(2, 7, 8, 13, m[s[12]], m[s[13]]);
-        MIX_LANES(3, 4, 9, 14, m[s[14]], m[s[15]]);
-    }
+    TWELVE_ROUNDS(MIX_LANES);
 
     for (int i = 0; i < 8; i++) {
         uint64_t words[LANES];
