@@ -18,7 +18,7 @@
  * The brackets close the cell. RE2 took 0.12 s per 250 thousand cells on
  * the benchmark machine to extract the groups, this loop about 0.01 s.
  *
- * utf8_valid tells whether a whole CSV export is UTF-8 before pyarrow
+ * utf8_valid checks whether a whole CSV export is UTF-8 before pyarrow
  * parses it, with AVX2 where the processor has it. pyarrow's check of each
  * value took 0.11 s of CPU time on a 99 MB export, this scan 0.007 s.
  */
@@ -656,7 +656,7 @@ static PyObject *utf8_valid(PyObject *module, PyObject *const *args, Py_ssize_t 
                      "utf8_valid() takes 3 arguments (data, start, vector), got %zd", nargs);
         return NULL;
     }
-    /* Any integer, numpy's too, as a slice index would take. */
+    /* Take any integer that a slice index takes, numpy's too. */
     Py_ssize_t start = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
     if (start == -1 && PyErr_Occurred()) {
         return NULL;

@@ -339,8 +339,8 @@ UTF8_PIECES = [
     b"\xe2\x82",
     b"\xf0\x9f\x98",
 ]
-# A byte string is checked with 32 bytes at a time when the machine can,
-# and one character at a time either way.
+# Each byte string is checked both ways: 32 bytes at a time where the
+# machine can, and one character at a time.
 UTF8_WAYS = [True, False]
 
 

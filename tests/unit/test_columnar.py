@@ -405,9 +405,9 @@ def test_csv_cp1251_columnar():
 @pytest.mark.parametrize("vector", [True, False], ids=["vector-check", "pyarrow-check"])
 @pytest.mark.parametrize("encoding", ["utf-8", "cp1251"])
 def test_csv_text_after_head_same_both_ways(vector, encoding, monkeypatch):
-    # The head of ASCII rows decodes as UTF-8 in either encoding, so the
-    # Cyrillic rows after it decide: checked 32 bytes at a time, or by
-    # pyarrow, a Windows-1251 file is read again as such.
+    # The ASCII head decodes as UTF-8 in either encoding, so the Cyrillic
+    # rows after it decide the encoding. Whether they are checked 32 bytes
+    # at a time or by pyarrow, a Windows-1251 file is read again as such.
     if vector and not delimited._VECTOR_UTF8:
         pytest.skip("the vector check needs dupmon._cells on a machine with AVX2")
     monkeypatch.setattr(delimited, "_VECTOR_UTF8", vector)
