@@ -290,6 +290,114 @@ def test_untidy_rejects_odd_ranges():
         staging._cells.untidy(offsets, data, b"\x20\x00\x00\x00")
 
 
+# untidy's quick path passes runs of tidy cells 32 bytes at a time. Its
+# verdict must be the scalar check's on every run: characters at the edges
+# of each safe range and just outside, bytes that are not UTF-8, and
+# characters cut by the end of a cell.
+UNTIDY_PIECES = [
+    *(chr(code).encode() for first, last in text_arrays.SAFE_RANGES for code in (first, last)),
+    *(chr(code).encode() for code in (0x1F, 0x7F, 0xAA, 0xAC, 0xBA, 0xBC, 0x3FF, 0x483, 0x489)),
+    *(chr(code).encode() for code in (0x500, 0x200F, 0x2020, 0x2115, 0x2117, 0x1F600)),
+    "№".encode(),
+    "Ґ".encode(),
+    b" ",
+    b"  ",
+    b"\x80",
+    b"\xbf",
+    b"\xc2",
+    b"\xd0",
+    b"\xd2",
+    b"\xd3",
+    b"\xe2",
+    b"\xe2\x80",
+    b"\xe2\x84",
+    b"\xe2\x80\xa0",
+    b"\xe2\x84\x95",
+    b"\xc0\xaf",
+    b"\xff",
+]
+TIDY_PIECES = [b"a", b"Z", b"1", b"-", "Я".encode(), "ё".encode(), "«".encode(), "»".encode()]
+TIDY_PIECES += ["№".encode(), "—".encode(), "Ґ".encode(), "ӿ".encode(), b"a b"]
+
+
+def untidy_both_ways(cells: list[bytes]) -> tuple[bytes, bytes]:
+    offsets, data = string_buffers(pa.array(cells, pa.binary()))
+    safe = text_arrays._SAFE_RANGE_WORDS
+    return (
+        staging._cells.untidy(offsets, data, safe, True),
+        staging._cells.untidy(offsets, data, safe, False),
+    )
+
+
+@needs_module
+@pytest.mark.parametrize("seed", range(3))
+def test_untidy_quick_path_matches_scalar(seed):
+    rng = random.Random(seed)
+    wrong = []
+    for _ in range(1_500):
+        cells = []
+        for _ in range(rng.randrange(1, 70)):
+            cell = b"".join(rng.choice(TIDY_PIECES) for _ in range(rng.randrange(0, 30)))
+            if rng.random() < 0.08:
+                at = rng.randrange(len(cell) + 1)
+                cell = cell[:at] + rng.choice(UNTIDY_PIECES) + cell[at:]
+            cells.append(cell)
+        quick, scalar = untidy_both_ways(cells)
+        if quick != scalar:
+            wrong.append(cells)
+    assert wrong == []
+
+
+@needs_module
+def test_untidy_quick_path_at_block_and_cell_edges():
+    # Each piece at every place of a run of tidy cells that crosses two
+    # blocks of 32 bytes, at the start or end of a cell or inside it, and
+    # the pieces of a character split between two cells.
+    tidy = [b"ab" * 3, "Ян".encode() * 2, b"", b"x" * 13, "«№»".encode()] * 3
+    wrong = []
+    for piece in UNTIDY_PIECES + TIDY_PIECES:
+        for index in range(len(tidy)):
+            for at in range(len(tidy[index]) + 1):
+                cells = list(tidy)
+                cells[index] = cells[index][:at] + piece + cells[index][at:]
+                marks = untidy_both_ways(cells)
+                if marks[0] != marks[1]:
+                    wrong.append((piece, index, at))
+    for character in ("Я", "«", "№", "—"):
+        encoded = character.encode()
+        for cut in range(1, len(encoded)):
+            cells = list(tidy)
+            cells[3] += encoded[:cut]
+            cells[4] = encoded[cut:] + cells[4]
+            marks = untidy_both_ways(cells)
+            if marks[0] != marks[1] or not marks[0][3]:
+                wrong.append((character, cut))
+    # A character cut by the end of a run that fills whole blocks, where
+    # nothing follows it in the scan.
+    for end in (b"\xd0", b"\xc2", b"\xe2", b"\xe2\x80", b"\xe2\x84"):
+        for size in (32, 64):
+            cells = [b"a" * 10, b"b" * (size - 10 - len(end)) + end]
+            marks = untidy_both_ways(cells)
+            if marks != (b"\x00\x01", b"\x00\x01"):
+                wrong.append((end, size))
+    assert wrong == []
+
+
+@needs_module
+def test_untidy_quick_path_only_for_its_safe_ranges():
+    # With a narrower safe set the quick path would let Cyrillic through,
+    # so it is not taken.
+    ascii_only = np.array([(0x20, 0x7E)], dtype=np.uint32).tobytes()
+    cells = ["Ромашка", "ok", "«a»"] * 20
+    offsets, data = string_buffers(pa.array(cells))
+
+    for vector in (True, False):
+        marks = staging._cells.untidy(offsets, data, ascii_only, vector)
+        assert list(marks) == [1, 0, 1] * 20
+    with pytest.raises(TypeError, match="takes 3 or 4 arguments"):
+        staging._cells.untidy(offsets, data, ascii_only, True, True)
+
+
 def test_clean_up_same_without_module(monkeypatch):
     rng = random.Random(5)
     cells = pa.array([random_text(rng, ALPHABET + EDGES) for _ in range(3_000)])
