@@ -195,7 +195,11 @@ def _is_data_row(row: list[str]) -> bool:
 
 def _is_column_numbers(row: list[str]) -> bool:
     cells = [cell for cell in row if cell]
-    return len(cells) > 3 and all(c.isdigit() for c in cells) and cells == sorted(cells, key=int)
+    # isdecimal, not isdigit: int() takes decimal digits of any script, but
+    # not superscripts such as «²», which isdigit also accepts.
+    return (
+        len(cells) > 3 and all(c.isdecimal() for c in cells) and cells == sorted(cells, key=int)
+    )
 
 
 def _parse_table(grid: Grid, header_at: int) -> ExportTable:
@@ -275,23 +279,29 @@ def _first_filled(columns: list[pa.Array], count: int) -> pa.Array:
 
 def _first_footer(first_cells: pa.Array) -> int | None:
     # match_key folds case, quotes and look-alike letters, so the cheap test
-    # only picks the candidates, and the scalar rule decides.
-    candidates = pc.match_substring_regex(pc.fill_null(first_cells, ""), "(?i)(итог|вс[её]г)")
-    for position in np.flatnonzero(candidates.to_numpy(zero_copy_only=False)):
+    # only picks the candidates, and the scalar rule decides. Both patterns
+    # need a Cyrillic letter, so only cells beyond ASCII are searched: the
+    # first cells are mostly row numbers, and RE2 took 20 ms on those of a
+    # file of 250 thousand rows.
+    cells = pc.fill_null(first_cells, "")
+    beyond_ascii = np.flatnonzero(~pc.string_is_ascii(cells).to_numpy(zero_copy_only=False))
+    if not len(beyond_ascii):
+        return None
+    searched = cells.take(pa.array(beyond_ascii))
+    candidates = pc.match_substring_regex(searched, "(?i)(итог|вс[её]г)")
+    for position in beyond_ascii[np.flatnonzero(candidates.to_numpy(zero_copy_only=False))]:
         if _FOOTER.match(match_key(first_cells[int(position)].as_py())):
             return int(position)
-    for position in _rows_with_lookalikes(first_cells):
+    for position in beyond_ascii[_rows_with_lookalikes(searched)]:
         if _FOOTER.match(match_key(first_cells[int(position)].as_py())):
             return int(position)
     return None
 
 
-def _rows_with_lookalikes(first_cells: pa.Array) -> np.ndarray:
+def _rows_with_lookalikes(cells: pa.Array) -> np.ndarray:
     # A footer typed with a Latin letter, such as «Итoгo», escapes the test
     # above. So every cell with both Latin and Cyrillic letters is checked too.
-    mixed = pc.match_substring_regex(
-        pc.fill_null(first_cells, ""), "(?i)[а-яё].*[a-z]|[a-z].*[а-яё]"
-    )
+    mixed = pc.match_substring_regex(cells, "(?i)[а-яё].*[a-z]|[a-z].*[а-яё]")
     return np.flatnonzero(mixed.to_numpy(zero_copy_only=False))
 
 
@@ -300,18 +310,42 @@ def _column_number_rows(columns: list[pa.Array], first_cells: pa.Array) -> np.nd
     result = np.zeros(len(first_cells), dtype=bool)
     # Every filled cell of such a row is a number: narrow the candidates
     # column by column, then let the scalar rule decide on the few left.
-    numeric = pc.match_substring_regex(pc.fill_null(first_cells, ""), r"^\p{N}+$")
-    candidates = pa.array(np.flatnonzero(numeric.to_numpy(zero_copy_only=False)))
+    # A cheap test that lets every number through goes over the columns
+    # first, and RE2 then runs on the candidates it leaves. On a file of 250
+    # thousand rows, RE2 on every cell of the first columns took 27 ms.
+    # The cheap test reads whole columns, which costs less than taking the
+    # candidates out of them while most rows are still candidates.
+    possible = _maybe_number(pc.fill_null(first_cells, "")).to_numpy(zero_copy_only=False)
+    for column in columns:
+        if not possible.any():
+            return result
+        possible &= pc.or_(pc.equal(column, ""), _maybe_number(column)).to_numpy(
+            zero_copy_only=False
+        )
+    candidates = pa.array(np.flatnonzero(possible))
+    candidates = candidates.filter(_number(pc.fill_null(first_cells, "").take(candidates)))
     for column in columns:
         if len(candidates) == 0:
             return result
         cells = column.take(candidates)
-        fits = pc.or_(pc.equal(cells, ""), pc.match_substring_regex(cells, r"^\p{N}+$"))
-        candidates = candidates.filter(fits)
+        candidates = candidates.filter(pc.or_(pc.equal(cells, ""), _number(cells)))
     for position in candidates.to_pylist():
         row = [column[position].as_py() for column in columns]
         result[position] = _is_column_numbers(row)
     return result
+
+
+def _number(cells: pa.Array) -> pa.Array:
+    """Tell which cells are made of numeric characters only (RE2's ``\\p{N}``)."""
+    return pc.match_substring_regex(cells, r"^\p{N}+$")
+
+
+def _maybe_number(cells: pa.Array) -> pa.Array:
+    """``_number``, or true for a cell with a character beyond ASCII.
+
+    The only numeric characters in ASCII are the digits 0 to 9.
+    """
+    return pc.or_(pc.ascii_is_decimal(cells), pc.invert(pc.string_is_ascii(cells)))
 
 
 def _rows_equal(columns: list[pa.Array], lengths: np.ndarray, row: list[str]) -> np.ndarray:

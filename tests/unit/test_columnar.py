@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from dupmon import layout
 from dupmon.layout import parse_layout
 from dupmon.pseudonymise import keyed_hash, keyed_hashes
 from dupmon.readers import delimited
@@ -230,6 +231,56 @@ def test_grid_columns_join_rows_and_block():
 def test_layout_footer_with_latin_letters_stops():
     table = parse_layout([block_grid(LAYOUT_ROWS, head=2)])
     assert all(r["organisation"] != "после итога" for r in table.rows)
+
+
+# Rows of column numbers and footers, with digits of other scripts, other
+# numeric characters, Latin look-alikes and near misses, among data rows.
+NUMBER_CELLS = ["1", "2", "12", "007", "١", "٣", "²", "Ⅻ", "1²", "", "1a", "1 ", "½", "-1", "x"]
+FOOTER_CELLS = ["Итого", "ВСЕГО:", "Итoгo", "итог", "Всёго", "Bcего", "Итого 5", " Итого", "Итог"]
+DATA_CELLS = ["УО", "Школа 1", "2.09.2024-1.10.2024 (s1)", "s10", "Ж", "x y"]
+COLUMN_NUMBER_ROWS = [
+    ["1", "2", "3", "4", "5"],
+    ["١", "٢", "٣", "٤", "٥"],
+    ["1", "2", "", "٣", "4"],
+    ["1", "2", "3", "4", "5²"],
+]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_layout_drops_number_rows_and_stops_at_first_footer(seed):
+    rng = random.Random(seed)
+    rows = [list(r) for r in LAYOUT_ROWS[:4]]
+    for number in range(1, 400):
+        kind = rng.random()
+        if kind < 0.05:
+            row = rng.choice(COLUMN_NUMBER_ROWS)
+        elif kind < 0.15:
+            row = [rng.choice(NUMBER_CELLS) for _ in range(5)]
+        elif kind < 0.17:
+            row = [rng.choice(FOOTER_CELLS + NUMBER_CELLS[:3])] + ["", "", "", rng.choice(["", "2"])]
+        else:
+            row = [str(number)] + [rng.choice(DATA_CELLS) for _ in range(4)]
+        rows.append(row)
+
+    by_rows = parse_layout([Grid(name="rows", rows=[list(r) for r in rows])])
+    by_block = parse_layout([block_grid(rows, head=2)])
+
+    assert by_block.rows == by_rows.rows
+    assert [r["source_row"] for r in by_block.rows] == rows_kept_by_rule(rows, first_data=4)
+    assert any(row in COLUMN_NUMBER_ROWS[1:3] for row in rows)
+
+
+def rows_kept_by_rule(rows: list[list[str]], first_data: int) -> list[int]:
+    """The numbers (from 1) of the data rows parse_layout keeps, one row at a time:
+    up to the first footer, without blank rows and rows of column numbers."""
+    kept = []
+    for index, row in enumerate(rows[first_data:], start=first_data):
+        first = next((cell for cell in row if cell), None)
+        if first is not None and layout._FOOTER.match(match_key(first)):
+            break
+        if first is not None and not layout._is_column_numbers(row):
+            kept.append(index + 1)
+    return kept
 
 
 def test_layout_short_rows_not_taken_as_header():
