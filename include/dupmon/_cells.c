@@ -637,9 +637,12 @@ __attribute__((target("avx2"))) static int plain_span_vector(const uint8_t *text
 
         bad = _mm256_or_si256(
             bad, _mm256_and_si256(equal_to(current, ' '), equal_to(prev1, ' ')));
+        if (!_mm256_testz_si256(bad, bad)) {
+            return 0;
+        }
         previous = current;
     }
-    return _mm256_testz_si256(bad, bad);
+    return 1;
 }
 
 #else
@@ -656,8 +659,12 @@ static int vector_available(void) {
 }
 
 /* Cells untidy checks together on its quick path. One untidy cell sends
- * the whole run to the scalar check, so runs are short. */
+ * the whole run to the scalar check, so runs are short. After a run fails,
+ * the quick path waits 1, 2, 4 and up to MAX_WAIT runs before it tries
+ * again, so that a column with an untidy cell in every run costs little
+ * more than the scalar check alone. */
 #define RUN_CELLS 16
+#define MAX_WAIT 32
 
 #if VECTOR_BUILT
 /* The characters untidy's quick path takes, first and last of each range:
@@ -679,10 +686,11 @@ static int covers_plain(const SafeSet *set) {
     return 1;
 }
 
-/* Whether no cell of first to end - 1 begins with a space, or ends with a
- * space, a lead byte (C0 and up) or E2 and one more byte: a character
- * that goes on into the next cell. The scan then finds a continuation at
- * the start of a cell, since no lead comes before it. */
+/* Whether no cell of first to end - 1 begins or ends with a space, and
+ * none ends inside a character: on a lead byte (C0 and up), or on a lead
+ * of three bytes or more (E0 and up) and one more byte. The quick path
+ * takes no character of four bytes, so this is enough. The scan then finds
+ * a continuation at the start of a cell, since no lead comes before it. */
 static int plain_edges(const uint8_t *bytes, const int64_t *bounds, Py_ssize_t first,
                        Py_ssize_t end) {
     for (Py_ssize_t i = first; i < end; i++) {
@@ -708,10 +716,10 @@ PyDoc_STRVAR(untidy_doc,
              "ranges, two spaces in a row or a space at either end, or is not UTF-8,\n"
              "else 0. Cell i is data[offsets[i]:offsets[i + 1]], the offsets a numpy\n"
              "int64 array. safe holds native uint32 pairs, the first and last code\n"
-             "point of each safe range. With vector true (the default) and UTF8_VECTOR\n"
-             "set, where the safe ranges take those of dupmon.text_arrays, runs of\n"
-             "tidy cells are passed 32 bytes at a time with AVX2; the marks are the\n"
-             "same either way.");
+             "point of each safe range. With vector true (the default), on a machine\n"
+             "with AVX2 (UTF8_VECTOR) and where the safe ranges take those of\n"
+             "dupmon.text_arrays, runs of tidy cells are passed 32 bytes at a time;\n"
+             "the marks are the same either way.");
 
 static PyObject *untidy(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     Strings cells = {0};
@@ -762,13 +770,23 @@ static PyObject *untidy(PyObject *module, PyObject *const *args, Py_ssize_t narg
     (void)vector;
 #endif
     Py_BEGIN_ALLOW_THREADS
+#if VECTOR_BUILT
+    int wait = 0, next_wait = 1;
+#endif
     for (Py_ssize_t first = 0; first < cells.count; first += RUN_CELLS) {
         Py_ssize_t end = cells.count - first < RUN_CELLS ? cells.count : first + RUN_CELLS;
 #if VECTOR_BUILT
-        if (quick && plain_edges(bytes, bounds, first, end) &&
-            plain_span_vector(bytes + bounds[first], (size_t)(bounds[end] - bounds[first]))) {
-            memset(marks + first, 0, (size_t)(end - first));
-            continue;
+        if (quick && wait > 0) {
+            wait--;
+        } else if (quick) {
+            if (plain_edges(bytes, bounds, first, end) &&
+                plain_span_vector(bytes + bounds[first], (size_t)(bounds[end] - bounds[first]))) {
+                memset(marks + first, 0, (size_t)(end - first));
+                next_wait = 1;
+                continue;
+            }
+            wait = next_wait;
+            next_wait = next_wait < MAX_WAIT ? 2 * next_wait : MAX_WAIT;
         }
 #endif
         for (Py_ssize_t i = first; i < end; i++) {

@@ -384,6 +384,42 @@ def test_untidy_quick_path_at_block_and_cell_edges():
 
 
 @needs_module
+def test_untidy_quick_path_marks_every_character_as_the_safe_ranges_do():
+    # The quick path holds the safe characters as byte rules, the scalar
+    # check takes them from the ranges given: each character of the Basic
+    # Multilingual Plane and some beyond, alone and between letters, is
+    # marked alike.
+    codes = [c for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF] + [0x10000, 0x1F600]
+    cells = [chr(c).encode() for c in codes] + [b"a" + chr(c).encode() + b"b" for c in codes]
+
+    quick, scalar = untidy_both_ways(cells)
+
+    assert quick == scalar
+    # Between letters, since a cell of one space is untidy for its edges.
+    tidy = {codes[i] for i, mark in enumerate(quick[len(codes) :]) if not mark}
+    assert tidy == {c for c in codes if chr(c) in text_arrays.SAFE_CHARS}
+
+
+@needs_module
+def test_untidy_quick_path_skipped_and_retaken_gives_same_marks():
+    # Stretches with no, few and many untidy cells, so that the quick path
+    # is skipped after failures and taken again after a tidy run.
+    rng = random.Random(7)
+    cells = []
+    for density in [0, 0.5, 0, 0.02, 1, 0, 0.2, 0] * 40:
+        for _ in range(rng.randrange(1, 400)):
+            cell = "Фамилия Имя «№ 5»".encode()
+            if rng.random() < density:
+                cell += rng.choice(UNTIDY_PIECES)
+            cells.append(cell)
+
+    quick, scalar = untidy_both_ways(cells)
+
+    assert quick == scalar
+    assert 0 < sum(quick) < len(cells) // 2
+
+
+@needs_module
 def test_untidy_quick_path_only_for_its_safe_ranges():
     # With a narrower safe set the quick path would let Cyrillic through,
     # so it is not taken.
