@@ -262,12 +262,41 @@ def _integers(values: pa.Array) -> np.ndarray:
 
 
 def _day_first(text: pa.Array) -> dict[str, pa.Array]:
-    """Parse birth dates; ``unsure`` marks cells the scalar parser may read differently."""
+    """Parse birth dates; ``unsure`` marks cells the scalar parser may read differently.
+
+    An empty cell has no date and is sure. Rows with both accounts have
+    their birth dates emptied (stage_frame), often every row of an export,
+    and RE2 took 9 ms on the 250 thousand empty cells of such a file. So
+    only the filled cells of a column without nulls are parsed.
+    """
+    count = len(text)
+    if text.null_count:
+        return _day_first_of(text)
+    filled = np.flatnonzero(pc.not_equal(text, "").to_numpy(zero_copy_only=False))
+    if len(filled) == count:
+        return _day_first_of(text)
+    days = np.zeros(count, dtype=np.int32)
+    known = np.zeros(count, dtype=bool)
+    unsure = np.zeros(count, dtype=bool)
+    if len(filled):
+        parsed = _day_first_of(text.take(pa.array(filled)))
+        date = parsed["date"]
+        known[filled] = date.is_valid().to_numpy(zero_copy_only=False)
+        days[filled] = pc.fill_null(date.cast(pa.int32()), 0).to_numpy(zero_copy_only=False)
+        unsure[filled] = parsed["unsure"].to_numpy(zero_copy_only=False)
+    return {
+        "date": pa.array(days, pa.int32(), mask=~known).view(pa.date32()),
+        "unsure": pa.array(unsure),
+    }
+
+
+def _day_first_of(text: pa.Array) -> dict[str, pa.Array]:
+    """``_day_first`` of every cell."""
     parts = pc.extract_regex(text, _ONE_DATE)
     date, ok = _to_dates(parts, "1")
     # Python's \d also takes digits of other scripts, and a year below 1000
     # prints with fewer digits; both are left to the scalar parser.
-    other_digits = pc.match_substring_regex(text, r"[^\x00-\x7f]")
+    other_digits = pc.invert(pc.string_is_ascii(text))
     matched = pc.is_valid(parts)
     unsure = pc.or_(
         pc.and_(pc.invert(matched), other_digits),
@@ -286,8 +315,7 @@ def _stage_fast(frame, column, ranges, birth, accounts, sha256: str, secret: byt
         "source_row": pc.cast(frame.column("source_row"), pa.int32()).combine_chunks(),
     }
     for name in _COPIED:
-        values = column(name)
-        columns[name] = pc.if_else(pc.equal(values, ""), None, values)
+        columns[name] = _empty_as_null(column(name))
     columns["intersections"] = ranges["shown"]
     columns["intersection_start"] = start
     columns["intersection_end"] = end
@@ -299,6 +327,27 @@ def _stage_fast(frame, column, ranges, birth, accounts, sha256: str, secret: byt
     columns["account_token"] = account
     columns["duplicate_account_token"] = duplicate
     return pa.table([columns[field.name] for field in STAGED_SCHEMA], schema=STAGED_SCHEMA)
+
+
+def _empty_as_null(values: pa.Array) -> pa.Array:
+    """Return the text with its empty cells as nulls.
+
+    The cells keep their bytes: only a validity bitmap is added, where
+    if_else copied the text of every cell (9 ms for the 8 columns of a file
+    of 250 thousand rows).
+    """
+    if values.null_count or not pa.types.is_string(values.type):
+        return pc.if_else(pc.equal(values, ""), None, values)
+    filled = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
+    empty = len(values) - int(np.count_nonzero(filled))
+    if not empty:
+        return values
+    # The bitmap starts where the buffers do, before the array's offset.
+    bits = np.zeros(values.offset + len(values), dtype=bool)
+    bits[values.offset :] = filled
+    bitmap = pa.py_buffer(np.packbits(bits, bitorder="little"))
+    _, offsets, data = values.buffers()
+    return pa.StringArray.from_buffers(len(values), offsets, data, bitmap, empty, values.offset)
 
 
 def _day_first_text(parts: pa.Array, n: str) -> pa.Array:

@@ -247,7 +247,7 @@ COLUMN_NUMBER_ROWS = [
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_layout_drops_number_rows_and_stops_at_first_footer(seed):
+def test_layout_number_rows_and_footers(seed):
     rng = random.Random(seed)
     rows = [list(r) for r in LAYOUT_ROWS[:4]]
     for number in range(1, 400):
@@ -331,6 +331,54 @@ def test_stage_frame_matches_stage_row():
     expected = [row for record in table.rows for row in stage_row(record, "sha", SECRET)]
     assert staged.schema == STAGED_SCHEMA
     assert staged.to_pylist() == pa.Table.from_pylist(expected, schema=STAGED_SCHEMA).to_pylist()
+
+
+def test_stage_frame_sliced_rows():
+    # A slice keeps its offset into the column's buffers, which the empty
+    # cells turned into nulls must respect.
+    table = staging_table()
+    table.frame = table.frame.slice(3)
+    staged = stage_frame(table, "sha", SECRET)
+    expected = [row for record in table.rows for row in stage_row(record, "sha", SECRET)]
+    staged.validate(full=True)
+    assert staged.to_pylist() == pa.Table.from_pylist(expected, schema=STAGED_SCHEMA).to_pylist()
+
+
+@pytest.mark.parametrize("start", [0, 1, 7])
+def test_empty_cells_as_nulls(start):
+    from dupmon.staging import _empty_as_null
+
+    generator = random.Random(start)
+    cells = [generator.choice(["", "Школа", "a", "", "1"]) for _ in range(70)]
+    values = pa.array(cells).slice(start)
+
+    nulled = _empty_as_null(values)
+
+    nulled.validate(full=True)
+    assert nulled.to_pylist() == [cell or None for cell in cells[start:]]
+    # The text is not copied.
+    assert nulled.buffers()[2].address == values.buffers()[2].address
+    for other in (pa.array(["", None, "x"]), pa.array(["x", "y"]), pa.array(["", ""])):
+        assert _empty_as_null(other).to_pylist() == [c or None for c in other.to_pylist()]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_birth_dates_with_empty_cells(seed):
+    from dupmon.staging import _day_first, _day_first_of
+
+    generator = random.Random(seed)
+    dates = ["01.02.2012", "1.2.2012", "31.02.2012", "01.02.0999", "٠١.٠٢.٢٠١٢", "x", "1.13.2012"]
+    for empty_share in (0.0, 0.5, 0.95, 1.0):
+        cells = [
+            "" if generator.random() < empty_share else generator.choice(dates)
+            for _ in range(300)
+        ]
+        for text in (pa.array(cells), pa.array(cells).slice(5)):
+            parsed, every_cell = _day_first(text), _day_first_of(text)
+            assert parsed["date"].to_pylist() == every_cell["date"].to_pylist()
+            assert parsed["unsure"].to_pylist() == every_cell["unsure"].to_pylist()
+    text = pa.array(["", None, "01.02.2012", "٠١.٠٢.٢٠١٢"])
+    assert _day_first(text)["unsure"].to_pylist() == _day_first_of(text)["unsure"].to_pylist()
 
 
 def test_stage_frame_splits_accounts_in_order():
