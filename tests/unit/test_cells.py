@@ -349,7 +349,7 @@ def test_untidy_quick_path_matches_scalar(seed):
 
 
 @needs_module
-def test_untidy_quick_path_at_block_and_cell_edges():
+def test_untidy_quick_path_edges():
     # Each piece at every place of a run of tidy cells that crosses two
     # blocks of 32 bytes, at the start or end of a cell or inside it, and
     # the pieces of a character split between two cells.
@@ -384,7 +384,7 @@ def test_untidy_quick_path_at_block_and_cell_edges():
 
 
 @needs_module
-def test_untidy_quick_path_marks_every_character_as_the_safe_ranges_do():
+def test_untidy_quick_path_every_character():
     # The quick path holds the safe characters as byte rules, the scalar
     # check takes them from the ranges given: each character of the Basic
     # Multilingual Plane and some beyond, alone and between letters, is
@@ -401,7 +401,7 @@ def test_untidy_quick_path_marks_every_character_as_the_safe_ranges_do():
 
 
 @needs_module
-def test_untidy_quick_path_skipped_and_retaken_gives_same_marks():
+def test_untidy_quick_path_back_off():
     # Stretches with no, few and many untidy cells, so that the quick path
     # is skipped after failures and taken again after a tidy run.
     rng = random.Random(7)
@@ -420,7 +420,7 @@ def test_untidy_quick_path_skipped_and_retaken_gives_same_marks():
 
 
 @needs_module
-def test_untidy_quick_path_only_for_its_safe_ranges():
+def test_untidy_quick_path_narrow_safe_ranges():
     # With a narrower safe set the quick path would let Cyrillic through,
     # so it is not taken.
     ascii_only = np.array([(0x20, 0x7E)], dtype=np.uint32).tobytes()
