@@ -687,10 +687,11 @@ static int covers_plain(const SafeSet *set) {
 }
 
 /* Whether no cell of first to end - 1 begins or ends with a space, and
- * none ends inside a character: on a lead byte (C0 and up), or on a lead
- * of three bytes or more (E0 and up) and one more byte. The quick path
- * takes no character of four bytes, so this is enough. The scan then finds
- * a continuation at the start of a cell, since no lead comes before it. */
+ * none ends inside a character. A cell ends inside one on a lead byte (C0
+ * and up), or on a lead of three bytes or more (E0 and up) and one more
+ * byte. The quick path takes no character of four bytes, so this is
+ * enough. The scan then finds a continuation at the start of a cell, since
+ * no lead comes before it. */
 static int plain_edges(const uint8_t *bytes, const int64_t *bounds, Py_ssize_t first,
                        Py_ssize_t end) {
     for (Py_ssize_t i = first; i < end; i++) {

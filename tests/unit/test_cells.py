@@ -385,8 +385,8 @@ def test_untidy_quick_path_edges():
 
 @needs_module
 def test_untidy_quick_path_every_character():
-    # The quick path holds the safe characters as byte rules, the scalar
-    # check takes them from the ranges given: each character of the Basic
+    # The quick path has the safe characters as byte rules, and the scalar
+    # check takes them from the ranges given. Each character of the Basic
     # Multilingual Plane and some beyond, alone and between letters, is
     # marked alike.
     codes = [c for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF] + [0x10000, 0x1F600]
