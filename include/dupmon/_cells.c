@@ -574,7 +574,7 @@ __attribute__((target("avx2"))) static int utf8_valid_vector(const uint8_t *text
     return _mm256_testz_si256(errors, errors);
 }
 
-/* Where each byte of x lies in first to last (unsigned). */
+/* Return a mask of the bytes of x that lie in first to last (unsigned). */
 __attribute__((target("avx2"))) static inline __m256i in_range(__m256i x, uint8_t first,
                                                                 uint8_t last) {
     __m256i offset = _mm256_sub_epi8(x, _mm256_set1_epi8((char)first));
@@ -586,13 +586,12 @@ __attribute__((target("avx2"))) static inline __m256i equal_to(__m256i x, uint8_
     return _mm256_cmpeq_epi8(x, _mm256_set1_epi8((char)value));
 }
 
-/* untidy's quick path for a run of cells: whether all their bytes, taken
- * together, are UTF-8 of the characters in PLAIN_RANGES, with no two
- * spaces in a row. The two-byte ones have the lead C2 (only AB and BB
- * follow it) or D0 to D3 (D2 not followed by 83 to 89), the three-byte ones
- * E2 80 90 to E2 80 9F and E2 84 96. The edges of each cell are checked
- * apart (plain_edges), so that no character or pair of spaces straddles
- * two cells. */
+/* Return whether the bytes of a run of cells, taken together, are UTF-8 of
+ * the characters in PLAIN_RANGES with no two spaces in a row (untidy's
+ * quick path). The two-byte characters have the lead C2 (followed only by
+ * AB or BB) or D0 to D3 (D2 not followed by 83 to 89). The three-byte ones
+ * are E2 80 90 to E2 80 9F and E2 84 96. plain_edges checks the edges of
+ * each cell, so that no character or pair of spaces straddles two cells. */
 __attribute__((target("avx2"))) static int plain_span_vector(const uint8_t *text,
                                                              size_t length) {
     __m256i previous = _mm256_setzero_si256();
@@ -600,40 +599,42 @@ __attribute__((target("avx2"))) static int plain_span_vector(const uint8_t *text
     size_t at = 0;
 
     while (at < length) {
-        /* A character cut off by the end meets a letter and fails. */
+        /* The padding is a letter, so a character cut off by the end fails. */
         __m256i current = load_block(text, at, length, 'a');
         at += 32;
 
         __m256i prev1 = shifted(previous, current, 1);
         __m256i prev2 = shifted(previous, current, 2);
         __m256i continuation = in_range(current, 0x80, 0xBF);
-        __m256i two_byte_lead = _mm256_or_si256(in_range(current, 0xD0, 0xD3), equal_to(current, 0xC2));
+        __m256i two_byte_lead =
+            _mm256_or_si256(in_range(current, 0xD0, 0xD3), equal_to(current, 0xC2));
         __m256i allowed = _mm256_or_si256(
             _mm256_or_si256(in_range(current, 0x20, 0x7E), continuation),
             _mm256_or_si256(two_byte_lead, equal_to(current, 0xE2)));
         bad = _mm256_or_si256(bad, _mm256_cmpeq_epi8(allowed, _mm256_setzero_si256()));
 
-        /* A continuation exactly where a lead before it needs one. */
-        __m256i after_e2 = equal_to(prev1, 0xE2), second_after_e2 = equal_to(prev2, 0xE2);
+        /* A continuation must be exactly where a lead before it needs one. */
+        __m256i after_e2 = equal_to(prev1, 0xE2);
+        __m256i second_after_e2 = equal_to(prev2, 0xE2);
         __m256i expected = _mm256_or_si256(
             _mm256_or_si256(in_range(prev1, 0xD0, 0xD3), equal_to(prev1, 0xC2)),
             _mm256_or_si256(after_e2, second_after_e2));
         bad = _mm256_or_si256(bad, _mm256_xor_si256(continuation, expected));
 
-        /* Which continuations: U+0483 to U+0489 are out, and so are the
-         * characters of C2 and E2 other than the plain ones. */
-        bad = _mm256_or_si256(
-            bad, _mm256_and_si256(equal_to(prev1, 0xD2), in_range(current, 0x83, 0x89)));
-        bad = _mm256_or_si256(
-            bad, _mm256_andnot_si256(_mm256_or_si256(equal_to(current, 0xAB), equal_to(current, 0xBB)),
-                                     equal_to(prev1, 0xC2)));
-        bad = _mm256_or_si256(
-            bad, _mm256_andnot_si256(_mm256_or_si256(equal_to(current, 0x80), equal_to(current, 0x84)),
-                                     after_e2));
-        __m256i third_ok = _mm256_or_si256(
+        /* Only some continuations give plain characters. After D2, 83 to 89
+         * (U+0483 to U+0489) are not plain. After C2 only AB and BB (the
+         * guillemets) are plain. After E2 only 80 then 90 to 9F, or 84 then
+         * 96, are plain. */
+        __m256i guillemet = _mm256_or_si256(equal_to(current, 0xAB), equal_to(current, 0xBB));
+        __m256i e2_second = _mm256_or_si256(equal_to(current, 0x80), equal_to(current, 0x84));
+        __m256i e2_third = _mm256_or_si256(
             _mm256_and_si256(equal_to(prev1, 0x80), in_range(current, 0x90, 0x9F)),
             _mm256_and_si256(equal_to(prev1, 0x84), equal_to(current, 0x96)));
-        bad = _mm256_or_si256(bad, _mm256_andnot_si256(third_ok, second_after_e2));
+        bad = _mm256_or_si256(
+            bad, _mm256_and_si256(equal_to(prev1, 0xD2), in_range(current, 0x83, 0x89)));
+        bad = _mm256_or_si256(bad, _mm256_andnot_si256(guillemet, equal_to(prev1, 0xC2)));
+        bad = _mm256_or_si256(bad, _mm256_andnot_si256(e2_second, after_e2));
+        bad = _mm256_or_si256(bad, _mm256_andnot_si256(e2_third, second_after_e2));
 
         bad = _mm256_or_si256(
             bad, _mm256_and_si256(equal_to(current, ' '), equal_to(prev1, ' ')));
@@ -658,23 +659,23 @@ static int vector_available(void) {
 #endif
 }
 
-/* Cells untidy checks together on its quick path. One untidy cell sends
- * the whole run to the scalar check, so runs are short. After a run fails,
- * the quick path waits 1, 2, 4 and up to MAX_WAIT runs before it tries
- * again, so that a column with an untidy cell in every run costs little
- * more than the scalar check alone. */
+/* Cells per run of untidy's quick path. One untidy cell sends the whole
+ * run to the scalar check, so runs are short. After a failed run the quick
+ * path skips 1, 2, 4 and up to MAX_WAIT runs before it tries again. So a
+ * column with an untidy cell in every run costs little more than the
+ * scalar check alone. */
 #define RUN_CELLS 16
 #define MAX_WAIT 32
 
 #if VECTOR_BUILT
-/* The characters untidy's quick path takes, first and last of each range:
- * dupmon.text_arrays.SAFE_RANGES as they stand. */
+/* The characters untidy's quick path accepts, the first and last of each
+ * range. They are the same as dupmon.text_arrays.SAFE_RANGES. */
 static const int32_t PLAIN_RANGES[][2] = {
     {0x20, 0x7E},   {0xAB, 0xAB},     {0xBB, 0xBB},     {0x400, 0x482},
     {0x48A, 0x4FF}, {0x2010, 0x201F}, {0x2116, 0x2116},
 };
 
-/* Whether the safe set takes every character of the quick path. */
+/* Return whether the safe set contains every character of PLAIN_RANGES. */
 static int covers_plain(const SafeSet *set) {
     for (size_t range = 0; range < sizeof PLAIN_RANGES / sizeof PLAIN_RANGES[0]; range++) {
         for (int32_t code = PLAIN_RANGES[range][0]; code <= PLAIN_RANGES[range][1]; code++) {
@@ -686,12 +687,12 @@ static int covers_plain(const SafeSet *set) {
     return 1;
 }
 
-/* Whether no cell of first to end - 1 begins or ends with a space, and
- * none ends inside a character. A cell ends inside one on a lead byte (C0
+/* Return whether no cell of first to end - 1 begins or ends with a space
+ * or ends inside a character. A cell ends inside one on a lead byte (C0
  * and up), or on a lead of three bytes or more (E0 and up) and one more
- * byte. The quick path takes no character of four bytes, so this is
- * enough. The scan then finds a continuation at the start of a cell, since
- * no lead comes before it. */
+ * byte. The quick path accepts no character of four bytes, so this is
+ * enough. plain_span_vector then finds a continuation at the start of a
+ * cell, because no lead comes before it. */
 static int plain_edges(const uint8_t *bytes, const int64_t *bounds, Py_ssize_t first,
                        Py_ssize_t end) {
     for (Py_ssize_t i = first; i < end; i++) {
@@ -770,6 +771,9 @@ static PyObject *untidy(PyObject *module, PyObject *const *args, Py_ssize_t narg
 #else
     (void)vector;
 #endif
+    /* NOTE: get_strings checked the offsets before the GIL is released. A
+     * caller that changes them from another thread during the call can make
+     * a length negative, so the arrays must not be shared while this runs. */
     Py_BEGIN_ALLOW_THREADS
 #if VECTOR_BUILT
     int wait = 0, next_wait = 1;

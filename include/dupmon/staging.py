@@ -291,7 +291,7 @@ def _day_first(text: pa.Array) -> dict[str, pa.Array]:
 
 
 def _day_first_of(text: pa.Array) -> dict[str, pa.Array]:
-    """``_day_first`` of every cell."""
+    """Parse the birth date of every cell, filled or not, as ``_day_first`` does."""
     parts = pc.extract_regex(text, _ONE_DATE)
     date, ok = _to_dates(parts, "1")
     # Python's \d also takes digits of other scripts, and a year below 1000
