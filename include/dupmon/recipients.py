@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from dupmon import yaml_files
 from dupmon.directory import Directory
 from dupmon.errors import ConfigError
 
@@ -62,7 +63,7 @@ def load_recipients(path: Path, directory: Directory) -> dict:
     """
     try:
         text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml_files.compose(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read the recipients file {path}: {error}") from error
     if root is None:
