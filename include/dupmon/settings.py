@@ -169,6 +169,14 @@ class Settings:
         return self.region_data_dir / "data_docs"
 
     @property
+    def cache_dir(self) -> Path:
+        """Files one process keeps for later ones, shared by the regions.
+
+        A region's name cannot start with a dot, so no region's folder has this name.
+        """
+        return self.data_dir / ".cache"
+
+    @property
     def register_file(self) -> Path:
         """The operators' register of pairs that cannot be eliminated (optional)."""
         return self.region_data_dir / "register" / "unresolvable.csv"

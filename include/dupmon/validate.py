@@ -66,6 +66,8 @@ PARTIAL_UNEXPECTED_COUNT = 20
 # does not use (KL divergence, Kolmogorov-Smirnov tests, Altair charts).
 # Deferring them took about 0.8 s off GX's import (see dupmon.deferred_import).
 GX_DEFERRED_MODULES = ("scipy.stats", "altair")
+# The folder under the cache folder for the compiled Data Docs templates.
+TEMPLATE_CACHE = "data_docs_templates"
 
 
 @dataclass
@@ -238,11 +240,13 @@ def run_suite(
     *,
     name: str = "export",
     docs_dir: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> ExpectationSuiteValidationResult:
     """Run the suite on a prepared staging table (prepare_frame) and return GX's result.
 
     With ``docs_dir`` the result is also added to the GX Data Docs site
-    there, under the validation name ``name``.
+    there, under the validation name ``name``. With ``cache_dir`` too, the
+    compiled templates of its pages are kept there for later processes.
     """
     gx = import_great_expectations()
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -267,6 +271,9 @@ def run_suite(
     )
     if docs_dir is not None:
         context.add_data_docs_site(site_name="dupmon", site_config=data_docs_site(docs_dir))
+        from dupmon.data_docs_view import COMPILED_TEMPLATES
+
+        COMPILED_TEMPLATES.keep_in(None if cache_dir is None else Path(cache_dir) / TEMPLATE_CACHE)
     index_columns = [column for column in (FILE_COLUMN, "source_row") if column in checked]
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
@@ -687,6 +694,7 @@ def validate(
                 group[0].no_duplicates,
                 name=f"{monitoring_date.isoformat()} {', '.join(e.original_name for e in group)}",
                 docs_dir=settings.data_docs_dir,
+                cache_dir=settings.cache_dir,
             )
             text = json.dumps(
                 result.to_json_dict(), ensure_ascii=False, indent=1, default=str

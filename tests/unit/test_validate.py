@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from dupmon.settings import INCLUDE_DIR
 from dupmon.validate import (
     FILE_COLUMN,
     PARTIAL_UNEXPECTED_COUNT,
+    TEMPLATE_CACHE,
     load_suite_config,
     prepare_group,
     problems_from_result,
@@ -216,6 +218,7 @@ def test_class_regex_takes_ascii_digits_only(directory):
 
 _IMPORT_LOGS = """
 import logging
+import stat
 import sys
 
 records = []
@@ -549,6 +552,59 @@ def test_data_docs_compile_once(frame, directory, tmp_path, monkeypatch):
     assert "page.j2" in first
     assert len(first) == len(set(first))
     assert compiled == []
+    assert len(list((tmp_path / "b" / "validations").rglob("*.html"))) == 1
+
+
+def test_later_process_loads_kept_templates(frame, directory, tmp_path, monkeypatch):
+    from dupmon.data_docs_view import COMPILED_TEMPLATES
+
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    cache = tmp_path / "cache"
+    COMPILED_TEMPLATES.clear()
+    run_suite(frame, config, False, name="a.csv", docs_dir=tmp_path / "a", cache_dir=cache)
+    # A new process starts with nothing in memory.
+    COMPILED_TEMPLATES.clear()
+    compiled = _counting_compiles(monkeypatch)
+
+    run_suite(frame, config, False, name="a.csv", docs_dir=tmp_path / "b", cache_dir=cache)
+
+    assert compiled == []
+    assert len(list((cache / TEMPLATE_CACHE).iterdir())) == len(COMPILED_TEMPLATES)
+    assert stat.S_IMODE((cache / TEMPLATE_CACHE).stat().st_mode) == 0o700
+
+
+def test_open_template_folder_not_used(frame, directory, tmp_path, monkeypatch, caplog):
+    from dupmon.data_docs_view import COMPILED_TEMPLATES
+
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    folder = tmp_path / "cache" / TEMPLATE_CACHE
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)
+    COMPILED_TEMPLATES.clear()
+    compiled = _counting_compiles(monkeypatch)
+
+    run_suite(frame, config, False, name="a.csv", docs_dir=tmp_path / "a", cache_dir=folder.parent)
+
+    assert "page.j2" in compiled
+    assert list(folder.iterdir()) == []
+    assert "others may write to it" in caplog.text
+
+
+def test_damaged_template_file_compiled_again(frame, directory, tmp_path, monkeypatch):
+    from dupmon.data_docs_view import COMPILED_TEMPLATES
+
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    cache = tmp_path / "cache"
+    COMPILED_TEMPLATES.clear()
+    run_suite(frame, config, False, name="a.csv", docs_dir=tmp_path / "a", cache_dir=cache)
+    for cache_file in (cache / TEMPLATE_CACHE).iterdir():
+        cache_file.write_bytes(cache_file.read_bytes()[:40])
+    COMPILED_TEMPLATES.clear()
+    compiled = _counting_compiles(monkeypatch)
+
+    run_suite(frame, config, False, name="a.csv", docs_dir=tmp_path / "b", cache_dir=cache)
+
+    assert "page.j2" in compiled
     assert len(list((tmp_path / "b" / "validations").rglob("*.html"))) == 1
 
 
