@@ -26,8 +26,11 @@ settings (``dupmon_airflow.celery_config``) or dupmon's LocalExecutor
 With ``--repeat N``, the floor and each step of the second date run N
 times, and the figures are the medians, with the fastest and slowest run
 beside them. Before each repeat, what a first run would not find is
-removed: the raw copies of the date's exports before ingest, the date's
-snapshot before the snapshot step and its reports before the delta.
+removed: the files the floor wrote, the raw copies and staged tables of the
+date's exports before ingest, its validation results before validate, its
+table of pairs before normalise, its snapshot before the snapshot step and
+its reports before the delta. On ext4, a file renamed over an existing one
+or truncated is written out at once, which a first run does not pay.
 
 Before each timed run of the floor and of the steps it waits ``--pause``
 seconds (5 by default), so that every measurement starts from the same
@@ -75,6 +78,8 @@ DAGS_DIR = ROOT / "dags"
 STEPS = ("ingest", "validate", "normalise", "snapshot", "delta")
 # The floor as pyarrow runs it, and the same with transparent huge pages off.
 FLOORS = ("floor", "floor-no-thp")
+# The floor's Parquet files, in each region's data folder.
+FLOOR_FOLDER = "floor"
 BASELINE = dt.date(2024, 10, 17)
 CURRENT = dt.date(2025, 1, 17)
 SECRET = "benchmark-secret-" + "0" * 32
@@ -266,6 +271,8 @@ def child(
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
+        floor_dir = data / region / FLOOR_FOLDER
+        floor_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         for path in sorted(inbox.glob("*.csv")):
             table = pacsv.read_csv(
@@ -273,7 +280,7 @@ def child(
                 read_options=pacsv.ReadOptions(skip_rows=2),
                 parse_options=pacsv.ParseOptions(delimiter=";"),
             )
-            pq.write_table(table, data / f"floor-{region}-{path.stem}.parquet")
+            pq.write_table(table, floor_dir / f"{path.stem}.parquet")
         seconds = time.perf_counter() - started
     else:
         os.environ.update(environment)
@@ -413,7 +420,11 @@ def median_run(runs: list[dict]) -> dict:
 
 
 def reset_for_first_run(step: str, region_data: Path, day: dt.date) -> None:
-    """Remove from a region's data folder what a first run of ``step`` would not find."""
+    """Remove from a region's data folder what a first run of ``step`` would not find.
+
+    The outputs of the steps before ``step`` stay, since ``step`` reads them.
+    """
+    work = region_data / "work" / day.isoformat()
     if step == "ingest":
         raw = region_data / "raw"
         for sidecar in raw.glob("*.json"):
@@ -421,12 +432,19 @@ def reset_for_first_run(step: str, region_data: Path, day: dt.date) -> None:
             if record.get("monitoring_date") == day.isoformat():
                 for path in raw.glob(f"{record['sha256']}*"):
                     path.unlink()
-    elif step == "snapshot":
-        shutil.rmtree(
-            region_data / "snapshots" / f"monitoring_date={day.isoformat()}", ignore_errors=True
-        )
-    elif step == "delta":
-        shutil.rmtree(region_data / "reports" / day.isoformat(), ignore_errors=True)
+    folders = {
+        "floor": [region_data / FLOOR_FOLDER],
+        "floor-no-thp": [region_data / FLOOR_FOLDER],
+        "ingest": [work / "staged"],
+        "validate": [work / "validation"],
+        "snapshot": [region_data / "snapshots" / f"monitoring_date={day.isoformat()}"],
+        "delta": [region_data / "reports" / day.isoformat()],
+    }
+    files = {"validate": [work / "validation_notes.json"], "normalise": [work / "pairs.arrow"]}
+    for folder in folders.get(step, []):
+        shutil.rmtree(folder, ignore_errors=True)
+    for path in files.get(step, []):
+        path.unlink(missing_ok=True)
 
 
 def split(size: int, regions: list[str]) -> dict[str, int]:
@@ -527,11 +545,12 @@ def _benchmark_in(
 
     def timed(step: str) -> dict:
         runs = []
-        for attempt in range(repeat):
+        for _ in range(repeat):
             parts = []
             for region in regions:
-                if attempt and step not in FLOORS:
-                    reset_for_first_run(step, data / region, CURRENT)
+                # The first run of the floor without huge pages would find
+                # the files of the plain floor's runs.
+                reset_for_first_run(step, data / region, CURRENT)
                 settle(pause)
                 parts.append(
                     run_step(

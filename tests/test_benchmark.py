@@ -216,22 +216,50 @@ def test_failed_step_leaves_no_files(tmp_path, monkeypatch):
 
 
 def test_reset_for_first_run(tmp_path):
-    reset_for_first_run = _bench_module().reset_for_first_run
+    bench = _bench_module()
     day = dt.date(2025, 1, 17)
     raw = tmp_path / "raw"
     raw.mkdir()
     for sha256, date in (("a" * 64, day.isoformat()), ("b" * 64, "2024-10-17")):
         (raw / f"{sha256}.csv").write_text("export")
         (raw / f"{sha256}.json").write_text(json.dumps({"sha256": sha256, "monitoring_date": date}))
+    work = tmp_path / "work" / day.isoformat()
+    (work / "staged").mkdir(parents=True)
+    (work / "staged" / "exports.json").write_text("[]")
+    (work / "validation").mkdir()
+    (work / "validation_notes.json").write_text("[]")
+    (work / "pairs.arrow").write_text("pairs")
+    other_day = tmp_path / "work" / "2024-10-17" / "pairs.arrow"
+    other_day.parent.mkdir(parents=True)
+    other_day.write_text("pairs")
+    floor = tmp_path / bench.FLOOR_FOLDER
+    floor.mkdir()
+    (floor / "export.parquet").write_text("table")
     snapshot = tmp_path / "snapshots" / f"monitoring_date={day.isoformat()}"
     snapshot.mkdir(parents=True)
     reports = tmp_path / "reports" / day.isoformat()
     reports.mkdir(parents=True)
 
-    reset_for_first_run("ingest", tmp_path, day)
-    reset_for_first_run("snapshot", tmp_path, day)
-    reset_for_first_run("delta", tmp_path, day)
+    for step in ("floor", *bench.STEPS):
+        bench.reset_for_first_run(step, tmp_path, day)
 
     assert sorted(p.name for p in raw.iterdir()) == ["b" * 64 + ".csv", "b" * 64 + ".json"]
+    assert list((tmp_path / "work" / day.isoformat()).iterdir()) == []
+    assert other_day.exists()
+    assert not floor.exists()
     assert not snapshot.exists()
     assert not reports.exists()
+
+
+def test_reset_keeps_earlier_steps_outputs(tmp_path):
+    bench = _bench_module()
+    day = dt.date(2025, 1, 17)
+    work = tmp_path / "work" / day.isoformat()
+    (work / "staged").mkdir(parents=True)
+    (work / "pairs.arrow").write_text("pairs")
+
+    bench.reset_for_first_run("validate", tmp_path, day)
+    bench.reset_for_first_run("snapshot", tmp_path, day)
+
+    assert (work / "staged").is_dir()
+    assert (work / "pairs.arrow").exists()
