@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from dupmon import yaml_files
 from dupmon.errors import ConfigError
 from dupmon.text import clean_display, match_key
 
@@ -175,7 +174,7 @@ def load_directory(path: Path, region: RegionConfig | None = None) -> Directory:
     the time zone is UTC.
     """
     try:
-        raw = yaml_files.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise DirectoryError(f"cannot read the municipality directory {path}: {error}") from error
     if not isinstance(raw, dict):

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import yaml
 
-from dupmon import yaml_files
 from dupmon.delta import (
     CURRENT_COLUMNS,
     KEY_COLUMNS,
@@ -118,7 +117,7 @@ def load_region(settings: Settings) -> Region:
     config = load_region_config(folder)
     directory = load_directory(folder / "municipalities.yaml", config)
     try:
-        texts = yaml_files.safe_load((folder / "texts.yaml").read_text(encoding="utf-8")) or {}
+        texts = yaml.safe_load((folder / "texts.yaml").read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read {folder / 'texts.yaml'}: {error}") from error
     # The templates read the region's names with the other texts.

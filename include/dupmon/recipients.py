@@ -16,7 +16,6 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from dupmon import yaml_files
 from dupmon.directory import Directory
 from dupmon.errors import ConfigError
 
@@ -63,7 +62,7 @@ def load_recipients(path: Path, directory: Directory) -> dict:
     """
     try:
         text = path.read_text(encoding="utf-8")
-        root = yaml_files.compose(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read the recipients file {path}: {error}") from error
     if root is None:

@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from dupmon import yaml_files
 from dupmon.errors import ConfigError
 from dupmon.settings import REGION_FILE, Settings, check_region_name, configured_regions
 
@@ -66,7 +65,7 @@ def load_region_config(folder: Path) -> RegionConfig:
             f"copy {EXAMPLE} and edit it"
         )
     try:
-        raw = yaml_files.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read {path}: {error}") from error
     if not isinstance(raw, dict):

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import jinja2
 import yaml
 
-from dupmon import russian, yaml_files
+from dupmon import russian
 from dupmon.delta import Delta, MunicipalityRow
 from dupmon.directory import Directory
 from dupmon.errors import ConfigError
@@ -563,7 +563,7 @@ def load_chart_captions(templates_dir: Path) -> dict[str, str]:
 
 def _load_line_templates(path: Path, keys: tuple[str, ...]) -> dict[str, str]:
     try:
-        lines = yaml_files.safe_load(path.read_text(encoding="utf-8")) or {}
+        lines = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read the template file {path}: {error}") from error
     missing = [key for key in keys if not lines.get(key)]
