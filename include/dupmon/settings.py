@@ -170,11 +170,8 @@ class Settings:
 
     @property
     def cache_dir(self) -> Path:
-        """Files one process keeps for later ones, shared by the regions.
-
-        A region's name cannot start with a dot, so no region's folder has this name.
-        """
-        return self.data_dir / ".cache"
+        """Files one process keeps for later ones, which may be deleted at any time."""
+        return self.region_data_dir / "cache"
 
     @property
     def register_file(self) -> Path:

@@ -7,6 +7,7 @@ and each expectation here fails on fewer, so its list is complete.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import stat
@@ -590,22 +591,99 @@ def test_open_template_folder_not_used(frame, directory, tmp_path, monkeypatch, 
     assert "others may write to it" in caplog.text
 
 
-def test_damaged_template_file_compiled_again(frame, directory, tmp_path, monkeypatch):
+def _suite_with_kept_templates(frame, directory, docs_dir, cache, monkeypatch) -> list[str]:
+    """Run the suite as a new process would, keeping templates in ``cache``; return the
+    names of the templates it compiled."""
     from dupmon.data_docs_view import COMPILED_TEMPLATES
 
     config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
-    cache = tmp_path / "cache"
     COMPILED_TEMPLATES.clear()
-    run_suite(frame, config, False, name="a.csv", docs_dir=tmp_path / "a", cache_dir=cache)
-    for cache_file in (cache / TEMPLATE_CACHE).iterdir():
-        cache_file.write_bytes(cache_file.read_bytes()[:40])
-    COMPILED_TEMPLATES.clear()
-    compiled = _counting_compiles(monkeypatch)
+    with monkeypatch.context() as patches:
+        compiled = _counting_compiles(patches)
+        run_suite(frame, config, False, name="a.csv", docs_dir=docs_dir, cache_dir=cache)
+    assert len(list((docs_dir / "validations").rglob("*.html"))) == 1
+    return compiled
 
-    run_suite(frame, config, False, name="a.csv", docs_dir=tmp_path / "b", cache_dir=cache)
+
+@pytest.mark.parametrize("damage", ["cut short", "bytes flipped"])
+def test_damaged_template_file_compiled_again(frame, directory, tmp_path, monkeypatch, damage):
+    cache = tmp_path / "cache"
+    _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
+    for cache_file in (cache / TEMPLATE_CACHE).iterdir():
+        data = bytearray(cache_file.read_bytes())
+        if damage == "cut short":
+            del data[40:]
+        else:
+            data[-30:-10] = bytes(b ^ 0x5A for b in data[-30:-10])
+        cache_file.write_bytes(bytes(data))
+
+    again = _suite_with_kept_templates(frame, directory, tmp_path / "b", cache, monkeypatch)
+    third = _suite_with_kept_templates(frame, directory, tmp_path / "c", cache, monkeypatch)
+
+    assert "page.j2" in again
+    assert third == []
+
+
+def test_folder_swapped_after_check_unread(frame, directory, tmp_path, monkeypatch):
+    import io
+    import marshal
+    import pickle
+
+    from dupmon.data_docs_view import _FILE_HEADER, COMPILED_TEMPLATES
+    from jinja2.bccache import bc_magic
+
+    cache = tmp_path / "cache"
+    folder = cache / TEMPLATE_CACHE
+    _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
+    marker = tmp_path / "marker"
+    payload = marshal.dumps(compile(f"open({str(marker)!r}, 'w').close()", "forged", "exec"))
+    keep_in = COMPILED_TEMPLATES.keep_in
+
+    def swapping(path):
+        used = keep_in(path)
+        # Another user puts a folder of forged files where the checked one was.
+        folder.rename(tmp_path / "moved")
+        folder.mkdir()
+        for kept in (tmp_path / "moved").iterdir():
+            content = io.BytesIO(kept.read_bytes()[len(_FILE_HEADER) + 32 :])
+            content.seek(len(bc_magic))
+            checksum = pickle.load(content)
+            forged = bc_magic + pickle.dumps(checksum, 2) + payload
+            (folder / kept.name).write_bytes(
+                _FILE_HEADER + hashlib.sha256(forged).digest() + forged
+            )
+        return used
+
+    monkeypatch.setattr(COMPILED_TEMPLATES, "keep_in", swapping)
+    compiled = _suite_with_kept_templates(frame, directory, tmp_path / "b", cache, monkeypatch)
+
+    assert compiled == []
+    assert not marker.exists()
+
+
+def test_linked_template_folder_not_used(frame, directory, tmp_path, monkeypatch, caplog):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    (cache / TEMPLATE_CACHE).symlink_to(tmp_path / "elsewhere")
+
+    _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
+
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    assert "Data Docs templates are compiled anew" in caplog.text
+
+
+def test_unwritable_template_files_warn_once(frame, directory, tmp_path, monkeypatch, caplog):
+    cache = tmp_path / "cache"
+    _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
+    for cache_file in (cache / TEMPLATE_CACHE).iterdir():
+        cache_file.unlink()
+        cache_file.mkdir()
+
+    compiled = _suite_with_kept_templates(frame, directory, tmp_path / "b", cache, monkeypatch)
 
     assert "page.j2" in compiled
-    assert len(list((tmp_path / "b" / "validations").rglob("*.html"))) == 1
+    assert caplog.text.count("not kept on disk") == 1
 
 
 def test_data_docs_pages_as_gx_renders(frame, directory, tmp_path, monkeypatch):
