@@ -175,7 +175,7 @@ def load_directory(path: Path, region: RegionConfig | None = None) -> Directory:
     """
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, ValueError, yaml.YAMLError) as error:
         raise DirectoryError(f"cannot read the municipality directory {path}: {error}") from error
     if not isinstance(raw, dict):
         raise DirectoryError(f"{path}: the directory must be a mapping with a municipalities list")

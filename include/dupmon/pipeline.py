@@ -118,7 +118,7 @@ def load_region(settings: Settings) -> Region:
     directory = load_directory(folder / "municipalities.yaml", config)
     try:
         texts = yaml.safe_load((folder / "texts.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, ValueError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read {folder / 'texts.yaml'}: {error}") from error
     # The templates read the region's names with the other texts.
     texts = {"region_name": config.name, "region_name_genitive": config.name_genitive, **texts}

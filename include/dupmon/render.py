@@ -564,7 +564,7 @@ def load_chart_captions(templates_dir: Path) -> dict[str, str]:
 def _load_line_templates(path: Path, keys: tuple[str, ...]) -> dict[str, str]:
     try:
         lines = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, ValueError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read the template file {path}: {error}") from error
     missing = [key for key in keys if not lines.get(key)]
     if missing:
