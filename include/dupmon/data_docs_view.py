@@ -14,12 +14,12 @@ Each validate task in a process of its own still compiled the templates
 it used once: 0.17 s of its Data Docs on a 2-core Intel Xeon virtual
 machine. So the cache can also keep the code in a folder
 (``CompiledTemplates.keep_in``), and a later process loads it from there.
-Python runs code loaded from that folder. So the cache opens the folder
-once, uses it only if it belongs to this process's user and no one else
-may write to it, and then reads and writes its files through that open
-folder: a folder put in its place later is never read. Each file carries
-the SHA-256 of its content, so a damaged file is compiled anew and
-written over rather than loaded.
+Python runs code loaded from that folder, and whoever may rename folders
+in the region's data folder could put any file there, a quarantined
+export among them. So each file carries an HMAC-SHA256 of its name and
+content under a key derived from the pair-key secret, which is kept
+outside the data root. A file without a valid one is compiled anew and
+written over, and only a regular file of a bounded size is read.
 
 The cache keeps Jinja's compiled code objects, not templates. A template
 made from cached code still runs in its own view's environment, with that
@@ -34,8 +34,8 @@ already: GX imports it to build a site that names ``PageView``, and
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -51,7 +51,9 @@ log = logging.getLogger(__name__)
 
 # The start of every kept file. A file of another Jinja release is compiled anew.
 _FILE_HEADER = f"dupmon compiled Jinja template, Jinja {jinja2.__version__}\n".encode()
-_DIGEST_BYTES = hashlib.sha256().digest_size
+_MAC_BYTES = hashlib.sha256().digest_size
+# GX's largest template compiles to a few tens of kilobytes.
+_MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 class CompiledTemplates(jinja2.BytecodeCache):
@@ -67,106 +69,66 @@ class CompiledTemplates(jinja2.BytecodeCache):
 
     def __init__(self) -> None:
         self._code: dict[tuple[str, str], CodeType] = {}
-        # The open folder of kept files, or None to keep code in memory only.
-        self._folder: int | None = None
+        # The folder of kept files and the key of their HMACs, or None for
+        # memory only. Set together, and read together into locals.
+        self._files: tuple[Path, bytes] | None = None
         self._write_failed = False
 
-    def keep_in(self, folder: Path | None) -> bool:
-        """Keep compiled code in ``folder`` from now on, or in memory only if None.
+    def keep_in(self, folder: Path | None, key: bytes | None = None) -> bool:
+        """Keep compiled code in ``folder`` from now on, authenticated with ``key``.
 
-        The folder is created, readable by its owner alone. Returns whether
-        it is used: a folder of another user, one others may write to, a
-        symbolic link, or one that cannot be created or opened, is not.
+        Without either, code is kept in memory only. The folder is created,
+        readable by its owner alone. Returns whether it is used.
         """
-        self._close_folder()
-        if folder is None:
+        self._files = None
+        if folder is None or not key:
             return False
         try:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError as error:
-            log.warning("Data Docs templates are compiled anew: %s", error)
-            return False
-        status = os.fstat(descriptor)
-        if status.st_uid != os.getuid() or status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            os.close(descriptor)
             log.warning(
-                "Data Docs templates are compiled anew: the folder %s belongs to another user "
-                "or others may write to it; make it this user's own, mode 0700",
-                folder,
+                "Data Docs templates are compiled anew: cannot create %s: %s", folder, error
             )
             return False
-        self._folder = descriptor
         self._write_failed = False
+        self._files = (folder, key)
         return True
-
-    def _close_folder(self) -> None:
-        if self._folder is not None:
-            os.close(self._folder)
-            self._folder = None
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         code = self._code.get((bucket.key, bucket.checksum))
-        if code is None and self._folder is not None:
-            code = self._read(bucket)
+        files = self._files
+        if code is None and files is not None:
+            code = _read(bucket, *files)
             if code is not None:
                 self._code[(bucket.key, bucket.checksum)] = code
         if code is not None:
             bucket.code = code
 
-    def _read(self, bucket: jinja2.bccache.Bucket) -> CodeType | None:
-        """Return the kept code of a template, or None for a missing, other or damaged file."""
-        try:
-            descriptor = os.open(
-                _file_name(bucket), os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self._folder
-            )
-            with os.fdopen(descriptor, "rb") as file:
-                data = file.read()
-        except OSError:
-            return None
-        content = data[len(_FILE_HEADER) + _DIGEST_BYTES :]
-        digest = data[len(_FILE_HEADER) : len(_FILE_HEADER) + _DIGEST_BYTES]
-        if not data.startswith(_FILE_HEADER) or hashlib.sha256(content).digest() != digest:
-            log.info("The kept code of Data Docs template %s is damaged or old", bucket.key)
-            return None
-        # Jinja's own format: its magic, the template's checksum and the code.
-        # A file of another template source leaves the bucket empty.
-        try:
-            bucket.bytecode_from_string(content)
-        except Exception as error:
-            log.warning(
-                "The kept code of Data Docs template %s is unreadable: %s", bucket.key, error
-            )
-            bucket.reset()
-        if not isinstance(bucket.code, CodeType):
-            bucket.reset()
-            return None
-        return bucket.code
-
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         self._code[(bucket.key, bucket.checksum)] = bucket.code
-        if self._folder is None:
+        files = self._files
+        if files is None:
             return
-        content = bucket.bytecode_to_string()
-        data = _FILE_HEADER + hashlib.sha256(content).digest() + content
+        folder, key = files
         name = _file_name(bucket)
-        temporary = f".{name}.{secrets.token_hex(8)}.tmp"
+        content = bucket.bytecode_to_string()
+        data = _FILE_HEADER + _mac(key, name, content) + content
+        temporary = folder / f".{name}.{secrets.token_hex(8)}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         try:
-            descriptor = os.open(temporary, flags, 0o600, dir_fd=self._folder)
+            descriptor = os.open(temporary, flags, 0o600)
             try:
                 with os.fdopen(descriptor, "wb") as file:
                     file.write(data)
-                os.replace(temporary, name, src_dir_fd=self._folder, dst_dir_fd=self._folder)
+                os.replace(temporary, folder / name)
             except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary, dir_fd=self._folder)
+                temporary.unlink(missing_ok=True)
                 raise
         except OSError as error:
             # Once per folder: every template of a run would fail alike.
             if not self._write_failed:
                 self._write_failed = True
-                log.warning("Compiled Data Docs templates are not kept on disk: %s", error)
+                log.warning("Compiled Data Docs templates are not kept in %s: %s", folder, error)
 
     def clear(self) -> None:
         """Forget the code kept in memory; files in the folder stay."""
@@ -179,6 +141,41 @@ class CompiledTemplates(jinja2.BytecodeCache):
 def _file_name(bucket: jinja2.bccache.Bucket) -> str:
     # Jinja's key is the hexadecimal SHA-1 of the template's name and file.
     return f"{bucket.key}.code"
+
+
+def _mac(key: bytes, name: str, content: bytes) -> bytes:
+    return hmac.new(key, name.encode("ascii") + b"\0" + content, hashlib.sha256).digest()
+
+
+def _read(bucket: jinja2.bccache.Bucket, folder: Path, key: bytes) -> CodeType | None:
+    """Return the kept code of a template, or None for a missing, foreign, damaged or old file."""
+    name = _file_name(bucket)
+    try:
+        # Without O_NONBLOCK, opening a named pipe would wait for a writer.
+        descriptor = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as file:
+            status = os.fstat(file.fileno())
+            if not stat.S_ISREG(status.st_mode) or status.st_size > _MAX_FILE_BYTES:
+                return None
+            data = file.read(_MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+    content = data[len(_FILE_HEADER) + _MAC_BYTES :]
+    mac = data[len(_FILE_HEADER) : len(_FILE_HEADER) + _MAC_BYTES]
+    if not data.startswith(_FILE_HEADER) or not hmac.compare_digest(mac, _mac(key, name, content)):
+        log.info("The kept code of Data Docs template %s is not ours, damaged or old", name)
+        return None
+    # Jinja's own format: its magic, the template's checksum and the code.
+    # A file of another template source leaves the bucket empty.
+    try:
+        bucket.bytecode_from_string(content)
+    except Exception as error:
+        log.warning("The kept code of Data Docs template %s is unreadable: %s", name, error)
+        bucket.reset()
+    if not isinstance(bucket.code, CodeType):
+        bucket.reset()
+        return None
+    return bucket.code
 
 
 COMPILED_TEMPLATES = CompiledTemplates()

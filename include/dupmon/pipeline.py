@@ -148,7 +148,8 @@ def run_validate(settings: Settings, monitoring_date: dt.date) -> list[dict]:
     from dupmon.validate import validate
 
     region = load_region(settings)
-    outcomes = [asdict(o) for o in validate(settings, monitoring_date, region.directory)]
+    validations = validate(settings, monitoring_date, region.directory, secret_of(settings))
+    outcomes = [asdict(o) for o in validations]
     # The warnings go into the справка's notes, worded for its readers.
     notes = [
         f"{outcome['file']}: {warning['message_ru']}"

@@ -46,6 +46,7 @@ from dupmon.normalise import (
     read_staged_frames_of,
     resolve_municipalities,
 )
+from dupmon.pseudonymise import keyed_hash
 from dupmon.quarantine import quarantine
 from dupmon.raw_store import write_atomic
 from dupmon.settings import Settings
@@ -241,12 +242,14 @@ def run_suite(
     name: str = "export",
     docs_dir: Path | None = None,
     cache_dir: Path | None = None,
+    cache_key: bytes | None = None,
 ) -> ExpectationSuiteValidationResult:
     """Run the suite on a prepared staging table (prepare_frame) and return GX's result.
 
     With ``docs_dir`` the result is also added to the GX Data Docs site
-    there, under the validation name ``name``. With ``cache_dir`` too, the
-    compiled templates of its pages are kept there for later processes.
+    there, under the validation name ``name``. With ``cache_dir`` and
+    ``cache_key`` too, the compiled templates of its pages are kept there
+    for later processes, authenticated with the key (``template_key``).
     """
     gx = import_great_expectations()
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -273,7 +276,8 @@ def run_suite(
         context.add_data_docs_site(site_name="dupmon", site_config=data_docs_site(docs_dir))
         from dupmon.data_docs_view import COMPILED_TEMPLATES
 
-        COMPILED_TEMPLATES.keep_in(None if cache_dir is None else Path(cache_dir) / TEMPLATE_CACHE)
+        folder = None if cache_dir is None else Path(cache_dir) / TEMPLATE_CACHE
+        COMPILED_TEMPLATES.keep_in(folder, cache_key)
     index_columns = [column for column in (FILE_COLUMN, "source_row") if column in checked]
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
@@ -653,13 +657,26 @@ def _groups(exports: list[StagedExport]) -> list[list[StagedExport]]:
     return list(groups.values())
 
 
+def template_key(secret: bytes) -> bytes:
+    """Return the key that authenticates kept Data Docs templates.
+
+    It is derived from the pair-key secret, which is kept outside the data root.
+    """
+    return bytes.fromhex(keyed_hash(secret, "Data Docs templates"))
+
+
 def validate(
-    settings: Settings, monitoring_date: dt.date, directory: Directory
+    settings: Settings,
+    monitoring_date: dt.date,
+    directory: Directory,
+    secret: bytes | None = None,
 ) -> list[FileValidation]:
     """Validate every staged export of the date.
 
     Raises RejectedFileError when any file fails; those files are quarantined
     with their reports. Warnings are logged and returned, and do not stop the run.
+    With the pair-key ``secret``, the compiled templates of the Data Docs pages
+    are kept for later processes.
     """
     config = load_suite_config(settings.suite_file, directory)
     exports = load_staged(settings, monitoring_date)
@@ -695,6 +712,7 @@ def validate(
                 name=f"{monitoring_date.isoformat()} {', '.join(e.original_name for e in group)}",
                 docs_dir=settings.data_docs_dir,
                 cache_dir=settings.cache_dir,
+                cache_key=None if secret is None else template_key(secret),
             )
             text = json.dumps(
                 result.to_json_dict(), ensure_ascii=False, indent=1, default=str

@@ -7,9 +7,9 @@ and each expectation here fails on fewer, so its list is complete.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
+import os
 import stat
 import subprocess
 import sys
@@ -31,6 +31,7 @@ from dupmon.validate import (
     prepare_group,
     problems_from_result,
     run_suite,
+    template_key,
     unexpected_rows,
 )
 
@@ -556,42 +557,12 @@ def test_data_docs_compile_once(frame, directory, tmp_path, monkeypatch):
     assert len(list((tmp_path / "b" / "validations").rglob("*.html"))) == 1
 
 
-def test_later_process_loads_kept_templates(frame, directory, tmp_path, monkeypatch):
-    from dupmon.data_docs_view import COMPILED_TEMPLATES
-
-    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
-    cache = tmp_path / "cache"
-    COMPILED_TEMPLATES.clear()
-    run_suite(frame, config, False, name="a.csv", docs_dir=tmp_path / "a", cache_dir=cache)
-    # A new process starts with nothing in memory.
-    COMPILED_TEMPLATES.clear()
-    compiled = _counting_compiles(monkeypatch)
-
-    run_suite(frame, config, False, name="a.csv", docs_dir=tmp_path / "b", cache_dir=cache)
-
-    assert compiled == []
-    assert len(list((cache / TEMPLATE_CACHE).iterdir())) == len(COMPILED_TEMPLATES)
-    assert stat.S_IMODE((cache / TEMPLATE_CACHE).stat().st_mode) == 0o700
+KEY = template_key(b"a pair-key secret of the tests, long enough")
 
 
-def test_open_template_folder_not_used(frame, directory, tmp_path, monkeypatch, caplog):
-    from dupmon.data_docs_view import COMPILED_TEMPLATES
-
-    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
-    folder = tmp_path / "cache" / TEMPLATE_CACHE
-    folder.mkdir(parents=True)
-    folder.chmod(0o777)
-    COMPILED_TEMPLATES.clear()
-    compiled = _counting_compiles(monkeypatch)
-
-    run_suite(frame, config, False, name="a.csv", docs_dir=tmp_path / "a", cache_dir=folder.parent)
-
-    assert "page.j2" in compiled
-    assert list(folder.iterdir()) == []
-    assert "others may write to it" in caplog.text
-
-
-def _suite_with_kept_templates(frame, directory, docs_dir, cache, monkeypatch) -> list[str]:
+def _suite_with_kept_templates(
+    frame, directory, docs_dir, cache, monkeypatch, key: bytes | None = KEY
+) -> list[str]:
     """Run the suite as a new process would, keeping templates in ``cache``; return the
     names of the templates it compiled."""
     from dupmon.data_docs_view import COMPILED_TEMPLATES
@@ -600,9 +571,81 @@ def _suite_with_kept_templates(frame, directory, docs_dir, cache, monkeypatch) -
     COMPILED_TEMPLATES.clear()
     with monkeypatch.context() as patches:
         compiled = _counting_compiles(patches)
-        run_suite(frame, config, False, name="a.csv", docs_dir=docs_dir, cache_dir=cache)
+        run_suite(
+            frame, config, False, name="a.csv", docs_dir=docs_dir, cache_dir=cache, cache_key=key
+        )
     assert len(list((docs_dir / "validations").rglob("*.html"))) == 1
     return compiled
+
+
+def test_later_process_loads_kept_templates(frame, directory, tmp_path, monkeypatch):
+    from dupmon.data_docs_view import COMPILED_TEMPLATES
+
+    cache = tmp_path / "cache"
+    first = _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
+    again = _suite_with_kept_templates(frame, directory, tmp_path / "b", cache, monkeypatch)
+
+    assert "page.j2" in first
+    assert again == []
+    assert len(list((cache / TEMPLATE_CACHE).iterdir())) == len(COMPILED_TEMPLATES)
+    assert stat.S_IMODE((cache / TEMPLATE_CACHE).stat().st_mode) == 0o700
+
+
+def test_templates_without_key_stay_in_memory(frame, directory, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch, key=None)
+
+    assert not cache.exists()
+
+
+def _forged_files(folder: Path, marker: Path, key: bytes) -> None:
+    """Write over every kept file code that creates ``marker``, authenticated with ``key``."""
+    import io
+    import marshal
+    import pickle
+
+    from dupmon.data_docs_view import _FILE_HEADER, _MAC_BYTES, _mac
+    from jinja2.bccache import bc_magic
+
+    code = marshal.dumps(compile(f"open({str(marker)!r}, 'w').close()", "forged", "exec"))
+    for kept in folder.iterdir():
+        content = io.BytesIO(kept.read_bytes()[len(_FILE_HEADER) + _MAC_BYTES :])
+        content.seek(len(bc_magic))
+        forged = bc_magic + pickle.dumps(pickle.load(content), 2) + code
+        kept.write_bytes(_FILE_HEADER + _mac(key, kept.name, forged) + forged)
+
+
+def test_file_of_another_key_not_run(frame, directory, tmp_path, monkeypatch):
+    # Such as an export that someone able to rename folders in the region's
+    # data folder moved there from the quarantine.
+    cache = tmp_path / "cache"
+    marker = tmp_path / "marker"
+    _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
+    _forged_files(cache / TEMPLATE_CACHE, marker, template_key(b"another secret, also long enough"))
+
+    again = _suite_with_kept_templates(frame, directory, tmp_path / "b", cache, monkeypatch)
+    third = _suite_with_kept_templates(frame, directory, tmp_path / "c", cache, monkeypatch)
+
+    assert not marker.exists()
+    assert "page.j2" in again
+    assert third == []
+
+
+def test_forged_file_check_would_run(frame, directory, tmp_path, monkeypatch):
+    # The test above is only as strong as its forgery: with the right key
+    # the same files do run.
+    from dupmon.data_docs_view import COMPILED_TEMPLATES
+
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    cache = tmp_path / "cache"
+    marker = tmp_path / "marker"
+    _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
+    _forged_files(cache / TEMPLATE_CACHE, marker, KEY)
+    COMPILED_TEMPLATES.clear()
+
+    run_suite(frame, config, False, docs_dir=tmp_path / "b", cache_dir=cache, cache_key=KEY)
+
+    assert marker.exists()
 
 
 @pytest.mark.parametrize("damage", ["cut short", "bytes flipped"])
@@ -624,53 +667,27 @@ def test_damaged_template_file_compiled_again(frame, directory, tmp_path, monkey
     assert third == []
 
 
-def test_folder_swapped_after_check_unread(frame, directory, tmp_path, monkeypatch):
-    import io
-    import marshal
-    import pickle
-
-    from dupmon.data_docs_view import _FILE_HEADER, COMPILED_TEMPLATES
-    from jinja2.bccache import bc_magic
+def test_pipe_in_place_of_file_skipped(frame, directory, tmp_path, monkeypatch):
+    import signal
 
     cache = tmp_path / "cache"
-    folder = cache / TEMPLATE_CACHE
     _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
-    marker = tmp_path / "marker"
-    payload = marshal.dumps(compile(f"open({str(marker)!r}, 'w').close()", "forged", "exec"))
-    keep_in = COMPILED_TEMPLATES.keep_in
+    for cache_file in (cache / TEMPLATE_CACHE).iterdir():
+        cache_file.unlink()
+        os.mkfifo(cache_file)
 
-    def swapping(path):
-        used = keep_in(path)
-        # Another user puts a folder of forged files where the checked one was.
-        folder.rename(tmp_path / "moved")
-        folder.mkdir()
-        for kept in (tmp_path / "moved").iterdir():
-            content = io.BytesIO(kept.read_bytes()[len(_FILE_HEADER) + 32 :])
-            content.seek(len(bc_magic))
-            checksum = pickle.load(content)
-            forged = bc_magic + pickle.dumps(checksum, 2) + payload
-            (folder / kept.name).write_bytes(
-                _FILE_HEADER + hashlib.sha256(forged).digest() + forged
-            )
-        return used
+    def give_up(signum, frame):
+        raise TimeoutError("opening a named pipe of the template cache waited for a writer")
 
-    monkeypatch.setattr(COMPILED_TEMPLATES, "keep_in", swapping)
-    compiled = _suite_with_kept_templates(frame, directory, tmp_path / "b", cache, monkeypatch)
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(60)
+    try:
+        compiled = _suite_with_kept_templates(frame, directory, tmp_path / "b", cache, monkeypatch)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
-    assert compiled == []
-    assert not marker.exists()
-
-
-def test_linked_template_folder_not_used(frame, directory, tmp_path, monkeypatch, caplog):
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (tmp_path / "elsewhere").mkdir(mode=0o700)
-    (cache / TEMPLATE_CACHE).symlink_to(tmp_path / "elsewhere")
-
-    _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
-
-    assert list((tmp_path / "elsewhere").iterdir()) == []
-    assert "Data Docs templates are compiled anew" in caplog.text
+    assert "page.j2" in compiled
 
 
 def test_unwritable_template_files_warn_once(frame, directory, tmp_path, monkeypatch, caplog):
@@ -683,7 +700,7 @@ def test_unwritable_template_files_warn_once(frame, directory, tmp_path, monkeyp
     compiled = _suite_with_kept_templates(frame, directory, tmp_path / "b", cache, monkeypatch)
 
     assert "page.j2" in compiled
-    assert caplog.text.count("not kept on disk") == 1
+    assert caplog.text.count("templates are not kept in") == 1
 
 
 def test_data_docs_pages_as_gx_renders(frame, directory, tmp_path, monkeypatch):
