@@ -24,8 +24,10 @@ written over, and only a regular file of a bounded size is read.
 The cache keeps Jinja's compiled code objects, not templates. A template
 made from cached code still runs in its own view's environment, with that
 view's filters, because Jinja executes the code anew for each environment.
-Every ``PageView`` has the same environment settings, which the compiled
-code depends on (autoescape and extensions), so the code fits every view.
+Every ``PageView`` of one release of GX and dupmon has the same
+environment settings and filters, which the compiled code depends on
+(autoescape, extensions, filters that take the context), so the code fits
+every view. Kept files name those releases (``VIEW_VERSION``).
 
 This module imports GX at its top, so import it only where GX is imported
 already: GX imports it to build a site that names ``PageView``, and
@@ -34,12 +36,15 @@ already: GX imports it to build a site that names ``PageView``, and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import os
 import secrets
 import stat
+import time
+from importlib import metadata
 from pathlib import Path
 from types import CodeType
 
@@ -49,8 +54,16 @@ from great_expectations.render.view import DefaultJinjaPageView
 log = logging.getLogger(__name__)
 
 
-# The start of every kept file. A file of another Jinja release is compiled anew.
-_FILE_HEADER = f"dupmon compiled Jinja template, Jinja {jinja2.__version__}\n".encode()
+# Raise when ``PageView`` changes its environment: Jinja's code depends on
+# the environment's settings and filters, which the template's text does not show.
+VIEW_VERSION = 1
+# The start of every kept file. Code kept under another release of Jinja or
+# GX, whose views set the environment up, or another ``PageView`` is
+# compiled anew.
+_FILE_HEADER = (
+    f"dupmon compiled Jinja template, Jinja {jinja2.__version__}, "
+    f"GX {metadata.version('great-expectations')}, view {VIEW_VERSION}\n"
+).encode()
 _MAC_BYTES = hashlib.sha256().digest_size
 # GX's largest template compiles to a few tens of kilobytes.
 _MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -77,18 +90,22 @@ class CompiledTemplates(jinja2.BytecodeCache):
     def keep_in(self, folder: Path | None, key: bytes | None = None) -> bool:
         """Keep compiled code in ``folder`` from now on, authenticated with ``key``.
 
-        Without either, code is kept in memory only. The folder is created,
-        readable by its owner alone. Returns whether it is used.
+        Without either, code is kept in memory only. A new folder is made
+        readable by its owner alone. A symbolic link is not followed, so
+        that no one can make the step write its files elsewhere. Temporary
+        files that a killed process left are removed. Returns whether the
+        folder is used.
         """
         self._files = None
         if folder is None or not key:
             return False
         try:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if folder.is_symlink():
+                raise OSError("it is a symbolic link, which is not followed")
+            _remove_left_temporaries(folder)
         except OSError as error:
-            log.warning(
-                "Data Docs templates are compiled anew: cannot create %s: %s", folder, error
-            )
+            log.warning("Data Docs templates are compiled anew: %s: %s", folder, error)
             return False
         self._write_failed = False
         self._files = (folder, key)
@@ -136,6 +153,21 @@ class CompiledTemplates(jinja2.BytecodeCache):
 
     def __len__(self) -> int:
         return len(self._code)
+
+
+# A temporary file older than this was left by a process that was killed.
+_LEFT_AFTER_SECONDS = 3600
+
+
+def _remove_left_temporaries(folder: Path) -> None:
+    now = time.time()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+                continue
+            with contextlib.suppress(OSError):
+                if now - entry.stat(follow_symlinks=False).st_mtime > _LEFT_AFTER_SECONDS:
+                    os.unlink(entry.path)
 
 
 def _file_name(bucket: jinja2.bccache.Bucket) -> str:

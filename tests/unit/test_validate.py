@@ -690,6 +690,48 @@ def test_pipe_in_place_of_file_skipped(frame, directory, tmp_path, monkeypatch):
     assert "page.j2" in compiled
 
 
+def test_code_of_other_release_compiled_again(frame, directory, tmp_path, monkeypatch):
+    from dupmon import data_docs_view
+
+    cache = tmp_path / "cache"
+    _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
+    # As after an upgrade of GX, whose views may set up Jinja otherwise.
+    monkeypatch.setattr(data_docs_view, "_FILE_HEADER", b"dupmon compiled Jinja template, next\n")
+
+    again = _suite_with_kept_templates(frame, directory, tmp_path / "b", cache, monkeypatch)
+    third = _suite_with_kept_templates(frame, directory, tmp_path / "c", cache, monkeypatch)
+
+    assert "page.j2" in again
+    assert third == []
+
+
+def test_linked_template_folder_not_used(frame, directory, tmp_path, monkeypatch, caplog):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (cache / TEMPLATE_CACHE).symlink_to(tmp_path / "elsewhere")
+
+    compiled = _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
+
+    assert "page.j2" in compiled
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    assert "is a symbolic link" in caplog.text
+
+
+def test_left_temporary_files_removed(frame, directory, tmp_path, monkeypatch):
+    folder = tmp_path / "cache" / TEMPLATE_CACHE
+    folder.mkdir(parents=True)
+    old, recent = folder / ".a.code.1.tmp", folder / ".b.code.2.tmp"
+    old.write_bytes(b"left by a killed process")
+    recent.write_bytes(b"being written by another process")
+    os.utime(old, (1, 1))
+
+    _suite_with_kept_templates(frame, directory, tmp_path / "a", folder.parent, monkeypatch)
+
+    assert not old.exists()
+    assert recent.exists()
+
+
 def test_unwritable_template_files_warn_once(frame, directory, tmp_path, monkeypatch, caplog):
     cache = tmp_path / "cache"
     _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
