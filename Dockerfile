@@ -36,6 +36,9 @@ COPY --chown=airflow:root requirements.txt constraints.txt pyproject.toml setup.
 COPY --chown=airflow:root include /opt/dupmon/include
 # Editable, so that the package finds its templates, GX suite and default
 # region configuration under /opt/dupmon/include, where it looks for them.
+# The editable install compiles no bytecode; without it every task process
+# would compile dupmon's modules anew wherever bytecode is not written.
 RUN pip install --no-cache-dir -r /opt/dupmon/requirements.txt -c /opt/dupmon/constraints.txt \
-    && pip install --no-cache-dir --no-deps -e /opt/dupmon
+    && pip install --no-cache-dir --no-deps -e /opt/dupmon \
+    && python -m compileall -q /opt/dupmon/include
 COPY --from=c-modules --chown=airflow:root /tmp/dupmon-module/ /opt/dupmon/include/dupmon/

@@ -15,7 +15,11 @@ CALC_LIBRARY := /usr/lib/libreoffice/program/libsclo.so
 
 .PHONY: demo test setup system-packages clean
 
+# The bytecode of the project's own modules is written here, since an
+# environment with PYTHONDONTWRITEBYTECODE set would otherwise compile them
+# anew in every task process. Files already compiled are skipped.
 setup: system-packages $(STAMP)
+	$(BIN)/python -m compileall -q include dags plugins
 
 # Installs the packages as root when soffice, LibreOffice Calc, pdftotext or
 # pdftoppm is missing; otherwise prints the command to run as root.

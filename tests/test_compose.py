@@ -85,6 +85,22 @@ def test_dockerfile_installs_requirements():
     assert "-e /opt/dupmon" in text
 
 
+def test_dockerfile_compiles_package_bytecode():
+    # An editable install writes no bytecode, and a task process that may
+    # not write it would compile dupmon's modules at every start.
+    last = _dockerfile_stages()[-1]
+
+    assert "python -m compileall -q /opt/dupmon/include" in last
+    assert last.index("-e /opt/dupmon") < last.index("compileall")
+
+
+def test_make_setup_compiles_project_bytecode():
+    recipe = re.search(r"^setup:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+
+    assert recipe is not None
+    assert "-m compileall -q include dags plugins" in recipe.group(1)
+
+
 @pytest.mark.parametrize("name", AIRFLOW_SERVICES)
 def test_airflow_service_celery_executor(services, name):
     env = environment(services[name])
