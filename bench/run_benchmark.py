@@ -25,12 +25,14 @@ settings (``dupmon_airflow.celery_config``) or dupmon's LocalExecutor
 
 With ``--repeat N``, the floor and each step of the second date run N
 times, and the figures are the medians, with the fastest and slowest run
-beside them. Before each repeat, what a first run would not find is
+beside them. Before each timed run, what a first run would not find is
 removed: the files the floor wrote, the raw copies and staged tables of the
 date's exports before ingest, its validation results before validate, its
 table of pairs before normalise, its snapshot before the snapshot step and
-its reports before the delta. On ext4, a file renamed over an existing one
-or truncated is written out at once, which a first run does not pay.
+its reports before the delta. On ext4, renaming a file over an existing
+one, or truncating one, starts writing its data to disk at once (the
+``auto_da_alloc`` mount option, on by default), which a first run does not
+pay.
 
 Before each timed run of the floor and of the steps it waits ``--pause``
 seconds (5 by default), so that every measurement starts from the same
@@ -548,8 +550,8 @@ def _benchmark_in(
         for _ in range(repeat):
             parts = []
             for region in regions:
-                # The first run of the floor without huge pages would find
-                # the files of the plain floor's runs.
+                # Reset before the first run too, because the first run of the
+                # floor without huge pages would find the plain floor's files.
                 reset_for_first_run(step, data / region, CURRENT)
                 settle(pause)
                 parts.append(

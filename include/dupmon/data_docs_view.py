@@ -14,11 +14,11 @@ Each validate task in a process of its own still compiled the templates
 it used once: 0.17 s of its Data Docs on a 2-core Intel Xeon virtual
 machine. So the cache can also keep the code in a folder
 (``CompiledTemplates.keep_in``), and a later process loads it from there.
-Python runs code loaded from that folder, and whoever may rename folders
-in the region's data folder could put any file there, a quarantined
-export among them. So each file carries an HMAC-SHA256 of its name and
+Python runs code loaded from that folder. Anyone allowed to rename
+folders in the region's data folder could put any file there, such as a
+quarantined export. So each file carries an HMAC-SHA256 of its name and
 content under a key derived from the pair-key secret, which is kept
-outside the data root. A file without a valid one is compiled anew and
+outside the data root. A file without a valid HMAC is compiled anew and
 written over, and only a regular file of a bounded size is read.
 
 The cache keeps Jinja's compiled code objects, not templates. A template
@@ -27,7 +27,7 @@ view's filters, because Jinja executes the code anew for each environment.
 Every ``PageView`` of one release of GX and dupmon has the same
 environment settings and filters, which the compiled code depends on
 (autoescape, extensions, filters that take the context), so the code fits
-every view. Kept files name those releases (``VIEW_VERSION``).
+every view. Kept files record those releases and ``VIEW_VERSION``.
 
 This module imports GX at its top, so import it only where GX is imported
 already: GX imports it to build a site that names ``PageView``, and
@@ -54,8 +54,8 @@ from great_expectations.render.view import DefaultJinjaPageView
 log = logging.getLogger(__name__)
 
 
-# Raise when ``PageView`` changes its environment: Jinja's code depends on
-# the environment's settings and filters, which the template's text does not show.
+# Increase this number when ``PageView`` changes its environment, because
+# Jinja's code depends on settings and filters that the template's text does not show.
 VIEW_VERSION = 1
 # The start of every kept file. Code kept under another release of Jinja or
 # GX, whose views set the environment up, or another ``PageView`` is
@@ -65,7 +65,7 @@ _FILE_HEADER = (
     f"GX {metadata.version('great-expectations')}, view {VIEW_VERSION}\n"
 ).encode()
 _MAC_BYTES = hashlib.sha256().digest_size
-# GX's largest template compiles to a few tens of kilobytes.
+# The largest kept file of GX 1.24's templates is about 15 KB.
 _MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
@@ -102,10 +102,15 @@ class CompiledTemplates(jinja2.BytecodeCache):
         try:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             if folder.is_symlink():
-                raise OSError("it is a symbolic link, which is not followed")
+                raise OSError("the folder is a symbolic link, which is not followed")
             _remove_left_temporaries(folder)
         except OSError as error:
-            log.warning("Data Docs templates are compiled anew: %s: %s", folder, error)
+            log.warning(
+                "Keeping compiled Data Docs templates in %s failed, so each process compiles "
+                "them: %s",
+                folder,
+                error,
+            )
             return False
         self._write_failed = False
         self._files = (folder, key)
@@ -142,13 +147,13 @@ class CompiledTemplates(jinja2.BytecodeCache):
                 temporary.unlink(missing_ok=True)
                 raise
         except OSError as error:
-            # Once per folder: every template of a run would fail alike.
+            # Log once per folder, because every template of the run fails the same way.
             if not self._write_failed:
                 self._write_failed = True
                 log.warning("Compiled Data Docs templates are not kept in %s: %s", folder, error)
 
     def clear(self) -> None:
-        """Forget the code kept in memory; files in the folder stay."""
+        """Forget the code kept in memory. Files in the folder stay."""
         self._code.clear()
 
     def __len__(self) -> int:
@@ -160,6 +165,7 @@ _LEFT_AFTER_SECONDS = 3600
 
 
 def _remove_left_temporaries(folder: Path) -> None:
+    """Remove the temporary files in ``folder`` older than ``_LEFT_AFTER_SECONDS``."""
     now = time.time()
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -195,14 +201,18 @@ def _read(bucket: jinja2.bccache.Bucket, folder: Path, key: bytes) -> CodeType |
     content = data[len(_FILE_HEADER) + _MAC_BYTES :]
     mac = data[len(_FILE_HEADER) : len(_FILE_HEADER) + _MAC_BYTES]
     if not data.startswith(_FILE_HEADER) or not hmac.compare_digest(mac, _mac(key, name, content)):
-        log.info("The kept code of Data Docs template %s is not ours, damaged or old", name)
+        log.info(
+            "Kept code of Data Docs template %s has an invalid header or HMAC "
+            "(foreign, damaged or of another release); compiling it again",
+            name,
+        )
         return None
     # Jinja's own format: its magic, the template's checksum and the code.
     # A file of another template source leaves the bucket empty.
     try:
         bucket.bytecode_from_string(content)
     except Exception as error:
-        log.warning("The kept code of Data Docs template %s is unreadable: %s", name, error)
+        log.warning("Loading kept code of Data Docs template %s failed: %s", name, error)
         bucket.reset()
     if not isinstance(bucket.code, CodeType):
         bucket.reset()

@@ -67,7 +67,7 @@ PARTIAL_UNEXPECTED_COUNT = 20
 # does not use (KL divergence, Kolmogorov-Smirnov tests, Altair charts).
 # Deferring them took about 0.8 s off GX's import (see dupmon.deferred_import).
 GX_DEFERRED_MODULES = ("scipy.stats", "altair")
-# The folder under the cache folder for the compiled Data Docs templates.
+# The folder, in the cache folder, of the compiled Data Docs templates.
 TEMPLATE_CACHE = "data_docs_templates"
 
 
@@ -681,6 +681,7 @@ def validate(
     config = load_suite_config(settings.suite_file, directory)
     exports = load_staged(settings, monitoring_date)
     results_dir = staging_dir(settings, monitoring_date).parent / "validation"
+    cache_key = None if secret is None else template_key(secret)
     by_file: dict[str, FileValidation] = {}
     rejected: dict[str, RejectedFileError] = {}
     # GX's import is about a second of Python. Reading and resolving the
@@ -712,7 +713,7 @@ def validate(
                 name=f"{monitoring_date.isoformat()} {', '.join(e.original_name for e in group)}",
                 docs_dir=settings.data_docs_dir,
                 cache_dir=settings.cache_dir,
-                cache_key=None if secret is None else template_key(secret),
+                cache_key=cache_key,
             )
             text = json.dumps(
                 result.to_json_dict(), ensure_ascii=False, indent=1, default=str

@@ -563,8 +563,10 @@ KEY = template_key(b"a pair-key secret of the tests, long enough")
 def _suite_with_kept_templates(
     frame, directory, docs_dir, cache, monkeypatch, key: bytes | None = KEY
 ) -> list[str]:
-    """Run the suite as a new process would, keeping templates in ``cache``; return the
-    names of the templates it compiled."""
+    """Run the suite as a new process would, keeping templates in ``cache``.
+
+    Return the names of the templates it compiled.
+    """
     from dupmon.data_docs_view import COMPILED_TEMPLATES
 
     config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
@@ -599,7 +601,10 @@ def test_templates_without_key_stay_in_memory(frame, directory, tmp_path, monkey
 
 
 def _forged_files(folder: Path, marker: Path, key: bytes) -> None:
-    """Write over every kept file code that creates ``marker``, authenticated with ``key``."""
+    """Replace the code in every kept file with code that creates ``marker``, signed by ``key``.
+
+    The forgery keeps each file's template checksum, so only the HMAC can reject it.
+    """
     import io
     import marshal
     import pickle
@@ -608,16 +613,16 @@ def _forged_files(folder: Path, marker: Path, key: bytes) -> None:
     from jinja2.bccache import bc_magic
 
     code = marshal.dumps(compile(f"open({str(marker)!r}, 'w').close()", "forged", "exec"))
-    for kept in folder.iterdir():
-        content = io.BytesIO(kept.read_bytes()[len(_FILE_HEADER) + _MAC_BYTES :])
+    for cache_file in folder.iterdir():
+        content = io.BytesIO(cache_file.read_bytes()[len(_FILE_HEADER) + _MAC_BYTES :])
         content.seek(len(bc_magic))
         forged = bc_magic + pickle.dumps(pickle.load(content), 2) + code
-        kept.write_bytes(_FILE_HEADER + _mac(key, kept.name, forged) + forged)
+        cache_file.write_bytes(_FILE_HEADER + _mac(key, cache_file.name, forged) + forged)
 
 
 def test_file_of_another_key_not_run(frame, directory, tmp_path, monkeypatch):
-    # Such as an export that someone able to rename folders in the region's
-    # data folder moved there from the quarantine.
+    # The forged files play the part of an export that someone allowed to
+    # rename folders in the region's data folder moved there from the quarantine.
     cache = tmp_path / "cache"
     marker = tmp_path / "marker"
     _suite_with_kept_templates(frame, directory, tmp_path / "a", cache, monkeypatch)
@@ -631,7 +636,7 @@ def test_file_of_another_key_not_run(frame, directory, tmp_path, monkeypatch):
     assert third == []
 
 
-def test_forged_file_check_would_run(frame, directory, tmp_path, monkeypatch):
+def test_forged_file_runs_with_key(frame, directory, tmp_path, monkeypatch):
     # The test above is only as strong as its forgery: with the right key
     # the same files do run.
     from dupmon.data_docs_view import COMPILED_TEMPLATES
@@ -677,7 +682,7 @@ def test_pipe_in_place_of_file_skipped(frame, directory, tmp_path, monkeypatch):
         os.mkfifo(cache_file)
 
     def give_up(signum, frame):
-        raise TimeoutError("opening a named pipe of the template cache waited for a writer")
+        raise TimeoutError("opening a named pipe in the template cache timed out")
 
     previous = signal.signal(signal.SIGALRM, give_up)
     signal.alarm(60)
