@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from dupmon.errors import ConfigError
 from dupmon.text import clean_display, match_key
+from dupmon.yaml_files import read_yaml
 
 if TYPE_CHECKING:
     from dupmon.regions import RegionConfig
@@ -173,10 +172,7 @@ def load_directory(path: Path, region: RegionConfig | None = None) -> Directory:
     region.yaml). Without it the id is the folder name, the name is empty and
     the time zone is UTC.
     """
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise DirectoryError(f"cannot read the municipality directory {path}: {error}") from error
+    raw = read_yaml(path, "the municipality directory ", DirectoryError)
     if not isinstance(raw, dict):
         raise DirectoryError(f"{path}: the directory must be a mapping with a municipalities list")
     if "region" in raw:

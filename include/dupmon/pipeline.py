@@ -17,8 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-
 from dupmon.delta import (
     CURRENT_COLUMNS,
     KEY_COLUMNS,
@@ -52,6 +50,7 @@ from dupmon.snapshot import (
 )
 from dupmon.threads import note_thread_failure
 from dupmon.trend import attach_history, history_figures, load_history
+from dupmon.yaml_files import read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +115,7 @@ def load_region(settings: Settings) -> Region:
         )
     config = load_region_config(folder)
     directory = load_directory(folder / "municipalities.yaml", config)
-    try:
-        texts = yaml.safe_load((folder / "texts.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read {folder / 'texts.yaml'}: {error}") from error
+    texts = read_yaml(folder / "texts.yaml") or {}
     # The templates read the region's names with the other texts.
     texts = {"region_name": config.name, "region_name_genitive": config.name_genitive, **texts}
     recipients = load_recipients(folder / "recipients.yaml", directory)

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from dupmon.errors import ConfigError
 from dupmon.settings import REGION_FILE, Settings, check_region_name, configured_regions
+from dupmon.yaml_files import read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +63,7 @@ def load_region_config(folder: Path) -> RegionConfig:
             f"{path} is missing: every region folder needs a region.yaml with {', '.join(KEYS)}; "
             f"copy {EXAMPLE} and edit it"
         )
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read {path}: {error}") from error
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{path}: the file must be a mapping with the keys {', '.join(KEYS)}; see {EXAMPLE}"

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jinja2
-import yaml
 
 from dupmon import russian
 from dupmon.delta import Delta, MunicipalityRow
@@ -43,6 +42,7 @@ from dupmon.organisations import organisation_rows
 from dupmon.raw_store import write_atomic
 from dupmon.register import CURRENT, RESOLVED
 from dupmon.trend import school_year_start
+from dupmon.yaml_files import read_yaml
 
 if TYPE_CHECKING:
     from dupmon.mail import OutgoingMessage
@@ -562,10 +562,7 @@ def load_chart_captions(templates_dir: Path) -> dict[str, str]:
 
 
 def _load_line_templates(path: Path, keys: tuple[str, ...]) -> dict[str, str]:
-    try:
-        lines = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read the template file {path}: {error}") from error
+    lines = read_yaml(path, "the template file ") or {}
     missing = [key for key in keys if not lines.get(key)]
     if missing:
         raise ConfigError(f"{path} lacks {', '.join(missing)}; add a template line for each")

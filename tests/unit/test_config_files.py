@@ -1,12 +1,15 @@
 """A region's YAML files that cannot be read give a ConfigError naming the file."""
 
+import datetime as dt
 import shutil
 
 import pytest
+import yaml
 from dupmon.errors import ConfigError
 from dupmon.pipeline import load_region
 from dupmon.render import load_subjects
 from dupmon.settings import INCLUDE_DIR, Settings
+from dupmon.yaml_files import read_yaml
 
 SAKHALIN = INCLUDE_DIR / "config" / "regions" / "sakhalin"
 
@@ -43,3 +46,37 @@ def test_unreadable_subjects_file_named(tmp_path, damage):
 
     with pytest.raises(ConfigError, match="subjects.yaml"):
         load_subjects(templates)
+
+
+@pytest.mark.parametrize("file_name", ["region.yaml", "municipalities.yaml", "texts.yaml"])
+def test_impossible_date_line_given(tmp_path, file_name):
+    settings = _region_with(tmp_path, file_name, DAMAGE["impossible date"])
+    text = (settings.config_dir / "sakhalin" / file_name).read_text(encoding="utf-8")
+    line = text.splitlines().index("updated: 2024-02-30") + 1
+
+    with pytest.raises(ConfigError) as raised:
+        load_region(settings)
+
+    assert f'in "{file_name}", line {line}, column 10' in str(raised.value)
+    assert "'2024-02-30' is not a date" in str(raised.value)
+
+
+def test_possible_dates_still_read(tmp_path):
+    path = tmp_path / "dates.yaml"
+    path.write_text("day: 2024-02-29\ntime: 2024-02-29 10:30:00\nlist: [2023-12-31]\n")
+
+    assert read_yaml(path) == {
+        "day": dt.date(2024, 2, 29),
+        "time": dt.datetime(2024, 2, 29, 10, 30),
+        "list": [dt.date(2023, 12, 31)],
+    }
+
+
+def test_safe_loader_left_unchanged(tmp_path):
+    # The loader with the dates' places is dupmon's own: PyYAML's safe
+    # loader, which other code in the process may use, is left as it was.
+    read_yaml(SAKHALIN / "region.yaml")
+
+    with pytest.raises(ValueError, match="day is out of range") as raised:
+        yaml.safe_load("updated: 2024-02-30\n")
+    assert not isinstance(raised.value, yaml.YAMLError)
