@@ -23,9 +23,13 @@ starts and runs the step in a fork, as a Celery worker with dupmon's
 settings (``dupmon_airflow.celery_config``) or dupmon's LocalExecutor
 (``dupmon_airflow.local_executor``) runs the validate task.
 
-With ``--repeat N``, the floor and each step of the second date run N
-times, and the figures are the medians, with the fastest and slowest run
-beside them. Before each timed run, what a first run would not find is
+With ``--repeat N``, the floors and the steps of the second date run in N
+rounds, each of which runs both floors and then every step once, in the
+pipeline's order. Each figure is the median over the rounds, with the
+fastest and slowest run beside it. The total's ratio to a floor is the
+median of the rounds' own ratios. On a machine whose speed drifts from
+minute to minute, a round's steps and its floor share the drift. Medians
+taken over the whole run would compare figures measured minutes apart. Before each timed run, what a first run would not find is
 removed: the files the floor wrote, the raw copies and staged tables of the
 date's exports before ingest, its validation results before validate, its
 table of pairs before normalise, its snapshot before the snapshot step and
@@ -64,6 +68,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -421,6 +426,26 @@ def median_run(runs: list[dict]) -> dict:
     return middle
 
 
+def round_figures(runs: dict[str, dict]) -> dict:
+    """Return one round's floors, its total over the steps and the total's ratios to the floors."""
+    total = sum(runs[step]["seconds"] for step in STEPS)
+    floor = runs["floor"]["seconds"]
+    floor_no_thp = runs["floor-no-thp"]["seconds"]
+    return {
+        "floor_seconds": floor,
+        "floor_no_thp_seconds": floor_no_thp,
+        "total_seconds": total,
+        "ratio": total / floor if floor else None,
+        "ratio_no_thp": total / floor_no_thp if floor_no_thp else None,
+    }
+
+
+def median_ratio(rounds: list[dict], key: str) -> float | None:
+    """Return the median of the rounds' ratios, the lower middle one for an even number."""
+    ratios = [item[key] for item in rounds if item[key] is not None]
+    return statistics.median_low(ratios) if ratios else None
+
+
 def reset_for_first_run(step: str, region_data: Path, day: dt.date) -> None:
     """Remove from a region's data folder what a first run of ``step`` would not find.
 
@@ -545,37 +570,38 @@ def _benchmark_in(
     }
     load_before = os.getloadavg()[0]
 
-    def timed(step: str) -> dict:
-        runs = []
-        for _ in range(repeat):
-            parts = []
-            for region in regions:
-                # Reset before the first run too, because the first run of the
-                # floor without huge pages would find the plain floor's files.
-                reset_for_first_run(step, data / region, CURRENT)
-                settle(pause)
-                parts.append(
-                    run_step(
-                        step, data, root / region / "inbox", CURRENT, region, config_dir, preload_gx
-                    )
-                )
-            runs.append(sum_steps(parts))
-        return median_run(runs)
+    def run_once(step: str) -> dict:
+        parts = []
+        for region in regions:
+            # Reset before the first run too, because the first run of the
+            # floor without huge pages would find the plain floor's files.
+            reset_for_first_run(step, data / region, CURRENT)
+            settle(pause)
+            inbox = root / region / "inbox"
+            parts.append(run_step(step, data, inbox, CURRENT, region, config_dir, preload_gx))
+        return sum_steps(parts)
 
-    result["floor"] = timed("floor")
-    result["floor_no_thp"] = timed("floor-no-thp")
-    # Each step is repeated before the next runs, so every repeat of a
-    # step reads what one run of the step before it wrote.
+    runs: dict[str, list[dict]] = {name: [] for name in (*FLOORS, *STEPS)}
+    rounds = []
+    for _ in range(repeat):
+        # Each step reads what the step before it wrote in the same round.
+        # The round's total is compared with the floor of the same round.
+        this_round = {}
+        for name in (*FLOORS, *STEPS):
+            this_round[name] = run_once(name)
+            runs[name].append(this_round[name])
+        rounds.append(round_figures(this_round))
+    result["rounds"] = rounds
+    result["floor"] = median_run(runs["floor"])
+    result["floor_no_thp"] = median_run(runs["floor-no-thp"])
     for step in STEPS:
-        result["steps"][step] = timed(step)
+        result["steps"][step] = median_run(runs[step])
     result["load_average"] = [load_before, os.getloadavg()[0]]
-    floor = result["floor"]["seconds"]
     total = sum(item["seconds"] for item in result["steps"].values())
     validate = result["steps"]["validate"]
     result["total_seconds"] = total
-    result["total_ratio"] = total / floor if floor else None
-    floor_no_thp = result["floor_no_thp"]["seconds"]
-    result["total_ratio_no_thp"] = total / floor_no_thp if floor_no_thp else None
+    result["total_ratio"] = median_ratio(rounds, "ratio")
+    result["total_ratio_no_thp"] = median_ratio(rounds, "ratio_no_thp")
     result["peak_bytes"] = max(item["peak_bytes"] for item in result["steps"].values())
     result["validate_share"] = validate["seconds"] / total if total else None
     result["gx_share"] = validate["gx_seconds"] / total if total else None
@@ -618,6 +644,11 @@ def spread(figures: dict) -> str:
     return f" [{figures['min_seconds']:.2f}-{figures['max_seconds']:.2f}]"
 
 
+def ratio_spread(rounds: list[dict], key: str) -> str:
+    ratios = [item[key] for item in rounds if item[key] is not None]
+    return f" [{min(ratios):.1f}-{max(ratios):.1f}]" if ratios else ""
+
+
 def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict] | None) -> str:
     lines = [
         f"Command: `{command}`",
@@ -655,6 +686,9 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
         validate = result["steps"]["validate"]
         cells.append(f"{result['total_seconds']:.2f} ({result['total_ratio']:.1f})")
         cells.append(f"{result['total_ratio_no_thp']:.1f}")
+        if repeated and result.get("rounds"):
+            cells[-2] += ratio_spread(result["rounds"], "ratio")
+            cells[-1] += ratio_spread(result["rounds"], "ratio_no_thp")
         cells.append(f"{result['peak_bytes'] / 1024**2:.0f}")
         cells.append(f"{validate['gx_import_seconds']:.2f}")
         cells.append(f"{validate['gx_seconds']:.2f} ({result['gx_share']:.0%})")
@@ -682,7 +716,9 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
     if any(result.get("repeat", 1) > 1 for result in results):
         lines[-1] += (
             " With repeats, each figure is the median run, the fastest and slowest in brackets; "
-            "the total adds the medians."
+            "the total adds the medians. Each round ran both floors and then every step once, "
+            "and a total's ratio is the median of the rounds' ratios, each round's steps over "
+            "that round's floor, the lowest and highest in brackets."
         )
     if dags:
         lines += [
@@ -740,8 +776,8 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat",
         type=positive_int,
         default=1,
-        help="runs of the floor and of each step of the second date; the median is reported "
-        "(with an even number, the faster of the two middle runs; default 1)",
+        help="rounds of runs of the floors and the steps of the second date; the median is "
+        "reported (with an even number, the faster of the two middle runs; default 1)",
     )
     parser.add_argument(
         "--regions",
@@ -824,7 +860,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             results.append(result)
             print(
-                f"{size:>9,} pairs: total {result['total_seconds']:.2f} s = "
+                f"{size:>9,} pairs: total {result['total_seconds']:.2f} s, "
                 f"{result['total_ratio']:.1f} x floor "
                 f"({result['total_ratio_no_thp']:.1f} x the floor with huge pages off), "
                 f"peak {result['peak_bytes'] / 1024**2:.0f} MiB",

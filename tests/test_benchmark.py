@@ -59,6 +59,10 @@ def test_benchmark_tiny_run(tmp_path):
     assert list((tmp_path / "work").iterdir()) == []
     for figures in [run["floor"], *run["steps"].values()]:
         assert figures["min_seconds"] <= figures["seconds"] <= figures["max_seconds"]
+    assert len(run["rounds"]) == 2
+    ratios = [item["ratio"] for item in run["rounds"]]
+    assert min(ratios) <= run["total_ratio"] <= max(ratios)
+    assert "median of the rounds' ratios" in table.read_text(encoding="utf-8")
 
 
 def test_benchmark_preload_gx(tmp_path):
@@ -126,6 +130,50 @@ def test_pause_before_each_timed_run(tmp_path, monkeypatch):
     assert timed[0::2] == [("pause", 2.5)] * (len(timed) // 2)
     assert {step for step, _ in timed[1::2]} == {"floor", "floor-no-thp", *bench.STEPS}
     assert result["pause_seconds"] == 2.5
+
+
+def test_repeats_run_in_rounds(tmp_path, monkeypatch):
+    bench = _bench_module()
+    order = []
+    # Each round is slower than the one before, as on a machine that slows
+    # down: in round n the floor and each step take n + 1 s.
+    def run_step(step, data, inbox, day, region, config_dir, preload_gx=False):
+        if day == bench.CURRENT:
+            order.append(step)
+        seconds = float(1 + order.count("floor")) if day == bench.CURRENT else 1.0
+        return {"seconds": seconds, "peak_bytes": 1, "gx_import_seconds": 0.1, "gx_seconds": 0.2}
+
+    monkeypatch.setattr(bench, "run_step", run_step)
+    monkeypatch.setattr(bench, "reset_for_first_run", lambda step, folder, day: None)
+
+    result = bench.benchmark(30, 1, tmp_path, ["sakhalin"], repeat=3)
+
+    one_round = ["floor", "floor-no-thp", *bench.STEPS]
+    assert order == one_round * 3
+    assert [item["floor_seconds"] for item in result["rounds"]] == [2.0, 3.0, 4.0]
+    assert [item["total_seconds"] for item in result["rounds"]] == [10.0, 15.0, 20.0]
+    # Every round's steps take five times its floor, so every round's
+    # ratio is 5, where the ratio of the medians would not be if the runs
+    # of one step came one after the other.
+    assert result["total_ratio"] == 5.0
+    assert result["total_ratio_no_thp"] == 5.0
+
+
+def test_ratio_is_median_of_rounds():
+    bench = _bench_module()
+    rounds = [
+        bench.round_figures(
+            {"floor": {"seconds": floor}, "floor-no-thp": {"seconds": floor / 2}}
+            | {step: {"seconds": seconds} for step in bench.STEPS}
+        )
+        for floor, seconds in ((1.0, 1.0), (2.0, 1.0), (1.0, 2.0), (4.0, 1.0))
+    ]
+
+    assert [item["ratio"] for item in rounds] == [5.0, 2.5, 10.0, 1.25]
+    # With an even number of rounds the lower middle ratio is taken.
+    assert bench.median_ratio(rounds, "ratio") == 2.5
+    assert bench.median_ratio(rounds, "ratio_no_thp") == 5.0
+    assert bench.ratio_spread(rounds, "ratio") == " [1.2-10.0]"
 
 
 def test_pause_rejects_invalid_values():
