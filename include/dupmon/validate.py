@@ -167,7 +167,7 @@ def _used_columns(item: dict) -> set[str]:
 
 
 def _build_suite(gx, config: dict, no_duplicates: bool, columns: set[str]):
-    suite = gx.ExpectationSuite(name=config["name"], meta=config.get("meta"))
+    expectations = []
     for item in config["expectations"]:
         meta = item.get("meta", {})
         # A column the layout lacks is reported once by its existence check;
@@ -182,8 +182,12 @@ def _build_suite(gx, config: dict, no_duplicates: bool, columns: set[str]):
         expectation = expectation_class(**item["kwargs"], meta=meta)
         if item.get("severity"):
             expectation.severity = item["severity"]
-        suite.add_expectation(expectation)
-    return suite
+        expectations.append(expectation)
+    # Given to the suite at once, because add_expectation compares the dump
+    # of each expectation with those of all added before it.
+    return gx.ExpectationSuite(
+        name=config["name"], meta=config.get("meta"), expectations=expectations
+    )
 
 
 def _expectation_class(gx, type_name: str):
@@ -252,7 +256,12 @@ def run_suite(
     for later processes, authenticated with the key (``template_key``).
     """
     gx = import_great_expectations()
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
     from great_expectations.execution_engine import pandas_execution_engine
 
     # GX hashes every row of a frame under HASH_THRESHOLD bytes for the batch
@@ -279,24 +288,29 @@ def run_suite(
         folder = None if cache_dir is None else Path(cache_dir) / TEMPLATE_CACHE
         COMPILED_TEMPLATES.keep_in(folder, cache_key)
     index_columns = [column for column in (FILE_COLUMN, "source_row") if column in checked]
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(
-            name="export",
-            validation_definitions=[definition],
-            # SUMMARY keeps PARTIAL_UNEXPECTED_COUNT failing values and rows per
-            # expectation; COMPLETE would list every failing row, a million
-            # for a bad file of a million rows, in the result and in Data Docs.
-            result_format={
-                "result_format": "SUMMARY",
-                "partial_unexpected_count": PARTIAL_UNEXPECTED_COUNT,
-                "unexpected_index_column_names": index_columns,
-                "return_unexpected_index_query": False,
-            },
-        )
+    run_id = RunIdentifier(run_time=dt.datetime.now(dt.timezone.utc))
+    # The validation definition runs without a checkpoint. A checkpoint
+    # would have no action here, and adding and running one serialises the
+    # suite and the definition again.
+    result = definition.run(
+        batch_parameters={"dataframe": checked},
+        # SUMMARY keeps PARTIAL_UNEXPECTED_COUNT failing values and rows per
+        # expectation. COMPLETE would list every failing row, a million for a
+        # bad file of a million rows, in the result and in Data Docs.
+        result_format={
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": PARTIAL_UNEXPECTED_COUNT,
+            "unexpected_index_column_names": index_columns,
+            "return_unexpected_index_query": False,
+        },
+        run_id=run_id,
     )
-    run = checkpoint.run(batch_parameters={"dataframe": checked})
-    identifier, result = next(iter(run.run_results.items()))
     if docs_dir is not None:
+        identifier = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+            run_id=run_id,
+            batch_identifier=result.batch_id,
+        )
         _build_data_docs(context, docs_dir, identifier, suite.name, name, result.success)
     return result
 
