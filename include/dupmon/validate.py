@@ -106,9 +106,11 @@ def import_great_expectations():
     internals (temporary folders, data sources) while it runs. They would
     fill the validate task's log, so the level is set before the import.
     Levels set on the GX loggers before the call are kept. The modules in
-    ``GX_DEFERRED_MODULES`` load only if something uses them. Freed chunks
-    of Python's frame stack are kept for reuse, which took about a quarter
-    off the import (see dupmon.frame_stack).
+    ``GX_DEFERRED_MODULES`` load only if something uses them. The pattern
+    check's metric for categorical columns (``dupmon.gx_metrics``) is
+    registered with the import. Freed chunks of Python's frame stack are
+    kept for reuse, which took about a quarter off the import (see
+    dupmon.frame_stack).
 
     The import builds some 240 thousand objects that live as long as the
     process, and leaves about two thousand unreachable ones. Python's cyclic
@@ -137,6 +139,9 @@ def import_great_expectations():
     try:
         with deferring(GX_DEFERRED_MODULES):
             import great_expectations
+
+            # Registers the pattern check's metric for categorical columns.
+            import dupmon.gx_metrics  # noqa: F401
     finally:
         if collecting:
             gc.enable()
@@ -202,40 +207,14 @@ def suite_frame(frame: pd.DataFrame, config: dict) -> pd.DataFrame:
     """Return the columns of ``frame`` that GX reads: the checked ones and the row index.
 
     GX copies the frame it is given when it drops null rows, so the columns
-    only the clerk's messages show stay out.
+    only the clerk's messages show stay out. Categorical columns stay
+    categorical: their patterns are matched once per category
+    (dupmon.gx_metrics).
     """
     used = {FILE_COLUMN, "source_row"}
-    matched = set()
     for item in config["expectations"]:
         used |= _used_columns(item)
-        if item["type"] == "expect_column_values_to_match_regex":
-            matched |= _used_columns(item)
-    checked = frame[[column for column in frame.columns if column in used]]
-    # GX 1.24 matches a pattern on column.astype(str). For a categorical
-    # that builds every row's string anew, 0.14 s at a million rows on the
-    # benchmark's data. A column of pandas' Arrow-backed strings passes
-    # through unchanged, and Arrow decodes the categorical in 0.01 s.
-    categorical = [
-        column
-        for column in matched
-        if column in checked and isinstance(checked[column].dtype, pd.CategoricalDtype)
-    ]
-    if categorical:
-        strings = {column: _arrow_strings(checked[column]) for column in categorical}
-        checked = checked.assign(**strings)
-    return checked
-
-
-def _arrow_strings(series: pd.Series) -> pd.Series:
-    """Return a categorical column of text as pandas' Arrow-backed ``str`` dtype."""
-    codes = series.cat.codes.to_numpy()
-    categories = pa.array(np.asarray(series.cat.categories, dtype=object), pa.string())
-    values = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), categories)
-    return pd.Series(
-        pd.array(values.dictionary_decode(), dtype=pd.StringDtype("pyarrow", na_value=np.nan)),
-        index=series.index,
-        name=series.name,
-    )
+    return frame[[column for column in frame.columns if column in used]]
 
 
 def run_suite(

@@ -414,18 +414,37 @@ def test_hash_words_of_cells_apart():
     assert words.tolist() == _fixed_width_words(packed).tolist()
 
 
-def test_suite_frame_gives_pattern_columns_as_strings(frame, directory):
+def test_suite_frame_keeps_categorical_columns(frame, directory):
     from dupmon.validate import suite_frame
 
     config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
 
     checked = suite_frame(frame, config)
 
-    assert isinstance(frame["class_name"].dtype, pd.CategoricalDtype)
-    assert checked["class_name"].dtype == pd.StringDtype("pyarrow", na_value=np.nan)
-    assert checked["class_name"].tolist() == frame["class_name"].astype(object).tolist()
-    assert checked.index.equals(frame.index)
+    assert isinstance(checked["class_name"].dtype, pd.CategoricalDtype)
     assert isinstance(checked["municipality_id"].dtype, pd.CategoricalDtype)
+    assert checked.index.equals(frame.index)
+    assert "account_token" not in checked
+
+
+def test_category_patterns_agree_with_gx(frame, directory, result):
+    # The same frame with the class columns as plain text takes GX's own
+    # way of matching every row.
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", directory)
+    classes = ("class_name", "duplicate_class_name")
+    plain = frame.assign(**{column: frame[column].astype(object) for column in classes})
+
+    as_text = run_suite(plain, config, no_duplicates=False)
+
+    patterns = [
+        (ours, theirs)
+        for ours, theirs in zip(result.results, as_text.results, strict=True)
+        if ours.expectation_config.type == "expect_column_values_to_match_regex"
+    ]
+    assert len(patterns) == 3
+    for ours, theirs in patterns:
+        assert ours.result == theirs.result
+        assert ours.success == theirs.success
 
 
 def test_data_docs_keep_every_validation(frame, directory, tmp_path):
