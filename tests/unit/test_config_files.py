@@ -58,7 +58,35 @@ def test_impossible_date_line_given(tmp_path, file_name):
         load_region(settings)
 
     assert f'in "{file_name}", line {line}, column 10' in str(raised.value)
-    assert "'2024-02-30' is not a date" in str(raised.value)
+    assert "invalid value '2024-02-30'" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        ("name: Test\x0bregion\n", "position 10"),
+        ("name: x\ncount: !!int abc\n", "line 2, column 8"),
+        ("name: x\nwhen: !!timestamp hello\n", "line 2, column 7"),
+    ],
+    ids=["control character", "tagged integer", "tagged date"],
+)
+def test_bad_value_gives_file_and_place(tmp_path, text, place):
+    path = tmp_path / "texts.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        read_yaml(path)
+
+    assert str(path) in str(raised.value)
+    assert f'in "texts.yaml", {place}' in str(raised.value)
+
+
+def test_deep_nesting_gives_config_error(tmp_path):
+    path = tmp_path / "texts.yaml"
+    path.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        read_yaml(path)
 
 
 def test_possible_dates_still_read(tmp_path):
