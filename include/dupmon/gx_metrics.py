@@ -10,8 +10,9 @@ virtual machine).
 
 Importing this module registers ``match_regex`` as the pandas condition of
 that check, in place of GX's. It matches each category once and spreads
-the outcome to the rows through the category codes. Other columns, and
-categorical ones with missing values, go GX's way.
+the outcome to the rows through the category codes. Other columns,
+categorical ones with missing values, and those with more categories than
+rows go GX's way.
 """
 
 from __future__ import annotations
@@ -37,11 +38,16 @@ def match_regex(column: pd.Series, regex: str) -> pd.Series:
     """
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
+        count = len(column.cat.categories)
         # GX drops the rows with missing values before the check, so a code
         # of -1 does not come here from GX. Such a column goes GX's way.
-        if len(codes) and codes.min() >= 0:
-            categories = pd.Series(column.cat.categories).astype(str)
-            matched = np.asarray(categories.str.contains(regex), dtype=bool)
+        if 0 < count <= len(codes) and codes.min() >= 0:
+            # Each category once, as a column of the same dtype, so that its
+            # text is what astype(str) makes of the column's values: an index
+            # of dates at midnight alone would drop their times.
+            once = pd.Categorical.from_codes(np.arange(count), dtype=column.dtype)
+            texts = pd.Series(once).astype(str)
+            matched = np.asarray(texts.str.contains(regex), dtype=bool)
             return pd.Series(matched[codes], index=column.index, name=column.name)
     return column.astype(str).str.contains(regex)
 

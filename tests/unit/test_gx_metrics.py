@@ -49,11 +49,29 @@ def test_categories_match_as_gx(categories):
         pd.Series(["7Б", "Седьмой", "8а"], dtype="str"),
         pd.Series(["7Б", None, "Седьмой"], dtype=object),
         pd.Series(pd.Categorical([], categories=["7Б"])),
+        pd.Series(pd.Categorical(["7Б"], categories=["7Б", "8А", "9В"])),
     ],
-    ids=["categorical with missing", "text", "objects", "empty categorical"],
+    ids=["categorical with missing", "text", "objects", "empty categorical", "few rows"],
 )
 def test_other_columns_go_gx_way(column):
     assert match_regex(column, CLASS).equals(as_gx_matches(column, CLASS))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-01"]),
+        pd.to_datetime(["2024-01-01 10:30:00", "2024-02-01 00:00:00", "2024-01-01 10:30:00"]),
+        [3, 10, 3],
+        [1.5, 2.0, 1.5],
+    ],
+    ids=["dates at midnight", "dates with times", "integers", "floats"],
+)
+def test_other_categories_match_as_gx(values):
+    column = pd.Series(pd.Categorical(values))
+
+    for regex in ("00:00", "^2024-01", "^1", r"\.0$"):
+        assert match_regex(column, regex).tolist() == as_gx_matches(column, regex).tolist()
 
 
 def test_pattern_metric_registered_for_pandas():
