@@ -88,7 +88,10 @@ def load_suite_config(suite_file: Path, directory: Directory) -> dict:
     text = text.replace("$directory_file", str(directory.path).replace("\\", "/"))
     config = json.loads(text)
     allowed = [*directory.ids, REGIONAL]
-    for expectation in config["expectations"]:
+    # The suite is built from the whole list at once, which keeps both of two
+    # equal checks, so each failing row would be reported twice.
+    positions: dict[str, int] = {}
+    for position, expectation in enumerate(config["expectations"], start=1):
         if expectation["kwargs"].get("value_set") == "$municipality_ids":
             expectation["kwargs"]["value_set"] = allowed
         if expectation["type"] not in _NOT_ROW_LEVEL and expectation["type"] not in _UNEXPECTED:
@@ -96,6 +99,15 @@ def load_suite_config(suite_file: Path, directory: Directory) -> dict:
                 f"the suite file {suite_file} uses {expectation['type']}, for which dupmon cannot "
                 f"list the failing rows; use one of {sorted([*_NOT_ROW_LEVEL, *_UNEXPECTED])}"
             )
+        check = [expectation["type"], expectation["kwargs"], expectation.get("severity")]
+        key = json.dumps(check, sort_keys=True, ensure_ascii=False)
+        if key in positions:
+            raise ValueError(
+                f"the suite file {suite_file} lists {expectation['type']} with "
+                f"{expectation['kwargs']} twice, as expectations {positions[key]} and "
+                f"{position}; delete one of them"
+            )
+        positions[key] = position
     return config
 
 

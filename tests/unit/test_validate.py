@@ -414,6 +414,17 @@ def test_hash_words_of_cells_apart():
     assert words.tolist() == _fixed_width_words(packed).tolist()
 
 
+def test_repeated_check_in_suite_rejected(directory, tmp_path):
+    suite = json.loads((INCLUDE_DIR / "gx" / "duplicate_export_suite.json").read_text())
+    repeated = dict(suite["expectations"][20], meta={"message": "another wording"})
+    suite["expectations"].append(repeated)
+    suite_file = tmp_path / "suite.json"
+    suite_file.write_text(json.dumps(suite), encoding="utf-8")
+
+    with pytest.raises(ValueError, match="twice, as expectations 21 and 25; delete one"):
+        load_suite_config(suite_file, directory)
+
+
 def test_suite_frame_keeps_categorical_columns(frame, directory):
     from dupmon.validate import suite_frame
 
