@@ -29,11 +29,14 @@ pipeline's order. Each figure is the median over the rounds, with the
 fastest and slowest run beside it. The total's ratio to a floor is the
 median of the rounds' own ratios. On a machine whose speed drifts from
 minute to minute, a round's steps and its floor share the drift. Medians
-taken over the whole run would compare figures measured minutes apart. Before each timed run, what a first run would not find is
-removed: the files the floor wrote, the raw copies and staged tables of the
-date's exports before ingest, its validation results before validate, its
-table of pairs before normalise, its snapshot before the snapshot step and
-its reports before the delta. On ext4, renaming a file over an existing
+taken over the whole run would compare figures measured minutes apart. A
+step's own ratio is its median over the median floor.
+
+Before each timed run, what a first run would not find is removed: the
+files the floor wrote, the raw copies and staged tables of the date's
+exports before ingest, its validation results before validate, its table
+of pairs before normalise, its snapshot before the snapshot step and its
+reports before the delta. On ext4, renaming a file over an existing
 one, or truncating one, starts writing its data to disk at once (the
 ``auto_da_alloc`` mount option, on by default), which a first run does not
 pay.
@@ -716,9 +719,10 @@ def markdown(results: list[dict], info: dict, command: str, dags: dict[str, dict
     if any(result.get("repeat", 1) > 1 for result in results):
         lines[-1] += (
             " With repeats, each figure is the median run, the fastest and slowest in brackets; "
-            "the total adds the medians. Each round ran both floors and then every step once, "
-            "and a total's ratio is the median of the rounds' ratios, each round's steps over "
-            "that round's floor, the lowest and highest in brackets."
+            "the total adds the medians. Each round ran both floors and then every step once. "
+            "A step's ratio is its median over the median floor, and a total's ratio is the "
+            "median of the rounds' ratios, each round's steps over that round's floor, the "
+            "lowest and highest ratio in brackets."
         )
     if dags:
         lines += [
