@@ -123,7 +123,8 @@ FINDINGS = [
 ]
 
 # The register of pairs that cannot be eliminated: those current now, and
-# those that have left the report.
+# those that have left the report. Each entry ends with a date, which ends
+# with its own full stop («г.»), so the last entry adds none.
 REGISTER = [
     "{%p if register_current %}",
     "По письмам муниципальных органов управления образованием "
@@ -136,7 +137,7 @@ REGISTER = [
     "{{ entry.duplicate_organisation }}{% if entry.duplicate_class_name %}, "
     "{{ entry.duplicate_class_name }}{% endif %}. Причина: {{ entry.reason }}. Письмо "
     "{{ entry.letter }}{% if entry.reported_by %} ({{ entry.reported_by }}){% endif %}, дата "
-    'сообщения {{ entry.reported_on|date_ru }}{{ ";" if not loop.last else "." }}',
+    'сообщения {{ entry.reported_on|date_ru }}{{ ";" if not loop.last else "" }}',
     "{%p endfor %}",
     "{%p endif %}",
     "{%p if register_resolved %}",
@@ -149,7 +150,7 @@ REGISTER = [
     "{% if entry.duplicate_class_name %}, {{ entry.duplicate_class_name }}{% endif %}: письмо "
     "{{ entry.letter }}{% if entry.reported_by %} ({{ entry.reported_by }}){% endif %}, "
     "причина: {{ entry.reason }}; в последний раз дубль был в отчёте на "
-    '{{ entry.last_seen|date_ru }}{{ ";" if not loop.last else "." }}',
+    '{{ entry.last_seen|date_ru }}{{ ";" if not loop.last else "" }}',
     "{%p endfor %}",
     "{%p endif %}",
 ]

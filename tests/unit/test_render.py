@@ -589,6 +589,18 @@ def test_reminder_lists_own_pairs(january):
     assert "МБОУ СОШ №2 г.Долинск" not in yuzhno
 
 
+def test_new_organisation_ends_one_stop(january):
+    # The date already ends with «г.», so the list adds no second full stop.
+    _, files = january
+    dolinsky = files.reminders_text["dolinsky"].read_text(encoding="utf-8")
+    yuzhno = html_text(files.reminders_html["yuzhno_sakhalinsk"])
+
+    assert "впервые на 17.01.2025 г.\n" in dolinsky
+    assert "впервые на 17.01.2025 г." in yuzhno
+    assert "г.." not in dolinsky
+    assert "г.." not in yuzhno
+
+
 def test_reminder_files_only_for_current(january, october):
     _, january_files = january
     _, october_files = october
@@ -1141,6 +1153,8 @@ def test_docx_lists_register(tmp_path, directory, texts):
     ) in text
     assert "Дубль, о котором сообщалось как о неустранимом, больше не появляется" in text
     assert "в последний раз дубль был в отчёте на 17.10.2024 г." in text
+    # Both lists end with a date, which ends with its own full stop.
+    assert "г.." not in text
 
 
 def test_docx_register_in_appendices(tmp_path, directory, texts):
@@ -1161,6 +1175,8 @@ def test_html_lists_register(tmp_path, directory, texts):
     assert "Причина: учётные записи связаны с разными родителями" in current
     assert "Письмо № 12-345 от 20.01.2025" in current
     assert "МБОУ СОШ № 9" in resolved
+    assert current.strip().endswith("21.01.2025 г.")
+    assert resolved.strip().endswith("17.10.2024 г.")
 
 
 def test_register_markup_literal(tmp_path, directory, texts):
