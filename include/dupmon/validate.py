@@ -37,7 +37,7 @@ from dupmon import data_docs
 from dupmon.columns import CAPTIONS
 from dupmon.deferred_import import deferring
 from dupmon.directory import Directory
-from dupmon.errors import Problem, RejectedFileError
+from dupmon.errors import ConfigError, Problem, RejectedFileError
 from dupmon.frame_stack import reuse_stack_chunks
 from dupmon.ingest import StagedExport, load_staged, staging_dir
 from dupmon.normalise import (
@@ -83,31 +83,36 @@ class FileValidation:
 
 
 def load_suite_config(suite_file: Path, directory: Directory) -> dict:
-    """Read the suite and fill in the region's municipality ids and directory path."""
-    text = suite_file.read_text(encoding="utf-8")
-    text = text.replace("$directory_file", str(directory.path).replace("\\", "/"))
-    config = json.loads(text)
+    """Read the suite and fill in the region's municipality ids and directory path.
+
+    Raises ConfigError naming the file for a file that is not such a suite.
+    """
+    try:
+        config = json.loads(suite_file.read_text(encoding="utf-8"))
+        expectations = config["expectations"]
+        checks = [(item["type"], item["kwargs"]) for item in expectations]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(
+            f"cannot read the suite file {suite_file}: {error!r}; it must be JSON with an "
+            "expectations list, each with a type and kwargs"
+        ) from error
+    config["file"] = str(suite_file)
     allowed = [*directory.ids, REGIONAL]
-    # The suite is built from the whole list at once, which keeps both of two
-    # equal checks, so each failing row would be reported twice.
-    positions: dict[str, int] = {}
-    for position, expectation in enumerate(config["expectations"], start=1):
-        if expectation["kwargs"].get("value_set") == "$municipality_ids":
-            expectation["kwargs"]["value_set"] = allowed
-        if expectation["type"] not in _NOT_ROW_LEVEL and expectation["type"] not in _UNEXPECTED:
-            raise ValueError(
-                f"the suite file {suite_file} uses {expectation['type']}, for which dupmon cannot "
+    directory_file = str(directory.path).replace("\\", "/")
+    for (type_name, kwargs), expectation in zip(checks, expectations, strict=True):
+        if kwargs.get("value_set") == "$municipality_ids":
+            kwargs["value_set"] = allowed
+        if type_name not in _NOT_ROW_LEVEL and type_name not in _UNEXPECTED:
+            raise ConfigError(
+                f"the suite file {suite_file} uses {type_name}, for which dupmon cannot "
                 f"list the failing rows; use one of {sorted([*_NOT_ROW_LEVEL, *_UNEXPECTED])}"
             )
-        check = [expectation["type"], expectation["kwargs"], expectation.get("severity")]
-        key = json.dumps(check, sort_keys=True, ensure_ascii=False)
-        if key in positions:
-            raise ValueError(
-                f"the suite file {suite_file} lists {expectation['type']} with "
-                f"{expectation['kwargs']} twice, as expectations {positions[key]} and "
-                f"{position}; delete one of them"
-            )
-        positions[key] = position
+        # The path goes into the texts after parsing, where a quote in it
+        # cannot break the JSON.
+        meta = expectation.get("meta") or {}
+        for key, value in meta.items():
+            if isinstance(value, str):
+                meta[key] = value.replace("$directory_file", directory_file)
     return config
 
 
@@ -185,7 +190,8 @@ def _used_columns(item: dict) -> set[str]:
 
 def _build_suite(gx, config: dict, no_duplicates: bool, columns: set[str]):
     expectations = []
-    for item in config["expectations"]:
+    dumps: list[tuple[int, str, dict]] = []
+    for position, item in enumerate(config["expectations"], start=1):
         meta = item.get("meta", {})
         # A column the layout lacks is reported once by its existence check;
         # the checks of its values would only fail with an exception.
@@ -199,6 +205,18 @@ def _build_suite(gx, config: dict, no_duplicates: bool, columns: set[str]):
         expectation = expectation_class(**item["kwargs"], meta=meta)
         if item.get("severity"):
             expectation.severity = item["severity"]
+        # add_expectation dropped a check equal to an earlier one. Given the
+        # whole list, the suite keeps both, and each failing row would be
+        # reported twice. GX's rule of equal: all fields but these four.
+        dump = expectation.dict(exclude={"id", "rendered_content", "notes", "meta"})
+        for earlier, type_name, earlier_dump in dumps:
+            if type_name == item["type"] and earlier_dump == dump:
+                raise ConfigError(
+                    f"the suite file {config.get('file', config['name'])} lists the same "
+                    f"{type_name} check twice, as expectations {earlier} and {position}; "
+                    "delete one of them"
+                )
+        dumps.append((position, item["type"], dump))
         expectations.append(expectation)
     # Given to the suite at once, because add_expectation compares the dump
     # of each expectation with those of all added before it.

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from dupmon.directory import load_directory
+from dupmon.errors import ConfigError
 from dupmon.ingest import STAGED_SCHEMA
 from dupmon.normalise import read_staged_frames_of
 from dupmon.settings import INCLUDE_DIR
@@ -414,15 +415,68 @@ def test_hash_words_of_cells_apart():
     assert words.tolist() == _fixed_width_words(packed).tolist()
 
 
-def test_repeated_check_in_suite_rejected(directory, tmp_path):
+def suite_with(tmp_path, *extra: dict) -> Path:
+    """Write the shipped suite with ``extra`` expectations added at its end."""
     suite = json.loads((INCLUDE_DIR / "gx" / "duplicate_export_suite.json").read_text())
-    repeated = dict(suite["expectations"][20], meta={"message": "another wording"})
-    suite["expectations"].append(repeated)
+    suite["expectations"].extend(extra)
     suite_file = tmp_path / "suite.json"
     suite_file.write_text(json.dumps(suite), encoding="utf-8")
+    return suite_file
 
-    with pytest.raises(ValueError, match="twice, as expectations 21 and 25; delete one"):
-        load_suite_config(suite_file, directory)
+
+def test_repeated_check_in_suite_rejected(frame, directory, tmp_path):
+    # Equal by GX's rule: the default of mostly written out, another message.
+    repeated = {
+        "type": "expect_column_values_to_be_unique",
+        "kwargs": {"column": "row_key", "mostly": 1},
+        "severity": "warning",
+        "meta": {"message": "another wording"},
+    }
+    config = load_suite_config(suite_with(tmp_path, repeated), directory)
+
+    with pytest.raises(ConfigError, match="twice, as expectations 20 and 25; delete one"):
+        run_suite(frame, config, no_duplicates=False)
+
+
+def test_check_of_each_message_kind_accepted(frame, directory, tmp_path):
+    # The same check, once for tables and once for «no duplicates»
+    # messages, is never in one suite run.
+    for_messages = {
+        "type": "expect_column_values_to_be_unique",
+        "kwargs": {"column": "row_key"},
+        "meta": {"only_for_no_duplicates_message": True},
+    }
+    config = load_suite_config(suite_with(tmp_path, for_messages), directory)
+
+    result = run_suite(frame, config, no_duplicates=False)
+
+    assert len(result.results) == 23
+
+
+def test_suite_file_not_a_suite_named(directory, tmp_path):
+    suite_file = tmp_path / "suite.json"
+    for text in ("{", '{"name": "x"}', '{"expectations": [{"type": "x"}]}', "[]"):
+        suite_file.write_text(text, encoding="utf-8")
+
+        with pytest.raises(ConfigError, match=f"cannot read the suite file {suite_file}"):
+            load_suite_config(suite_file, directory)
+
+
+def test_quoted_directory_path_in_messages(directory, tmp_path):
+    folder = tmp_path / 'say "hello"'
+    folder.mkdir()
+    quoted = load_directory(_copy(DIRECTORY_FILE, folder / "municipalities.yaml"))
+
+    config = load_suite_config(INCLUDE_DIR / "gx" / "duplicate_export_suite.json", quoted)
+
+    actions = [item["meta"].get("action", "") for item in config["expectations"]]
+    assert sum(str(quoted.path) in action for action in actions) == 4
+    assert not any("$directory_file" in action for action in actions)
+
+
+def _copy(source: Path, target: Path) -> Path:
+    target.write_bytes(source.read_bytes())
+    return target
 
 
 def test_suite_frame_keeps_categorical_columns(frame, directory):
