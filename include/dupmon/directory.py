@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,6 +166,43 @@ def _add_unique(table: dict[str, str], key: str, value: str, path: Path, what: s
         )
 
 
+def _entries(raw: dict, key: str, path: Path) -> list[dict]:
+    """Return the list of mappings under ``key``: missing or empty gives []."""
+    entries = raw.get(key) or []
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise DirectoryError(
+            f"{path}: {key} must be a list of entries, each with a name and its fields "
+            f"on lines of their own; found {reprlib.repr(entries)}"
+        )
+    return entries
+
+
+def _text(entry: dict, key: str, where: str, path: Path, default: str | None = None) -> str:
+    """Return the text under ``key``, or ``default`` where it is missing or empty."""
+    value = entry.get(key)
+    if value is None or value == "":
+        if default is None:
+            raise DirectoryError(f"{path}: {where} lacks the field {key!r}")
+        return default
+    if not isinstance(value, str):
+        raise DirectoryError(
+            f"{path}: {where}: {key} must be a text; found {reprlib.repr(value)}"
+        )
+    return value
+
+
+def _texts(entry: dict, key: str, where: str, path: Path) -> list[str]:
+    """Return the list of texts under ``key``: missing or empty gives []."""
+    values = entry.get(key) or []
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        # A text in place of the list would be read letter by letter.
+        raise DirectoryError(
+            f"{path}: {where}: {key} must be a list of texts, such as [Первый, Второй]; "
+            f"found {reprlib.repr(values)}"
+        )
+    return values
+
+
 def load_directory(path: Path, region: RegionConfig | None = None) -> Directory:
     """Load and check a region's directory file.
 
@@ -193,29 +231,29 @@ def load_directory(path: Path, region: RegionConfig | None = None) -> Directory:
         ),
         municipalities=[],
     )
-    for entry in raw.get("regional_authorities") or []:
-        for name in [entry["name"], *(entry.get("aliases") or [])]:
+    for order, entry in enumerate(_entries(raw, "regional_authorities", path)):
+        where = f"regional authority #{order + 1}"
+        for name in [_text(entry, "name", where, path), *_texts(entry, "aliases", where, path)]:
             directory._regional.add(match_key(name))
 
-    for order, entry in enumerate(raw.get("municipalities") or []):
-        try:
-            municipality = Municipality(
-                id=str(entry["id"]),
-                name=clean_display(entry["name"]),
-                short=clean_display(entry.get("short") or entry["name"]),
-                order=order,
-                roots=tuple(match_key(r) for r in entry.get("roots") or []),
-                authorities=tuple(clean_display(a) for a in entry.get("authorities") or []),
-                settlements=tuple(clean_display(s) for s in entry.get("settlements") or []),
-            )
-        except KeyError as error:
-            raise DirectoryError(
-                f"{path}: municipality #{order + 1} lacks the field {error.args[0]!r}"
-            ) from error
+    for order, entry in enumerate(_entries(raw, "municipalities", path)):
+        where = f"municipality #{order + 1}"
+        name = _text(entry, "name", where, path)
+        if "id" not in entry:
+            raise DirectoryError(f"{path}: {where} lacks the field 'id'")
+        municipality = Municipality(
+            id=str(entry["id"]),
+            name=clean_display(name),
+            short=clean_display(_text(entry, "short", where, path, name)),
+            order=order,
+            roots=tuple(match_key(r) for r in _texts(entry, "roots", where, path)),
+            authorities=tuple(clean_display(a) for a in _texts(entry, "authorities", where, path)),
+            settlements=tuple(clean_display(s) for s in _texts(entry, "settlements", where, path)),
+        )
         directory.municipalities.append(municipality)
 
-        stem = entry.get("stem") or municipality.name
-        names = [municipality.name, municipality.short, *(entry.get("aliases") or [])]
+        stem = _text(entry, "stem", where, path, municipality.name)
+        names = [municipality.name, municipality.short, *_texts(entry, "aliases", where, path)]
         names += [form.format(stem=stem) for form in _NAME_FORMS]
         for name in names:
             _add_unique(directory._by_name, match_key(name), municipality.id, path, "name")

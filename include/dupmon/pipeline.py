@@ -116,6 +116,11 @@ def load_region(settings: Settings) -> Region:
     config = load_region_config(folder)
     directory = load_directory(folder / "municipalities.yaml", config)
     texts = read_yaml(folder / "texts.yaml") or {}
+    if not isinstance(texts, dict):
+        raise ConfigError(
+            f"{folder / 'texts.yaml'}: the file must be a mapping of names to texts, one "
+            "'name: text' per line"
+        )
     # The templates read the region's names with the other texts.
     texts = {"region_name": config.name, "region_name_genitive": config.name_genitive, **texts}
     recipients = load_recipients(folder / "recipients.yaml", directory)

@@ -563,6 +563,8 @@ def load_chart_captions(templates_dir: Path) -> dict[str, str]:
 
 def _load_line_templates(path: Path, keys: tuple[str, ...]) -> dict[str, str]:
     lines = read_yaml(path, "the template file ") or {}
+    if not isinstance(lines, dict):
+        raise ConfigError(f"{path}: the file must be a mapping of {', '.join(keys)} to templates")
     missing = [key for key in keys if not lines.get(key)]
     if missing:
         raise ConfigError(f"{path} lacks {', '.join(missing)}; add a template line for each")

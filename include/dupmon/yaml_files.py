@@ -9,12 +9,14 @@ at its place in the file as well.
 from __future__ import annotations
 
 import io
+import reprlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import ScalarNode
+from yaml.reader import ReaderError
 
 from dupmon.errors import ConfigError
 
@@ -25,13 +27,16 @@ class _Loader(yaml.SafeLoader):
     def construct_object(self, node, deep=False):
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, AttributeError, OverflowError) as error:
-            # PyYAML's timestamp constructor raises AttributeError for a
-            # value tagged as a date that is not one.
-            value = repr(node.value) if isinstance(node, ScalarNode) else f"a {node.id}"
-            raise ConstructorError(
-                None, None, f"invalid value {value} ({error})", node.start_mark
-            ) from error
+        except (ValueError, OverflowError, AttributeError, KeyError, IndexError) as error:
+            value = reprlib.repr(node.value) if isinstance(node, ScalarNode) else f"a {node.id}"
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            problem = f"invalid value {value} for the tag {tag}"
+            # The other errors come from PyYAML's code meeting a value that
+            # does not fit the tag, as for «!!timestamp hello», and would
+            # only confuse the reader.
+            if isinstance(error, (ValueError, OverflowError)):
+                problem += f" ({error})"
+            raise ConstructorError(None, None, problem, node.start_mark) from error
 
 
 def read_yaml(
@@ -55,8 +60,17 @@ def read_yaml(
     try:
         loader = _Loader(stream)
         return loader.get_single_data()
-    except (yaml.YAMLError, ValueError) as error:
+    except ReaderError as error:
+        raise error_type(
+            f"cannot read {file_kind}{path}: {_character_problem(text, error)}"
+        ) from error
+    except yaml.YAMLError as error:
         raise error_type(f"cannot read {file_kind}{path}: {error}") from error
+    except ValueError as error:
+        # Raised by PyYAML's scanner, as for the escape "\U0011FFFF", with no
+        # place: the reader's place is just past the value.
+        place = "" if loader is None else f" near line {loader.get_mark().line + 1}"
+        raise error_type(f"cannot read {file_kind}{path}{place}: {error}") from error
     except RecursionError as error:
         raise error_type(
             f"cannot read {file_kind}{path}: it is nested too deeply for the parser; "
@@ -65,3 +79,17 @@ def read_yaml(
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _character_problem(text: str, error: ReaderError) -> str:
+    """Describe a character PyYAML refuses, with its line and column in ``text``."""
+    # PyYAML gives the character as its code point, and its position in
+    # characters from the start of the text.
+    if not isinstance(error.character, int) or not 0 <= error.position < len(text):
+        return str(error)
+    line = text.count("\n", 0, error.position) + 1
+    column = error.position - text.rfind("\n", 0, error.position)
+    return (
+        f"the character U+{error.character:04X} at line {line}, column {column} is not "
+        "allowed in YAML; delete it or type the text again"
+    )

@@ -1,6 +1,7 @@
 """A region's YAML files that cannot be read give a ConfigError naming the file."""
 
 import datetime as dt
+import re
 import shutil
 
 import pytest
@@ -62,23 +63,45 @@ def test_impossible_date_line_given(tmp_path, file_name):
 
 
 @pytest.mark.parametrize(
-    ("text", "place"),
+    ("text", "problem"),
     [
-        ("name: Test\x0bregion\n", "position 10"),
-        ("name: x\ncount: !!int abc\n", "line 2, column 8"),
-        ("name: x\nwhen: !!timestamp hello\n", "line 2, column 7"),
+        ("name: x\ncount: !!int abc\n", "invalid value 'abc' for the tag !!int"),
+        ("name: x\nwhen: !!timestamp hello\n", "invalid value 'hello' for the tag !!timestamp"),
+        ("name: x\nflag: !!bool yes-ish\n", "invalid value 'yes-ish' for the tag !!bool"),
+        ("name: x\ncount: !!int\n", "invalid value '' for the tag !!int"),
     ],
-    ids=["control character", "tagged integer", "tagged date"],
+    ids=["integer", "date", "yes or no", "empty integer"],
 )
-def test_bad_value_gives_file_and_place(tmp_path, text, place):
+def test_bad_tagged_value_gives_place(tmp_path, text, problem):
     path = tmp_path / "texts.yaml"
     path.write_text(text, encoding="utf-8")
 
     with pytest.raises(ConfigError) as raised:
         read_yaml(path)
 
-    assert str(path) in str(raised.value)
-    assert f'in "texts.yaml", {place}' in str(raised.value)
+    assert str(raised.value).startswith(f"cannot read {path}: {problem}")
+    assert 'in "texts.yaml", line 2, column ' in str(raised.value)
+
+
+def test_control_character_gives_line(tmp_path):
+    path = tmp_path / "texts.yaml"
+    path.write_text("# Тексты\nname: Test\x0bregion\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        read_yaml(path)
+
+    assert str(raised.value) == (
+        f"cannot read {path}: the character U+000B at line 2, column 11 is not allowed in "
+        "YAML; delete it or type the text again"
+    )
+
+
+def test_bad_escape_gives_line(tmp_path):
+    path = tmp_path / "texts.yaml"
+    path.write_text('name: x\nsign: "\\U0011FFFF"\n', encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=re.escape(f"cannot read {path} near line 2: chr")):
+        read_yaml(path)
 
 
 def test_deep_nesting_gives_config_error(tmp_path):
@@ -108,3 +131,22 @@ def test_safe_loader_left_unchanged(tmp_path):
     with pytest.raises(ValueError, match="day is out of range") as raised:
         yaml.safe_load("updated: 2024-02-30\n")
     assert not isinstance(raised.value, yaml.YAMLError)
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a text\n"], ids=["list", "text"])
+def test_texts_file_of_wrong_shape(tmp_path, text):
+    settings = _region_with(tmp_path, "texts.yaml", b"")
+    (settings.config_dir / "sakhalin" / "texts.yaml").write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="texts.yaml: the file must be a mapping"):
+        load_region(settings)
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a text\n"], ids=["list", "text"])
+def test_subjects_file_of_wrong_shape(tmp_path, text):
+    templates = tmp_path / "templates"
+    shutil.copytree(INCLUDE_DIR / "templates", templates)
+    (templates / "subjects.yaml").write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="subjects.yaml: the file must be a mapping"):
+        load_subjects(templates)

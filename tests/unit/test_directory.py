@@ -82,6 +82,63 @@ def test_duplicate_alias_rejected(tmp_path):
         load_directory(path)
 
 
+# Directory files of a wrong shape, each with the words its error names.
+WRONG_SHAPES = {
+    "text in place of a list": (
+        "  - {id: a, name: Альфа, roots: северогорск}\n",
+        "municipality #1: roots must be a list of texts",
+    ),
+    "number in place of a list": (
+        "  - {id: a, name: Альфа, settlements: 7}\n",
+        "municipality #1: settlements must be a list of texts",
+    ),
+    "list of lists": (
+        "  - {id: a, name: Альфа, aliases: [[Альфа-1]]}\n",
+        "municipality #1: aliases must be a list of texts",
+    ),
+    "entry as a text": ("  - Альфа\n", "municipalities must be a list of entries"),
+    "entry missing": ("  - null\n", "municipalities must be a list of entries"),
+    "name as a list": ("  - {id: a, name: [Альфа]}\n", "municipality #1: name must be a text"),
+    "name missing": ("  - {id: a, short: Альфа}\n", "municipality #1 lacks the field 'name'"),
+    "id missing": ("  - {name: Альфа}\n", "municipality #1 lacks the field 'id'"),
+}
+
+
+@pytest.mark.parametrize("shape", WRONG_SHAPES)
+def test_wrong_shape_rejected(tmp_path, shape):
+    lines, words = WRONG_SHAPES[shape]
+    path = tmp_path / "municipalities.yaml"
+    path.write_text("municipalities:\n" + lines, encoding="utf-8")
+
+    with pytest.raises(DirectoryError, match=words):
+        load_directory(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("municipalities: Альфа\n", "municipalities must be a list of entries"),
+        (
+            "regional_authorities: [{aliases: [Министерство]}]\n"
+            "municipalities: [{id: a, name: Альфа}]\n",
+            "regional authority #1 lacks the field 'name'",
+        ),
+        (
+            "regional_authorities: [{name: Министерство, aliases: Минобр}]\n"
+            "municipalities: [{id: a, name: Альфа}]\n",
+            "regional authority #1: aliases must be a list of texts",
+        ),
+    ],
+    ids=["municipalities as a text", "authority without name", "authority aliases as a text"],
+)
+def test_wrong_top_level_rejected(tmp_path, text, words):
+    path = tmp_path / "municipalities.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(DirectoryError, match=words):
+        load_directory(path)
+
+
 def test_region_block_ignored_with_warning(tmp_path, caplog):
     path = tmp_path / "municipalities.yaml"
     path.write_text(
