@@ -83,6 +83,9 @@ APPENDIX2_COLUMNS = (
 _APPENDIX2_TEXT = APPENDIX2_COLUMNS[1:9]
 # Snapshot columns the attribution of a pair needs.
 KEY_COLUMNS = ("pair_key", "municipality_id", "duplicate_municipality_id")
+# The column of the kind of each pair key (dupmon.normalise), read to warn
+# when the two dates were exported in layouts whose keys never match.
+BASIS_COLUMN = "key_basis"
 # Snapshot columns the delta reads for the monitoring date.
 CURRENT_COLUMNS = (*KEY_COLUMNS, *_APPENDIX2_TEXT)
 # Rows of Appendix 2 turned into CSV text at once.
@@ -441,6 +444,7 @@ def compute_delta(
     of KEY_COLUMNS; either may hold more.
     """
     register = unresolvable_ids or set()
+    layout_note = _layout_note(_bases(current), _bases(baseline))
     now = as_pairs_table(current, CURRENT_COLUMNS)
     before = as_pairs_table(baseline, KEY_COLUMNS)
     attribution = Attribution([m.id for m in directory.municipalities])
@@ -473,7 +477,7 @@ def compute_delta(
         rows=rows,
         total=total,
         current_pairs=_appendix2(now, ~in_before, listed, directory, attribution),
-        notes=_notes(total),
+        notes=_notes(total) + ([layout_note] if layout_note else []),
     )
     for note in delta.notes:
         log.warning("Delta %s: %s", delta.monitoring_date, note)
@@ -503,6 +507,46 @@ def _notes(total: MunicipalityRow) -> list[str]:
             "выглядит как устранение всех её дублей."
         )
     return notes
+
+
+# The kinds of pair key, as the справка names the exports that give them.
+_BASIS_WORDS = {
+    "accounts": "с ID учётных записей",
+    "pupil": "с ФИО и датой рождения без ID",
+    "organisations": "без персональных данных",
+}
+
+
+def _bases(pairs: pd.DataFrame | pa.Table | None) -> set[str] | None:
+    """Return the kinds of pair key among ``pairs``, or None where they are not given."""
+    if isinstance(pairs, pd.DataFrame) and BASIS_COLUMN in pairs.columns:
+        return {str(basis) for basis in pairs[BASIS_COLUMN].dropna().unique()}
+    if isinstance(pairs, pa.Table) and BASIS_COLUMN in pairs.column_names:
+        values = pairs[BASIS_COLUMN]
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(values.type.value_type)
+        return {str(basis) for basis in pc.unique(values).drop_null().to_pylist()}
+    return None
+
+
+def _layout_note(now: set[str] | None, before: set[str] | None) -> str | None:
+    """Return the warning for dates whose exports give keys of different kinds, if they do."""
+    if not now or not before:
+        return None
+    missing_now, new_now = before - now, now - before
+    if not missing_now or not new_now:
+        return None
+
+    def words(bases: set[str]) -> str:
+        return ", ".join(_BASIS_WORDS.get(basis, basis) for basis in sorted(bases))
+
+    return (
+        "На дату предыдущего мониторинга есть выгрузки другого формата "
+        f"({words(missing_now)}), чем на дату этого ({words(new_now)}). Ключи дублей в них "
+        "не совпадают, поэтому дубль, оставшийся с прошлого раза, посчитан как устранённый "
+        "и как новый. "
+        "Сравнивайте выгрузки одного формата."
+    )
 
 
 def pair_id(pair_key: str) -> str:

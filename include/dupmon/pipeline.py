@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dupmon.delta import (
+    BASIS_COLUMN,
     CURRENT_COLUMNS,
     KEY_COLUMNS,
     PAIRS_FILE,
@@ -248,8 +249,10 @@ def run_delta(
     baseline_date = choose_baseline(dates, monitoring_date, baseline, baseline_rule)
     # The history has read the snapshots of the school year, and these reads reuse them.
     history = load_history(settings.snapshots_dir, monitoring_date)
-    current = history.read(monitoring_date, list(CURRENT_COLUMNS))
-    previous = history.read(baseline_date, list(KEY_COLUMNS)) if baseline_date else None
+    current = history.read(monitoring_date, [*CURRENT_COLUMNS, BASIS_COLUMN])
+    previous = (
+        history.read(baseline_date, [*KEY_COLUMNS, BASIS_COLUMN]) if baseline_date else None
+    )
     entries = load_register(settings.register_file)
     unresolvable_ids, register_listing = match_register(entries, history)
     # The trend and first-seen dates need only the history, and their lookups

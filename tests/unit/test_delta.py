@@ -93,6 +93,58 @@ def test_small_drop_not_noted(directory):
     assert delta.notes == []
 
 
+def with_bases(frame: pd.DataFrame, *bases: str) -> pd.DataFrame:
+    """Give the pairs of ``frame`` the kinds of key ``bases``, in turn."""
+    return frame.assign(key_basis=[bases[i % len(bases)] for i in range(len(frame))])
+
+
+def test_switched_layout_noted(directory):
+    before = with_bases(pairs(("a", "kholmsky", "kholmsky")), "accounts")
+    now = with_bases(pairs(("b", "kholmsky", "kholmsky")), "organisations")
+
+    delta = compute_delta(DAY, now, before, DAY, directory)
+
+    (note,) = delta.notes
+    assert "другого формата (с ID учётных записей)" in note
+    assert "(без персональных данных)" in note
+
+
+def test_layout_of_arrow_snapshots_noted(directory):
+    # The delta step reads the key kinds from snapshots as dictionaries.
+    def table(frame):
+        return pa.Table.from_pandas(frame, preserve_index=False).set_column(
+            PAIRS_SCHEMA.get_field_index("key_basis"),
+            "key_basis",
+            pa.array(frame["key_basis"]).dictionary_encode(),
+        )
+
+    before = with_bases(pairs(("a", "kholmsky", "kholmsky")), "accounts")
+    now = with_bases(pairs(("b", "kholmsky", "kholmsky")), "organisations")
+
+    delta = compute_delta(DAY, table(now), table(before), DAY, directory)
+
+    assert len(delta.notes) == 1
+
+
+@pytest.mark.parametrize(
+    ("before", "now"),
+    [
+        (["accounts"], ["accounts"]),
+        (["accounts", "organisations"], ["organisations"]),
+        (["organisations"], ["organisations", "accounts"]),
+        ([None], ["organisations"]),
+    ],
+    ids=["same", "one layout gone", "one layout added", "kinds not given"],
+)
+def test_same_layout_not_noted(directory, before, now):
+    old = pairs(("a", "kholmsky", "kholmsky"), ("b", "kholmsky", "kholmsky"))
+    new = pairs(("a", "kholmsky", "kholmsky"), ("c", "kholmsky", "kholmsky"))
+
+    delta = compute_delta(DAY, with_bases(new, *now), with_bases(old, *before), DAY, directory)
+
+    assert delta.notes == []
+
+
 # --- Appendix 2 as a table, and its CSV and JSON writers ---------------------
 
 TRICKY = [
