@@ -523,9 +523,15 @@ def _bases(pairs: pd.DataFrame | pa.Table | None) -> set[str] | None:
         return {str(basis) for basis in pairs[BASIS_COLUMN].dropna().unique()}
     if isinstance(pairs, pa.Table) and BASIS_COLUMN in pairs.column_names:
         values = pairs[BASIS_COLUMN]
-        if pa.types.is_dictionary(values.type):
-            values = values.cast(values.type.value_type)
-        return {str(basis) for basis in pc.unique(values).drop_null().to_pylist()}
+        if not pa.types.is_dictionary(values.type):
+            return {str(basis) for basis in pc.unique(values).drop_null().to_pylist()}
+        # The codes a chunk uses, looked up in its own dictionary: a
+        # million pairs are not decoded to find two or three kinds.
+        bases = set()
+        for chunk in values.chunks:
+            used = pc.unique(chunk.indices).drop_null()
+            bases.update(str(basis) for basis in chunk.dictionary.take(used).to_pylist())
+        return bases
     return None
 
 

@@ -126,6 +126,17 @@ def test_layout_of_arrow_snapshots_noted(directory):
     assert len(delta.notes) == 1
 
 
+def test_kinds_of_dictionary_chunks_read():
+    from dupmon.delta import _bases
+
+    # Two chunks with dictionaries of their own, each with a kind unused.
+    first = pa.DictionaryArray.from_arrays(pa.array([0, 0, None]), ["accounts", "pupil"])
+    second = pa.DictionaryArray.from_arrays(pa.array([1]), ["pupil", "organisations"])
+    table = pa.table({"key_basis": pa.chunked_array([first, second])})
+
+    assert _bases(table) == {"accounts", "organisations"}
+
+
 @pytest.mark.parametrize(
     ("before", "now"),
     [
