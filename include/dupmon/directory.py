@@ -166,15 +166,28 @@ def _add_unique(table: dict[str, str], key: str, value: str, path: Path, what: s
         )
 
 
+def _list(
+    mapping: dict, key: str, item_type: type, expected: str, path: Path, where: str
+) -> list:
+    """Return the list under ``key`` if all its items are ``item_type``: missing gives []."""
+    values = mapping.get(key) or []
+    # A text in place of a list of texts would be read letter by letter.
+    if not isinstance(values, list) or not all(isinstance(value, item_type) for value in values):
+        raise DirectoryError(
+            f"{path}: {where}{key} must be {expected}; found {reprlib.repr(values)}"
+        )
+    return values
+
+
 def _entries(raw: dict, key: str, path: Path) -> list[dict]:
     """Return the list of mappings under ``key``: missing or empty gives []."""
-    entries = raw.get(key) or []
-    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
-        raise DirectoryError(
-            f"{path}: {key} must be a list of entries, each with a name and its fields "
-            f"on lines of their own; found {reprlib.repr(entries)}"
-        )
-    return entries
+    expected = "a list of entries, each with a name and its fields on lines of their own"
+    return _list(raw, key, dict, expected, path, "")
+
+
+def _texts(entry: dict, key: str, where: str, path: Path) -> list[str]:
+    """Return the list of texts under ``key``: missing or empty gives []."""
+    return _list(entry, key, str, "a list of texts, such as [Первый, Второй]", path, f"{where}: ")
 
 
 def _text(entry: dict, key: str, where: str, path: Path, default: str | None = None) -> str:
@@ -189,18 +202,6 @@ def _text(entry: dict, key: str, where: str, path: Path, default: str | None = N
             f"{path}: {where}: {key} must be a text; found {reprlib.repr(value)}"
         )
     return value
-
-
-def _texts(entry: dict, key: str, where: str, path: Path) -> list[str]:
-    """Return the list of texts under ``key``: missing or empty gives []."""
-    values = entry.get(key) or []
-    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
-        # A text in place of the list would be read letter by letter.
-        raise DirectoryError(
-            f"{path}: {where}: {key} must be a list of texts, such as [Первый, Второй]; "
-            f"found {reprlib.repr(values)}"
-        )
-    return values
 
 
 def load_directory(path: Path, region: RegionConfig | None = None) -> Directory:
