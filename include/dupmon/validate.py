@@ -89,17 +89,24 @@ def load_suite_config(suite_file: Path, directory: Directory) -> dict:
     """
     try:
         config = json.loads(suite_file.read_text(encoding="utf-8"))
-        expectations = config["expectations"]
-        checks = [(item["type"], item["kwargs"]) for item in expectations]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read the suite file {suite_file}: {error}") from error
+    expectations = config.get("expectations") if isinstance(config, dict) else None
+    if not isinstance(expectations, list) or not all(
+        isinstance(item, dict)
+        and isinstance(item.get("type"), str)
+        and isinstance(item.get("kwargs"), dict)
+        for item in expectations
+    ):
         raise ConfigError(
-            f"cannot read the suite file {suite_file}: {error!r}; it must be JSON with an "
-            "expectations list, each with a type and kwargs"
-        ) from error
+            f"cannot read the suite file {suite_file}: it must be a JSON object with an "
+            "expectations list, each expectation with a type and kwargs"
+        )
     config["file"] = str(suite_file)
     allowed = [*directory.ids, REGIONAL]
     directory_file = str(directory.path).replace("\\", "/")
-    for (type_name, kwargs), expectation in zip(checks, expectations, strict=True):
+    for expectation in expectations:
+        type_name, kwargs = expectation["type"], expectation["kwargs"]
         if kwargs.get("value_set") == "$municipality_ids":
             kwargs["value_set"] = allowed
         if type_name not in _NOT_ROW_LEVEL and type_name not in _UNEXPECTED:
@@ -109,7 +116,9 @@ def load_suite_config(suite_file: Path, directory: Directory) -> dict:
             )
         # The path goes into the texts after parsing, where a quote in it
         # cannot break the JSON.
-        meta = expectation.get("meta") or {}
+        meta = expectation.get("meta")
+        if not isinstance(meta, dict):
+            continue
         for key, value in meta.items():
             if isinstance(value, str):
                 meta[key] = value.replace("$directory_file", directory_file)
@@ -205,9 +214,9 @@ def _build_suite(gx, config: dict, no_duplicates: bool, columns: set[str]):
         expectation = expectation_class(**item["kwargs"], meta=meta)
         if item.get("severity"):
             expectation.severity = item["severity"]
-        # add_expectation dropped a check equal to an earlier one. Given the
-        # whole list, the suite keeps both, and each failing row would be
-        # reported twice. GX's rule of equal: all fields but these four.
+        # A suite given the whole list keeps a check equal to an earlier one,
+        # so its failing rows would be reported twice. Equal is GX's rule in
+        # add_expectation: every field but these four.
         dump = expectation.dict(exclude={"id", "rendered_content", "notes", "meta"})
         for earlier, type_name, earlier_dump in dumps:
             if type_name == item["type"] and earlier_dump == dump:
@@ -218,8 +227,8 @@ def _build_suite(gx, config: dict, no_duplicates: bool, columns: set[str]):
                 )
         dumps.append((position, item["type"], dump))
         expectations.append(expectation)
-    # Given to the suite at once, because add_expectation compares the dump
-    # of each expectation with those of all added before it.
+    # add_expectation dumps both expectations again for every earlier one,
+    # where the check above dumps each expectation once.
     return gx.ExpectationSuite(
         name=config["name"], meta=config.get("meta"), expectations=expectations
     )
