@@ -444,7 +444,7 @@ def compute_delta(
     of KEY_COLUMNS; either may hold more.
     """
     register = unresolvable_ids or set()
-    layout_note = _layout_note(_bases(current), _bases(baseline))
+    bases = (_bases(current), _bases(baseline))
     now = as_pairs_table(current, CURRENT_COLUMNS)
     before = as_pairs_table(baseline, KEY_COLUMNS)
     attribution = Attribution([m.id for m in directory.municipalities])
@@ -477,7 +477,7 @@ def compute_delta(
         rows=rows,
         total=total,
         current_pairs=_appendix2(now, ~in_before, listed, directory, attribution),
-        notes=_notes(total) + ([layout_note] if layout_note else []),
+        notes=_notes(total, *bases),
     )
     for note in delta.notes:
         log.warning("Delta %s: %s", delta.monitoring_date, note)
@@ -493,8 +493,14 @@ def compute_delta(
     return delta
 
 
-def _notes(total: MunicipalityRow) -> list[str]:
-    """Return the warnings about the comparison itself, worded for the справка."""
+def _notes(
+    total: MunicipalityRow, bases_now: set[str] | None, bases_before: set[str] | None
+) -> list[str]:
+    """Return the warnings about the comparison itself, worded for the справка.
+
+    ``bases_now`` and ``bases_before`` are the kinds of pair key of each
+    date (``_bases``), or None where they are not given.
+    """
     notes = []
     if (
         total.previous >= MASS_ELIMINATION_MIN_BASELINE
@@ -506,6 +512,9 @@ def _notes(total: MunicipalityRow) -> list[str]:
             "папке есть выгрузки всех органов управления образованием: отсутствие выгрузки "
             "выглядит как устранение всех её дублей."
         )
+    layout = _layout_note(bases_now, bases_before)
+    if layout:
+        notes.append(layout)
     return notes
 
 
@@ -525,8 +534,8 @@ def _bases(pairs: pd.DataFrame | pa.Table | None) -> set[str] | None:
         values = pairs[BASIS_COLUMN]
         if not pa.types.is_dictionary(values.type):
             return {str(basis) for basis in pc.unique(values).drop_null().to_pylist()}
-        # The codes a chunk uses, looked up in its own dictionary: a
-        # million pairs are not decoded to find two or three kinds.
+        # Only the codes each chunk uses are looked up in its dictionary, so
+        # a million pairs are not decoded to find two or three kinds.
         bases = set()
         for chunk in values.chunks:
             used = pc.unique(chunk.indices).drop_null()
@@ -550,8 +559,7 @@ def _layout_note(now: set[str] | None, before: set[str] | None) -> str | None:
         "На дату предыдущего мониторинга есть выгрузки другого формата "
         f"({words(missing_now)}), чем на дату этого ({words(new_now)}). Ключи дублей в них "
         "не совпадают, поэтому дубль, оставшийся с прошлого раза, посчитан как устранённый "
-        "и как новый. "
-        "Сравнивайте выгрузки одного формата."
+        "и как новый. Сравнивайте выгрузки одного формата."
     )
 
 
