@@ -52,21 +52,17 @@ def match_regex(column: pd.Series, regex: str) -> pd.Series:
     return column.astype(str).str.contains(regex)
 
 
-def _register() -> type:
-    level = _REGISTRY_LOG.level
-    _REGISTRY_LOG.setLevel(logging.ERROR)
-    try:
+# Defining the subclass registers its condition in place of GX's.
+_level = _REGISTRY_LOG.level
+_REGISTRY_LOG.setLevel(logging.ERROR)
+try:
 
-        class CategoryMatchRegex(ColumnValuesMatchRegex):
-            """GX's pattern metric, with the pandas condition of ``match_regex``."""
+    class CategoryMatchRegex(ColumnValuesMatchRegex):
+        """GX's pattern metric, with the pandas condition of ``match_regex``."""
 
-            @column_condition_partial(engine=PandasExecutionEngine)
-            def _pandas(cls, column, regex, **kwargs):
-                return match_regex(column, regex)
+        @column_condition_partial(engine=PandasExecutionEngine)
+        def _pandas(cls, column, regex, **kwargs):
+            return match_regex(column, regex)
 
-    finally:
-        _REGISTRY_LOG.setLevel(level)
-    return CategoryMatchRegex
-
-
-CategoryMatchRegex = _register()
+finally:
+    _REGISTRY_LOG.setLevel(_level)
