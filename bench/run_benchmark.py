@@ -32,11 +32,11 @@ minute to minute, a round's steps and its floor share the drift. Medians
 taken over the whole run would compare figures measured minutes apart. A
 step's own ratio is its median over the median floor.
 
-Before each timed run, what a first run would not find is removed: the
-files the floor wrote, the raw copies and staged tables of the date's
-exports before ingest, its validation results before validate, its table
-of pairs before normalise, its snapshot before the snapshot step and its
-reports before the delta. On ext4, renaming a file over an existing
+Before each timed run, the files a first run would not find are removed.
+These are the files the floor wrote, and the step's own outputs for the
+date: the raw copies and staged tables before ingest, the validation
+results before validate, the table of pairs before normalise, the snapshot
+before the snapshot step and the reports before the delta. On ext4, renaming a file over an existing
 one, or truncating one, starts writing its data to disk at once (the
 ``auto_da_alloc`` mount option, on by default), which a first run does not
 pay.

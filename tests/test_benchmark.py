@@ -152,9 +152,8 @@ def test_repeats_run_in_rounds(tmp_path, monkeypatch):
     assert order == one_round * 3
     assert [item["floor_seconds"] for item in result["rounds"]] == [2.0, 3.0, 4.0]
     assert [item["total_seconds"] for item in result["rounds"]] == [10.0, 15.0, 20.0]
-    # Every round's steps take five times its floor, so every round's
-    # ratio is 5, where the ratio of the medians would not be if the runs
-    # of one step came one after the other.
+    # Every round's steps take five times its floor, so its ratio is 5.
+    # Medians taken step by step over the whole run would give another.
     assert result["total_ratio"] == 5.0
     assert result["total_ratio_no_thp"] == 5.0
 

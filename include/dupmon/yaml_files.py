@@ -31,9 +31,9 @@ class _Loader(yaml.SafeLoader):
             value = reprlib.repr(node.value) if isinstance(node, ScalarNode) else f"a {node.id}"
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             problem = f"invalid value {value} for the tag {tag}"
-            # The other errors come from PyYAML's code meeting a value that
-            # does not fit the tag, as for «!!timestamp hello», and would
-            # only confuse the reader.
+            # The other errors are raised inside PyYAML's constructors by a
+            # value that does not fit its tag, as «!!timestamp hello» does,
+            # and their text would only confuse the reader.
             if isinstance(error, (ValueError, OverflowError)):
                 problem += f" ({error})"
             raise ConstructorError(None, None, problem, node.start_mark) from error
@@ -67,8 +67,8 @@ def read_yaml(
     except yaml.YAMLError as error:
         raise error_type(f"cannot read {file_kind}{path}: {error}") from error
     except ValueError as error:
-        # Raised by PyYAML's scanner, as for the escape "\U0011FFFF", with no
-        # place: the reader's place is just past the value.
+        # PyYAML's scanner raises ValueError without a place for an escape
+        # such as "\U0011FFFF", so the line where the reader stopped is given.
         place = "" if loader is None else f" near line {loader.get_mark().line + 1}"
         raise error_type(f"cannot read {file_kind}{path}{place}: {error}") from error
     except RecursionError as error:
@@ -82,7 +82,7 @@ def read_yaml(
 
 
 def _character_problem(text: str, error: ReaderError) -> str:
-    """Describe a character PyYAML refuses, with its line and column in ``text``."""
+    """Describe a character PyYAML rejects, with its line and column in ``text``."""
     # PyYAML gives the character as its code point, and its position in
     # characters from the start of the text.
     if not isinstance(error.character, int) or not 0 <= error.position < len(text):

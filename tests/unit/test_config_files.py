@@ -124,8 +124,8 @@ def test_possible_dates_still_read(tmp_path):
 
 
 def test_safe_loader_left_unchanged(tmp_path):
-    # The loader with the dates' places is dupmon's own: PyYAML's safe
-    # loader, which other code in the process may use, is left as it was.
+    # dupmon's loader is a subclass, so PyYAML's safe loader, which other
+    # code in the process may use, is unchanged.
     read_yaml(SAKHALIN / "region.yaml")
 
     with pytest.raises(ValueError, match="day is out of range") as raised:

@@ -23,7 +23,7 @@ def match_regex(column: pd.Series, regex: str) -> pd.Series:
 
 
 def as_gx_matches(column: pd.Series, regex: str) -> pd.Series:
-    """Match as GX 1.24's pandas condition of the check does."""
+    """Return the outcome of GX 1.24's pandas condition of the check."""
     return column.astype(str).str.contains(regex)
 
 
