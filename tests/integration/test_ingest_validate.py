@@ -598,3 +598,58 @@ def test_row_key_error_noted_on_self_pair_error(inbox_settings, monkeypatch):
     assert caught.value.__notes__ == [
         "The row keys failed on a thread at the same time: OSError: row keys broken (test)"
     ]
+
+
+def mid_size_export(rows: int) -> str:
+    """Return an export of ``rows`` pairs with quoted cells, doubled spaces and warnings."""
+    lines = [HEADER]
+    for number in range(1, rows + 1):
+        school = f"МБОУ СОШ №{number % 9 + 1} г.Долинск"
+        if number % 5:
+            school = f'"{school.replace(" г.", "  г.")}"'
+        duplicate_class = f"{number % 11 + 1}{'АБВ'[number % 3]}"
+        if number % 97 == 0:
+            duplicate_class = "Седьмой"
+        lines.append(
+            f'{number};"МКУ Управление ОКС; МО ГО ""Долинский""";{school};Долинск;'
+            f"{number % 11 + 1}Б;{1 + number % 9}.01.2025 - 12.01.2025;"
+            f"МБОУ СОШ № {number % 7 + 1};Долинск;{duplicate_class}\n"
+        )
+    return "".join(lines)
+
+
+def pipeline_to_snapshot(settings) -> tuple[list[dict], object]:
+    import pyarrow.parquet as pq
+
+    outcomes = ingest_and_validate(settings)
+    pipeline.run_normalise(settings, DAY)
+    pipeline.run_snapshot(settings, DAY)
+    path = settings.snapshots_dir / f"monitoring_date={DAY}" / "pairs.parquet"
+    return outcomes, pq.read_table(path)
+
+
+def test_mid_size_csv_same_both_paths(tmp_path, monkeypatch):
+    from dupmon.readers import delimited
+
+    text = mid_size_export(600)
+    assert len(text.encode()) > delimited.COLUMNAR_MIN_BYTES
+    results = []
+    for threshold in (delimited.COLUMNAR_MIN_BYTES, 1 << 40):
+        monkeypatch.setitem(delimited.read_csv.__kwdefaults__, "columnar_min_bytes", threshold)
+        inbox = tmp_path / str(threshold) / "inbox"
+        inbox.mkdir(parents=True)
+        settings = load_settings(
+            {
+                "DUPMON_DATA_DIR": str(tmp_path / str(threshold) / "data"),
+                "DUPMON_INBOX": str(inbox),
+                "DUPMON_PAIR_KEY_SECRET": SECRET,
+            }
+        )
+        drop(settings, "dubli_17.01.2025.csv", text)
+        results.append(pipeline_to_snapshot(settings))
+    (columnar_outcomes, columnar_table), (scalar_outcomes, scalar_table) = results
+    assert columnar_outcomes[0]["success"]
+    assert len(columnar_outcomes[0]["warnings"]) > 0
+    assert columnar_outcomes[0]["warnings"] == scalar_outcomes[0]["warnings"]
+    assert columnar_table.num_rows > 0
+    assert columnar_table.equals(scalar_table)

@@ -175,6 +175,15 @@ def test_csv_large_file_takes_columnar_path():
     assert grid.height == 22
 
 
+def test_csv_path_chosen_by_size():
+    row = "1;УО;ОО;2.09.2024-1.10.2024;x\n"
+    small = (TITLE + HEADER + row).encode()
+    large = (TITLE + HEADER + row * (delimited.COLUMNAR_MIN_BYTES // len(row) + 1)).encode()
+    assert read_csv(small)[0].block is None
+    assert read_csv(large)[0].block is not None
+    assert len(large) < 1 << 20
+
+
 # --- layout -------------------------------------------------------------------
 
 
