@@ -653,3 +653,17 @@ def test_mid_size_csv_same_both_paths(tmp_path, monkeypatch):
     assert columnar_outcomes[0]["warnings"] == scalar_outcomes[0]["warnings"]
     assert columnar_table.num_rows > 0
     assert columnar_table.equals(scalar_table)
+
+
+def test_stray_quote_names_its_line(inbox_settings):
+    rows = [
+        f"{n};Управление;МБОУ СОШ №{n % 9 + 1} г.Долинск;Долинск;{n % 11 + 1}Б;"
+        f"{1 + n % 9}.01.2025 - 12.01.2025;МБОУ СОШ № {n % 7 + 1};Долинск;7А\n"
+        for n in range(1, 3001)
+    ]
+    rows[299] = rows[299].replace(";7А", ';"7А')
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + "".join(rows))
+    (problem,) = rejection(inbox_settings).problems
+    assert problem.row == 302
+    assert "quote" in problem.message
+    assert "строке 302" in problem.action_ru

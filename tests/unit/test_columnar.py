@@ -175,6 +175,31 @@ def test_csv_large_file_takes_columnar_path():
     assert grid.height == 22
 
 
+def stray_quote_export(stray_row: int) -> bytes:
+    """Return an export of 5,000 rows whose row ``stray_row`` opens a quote that is never closed."""
+    rows = [f"{n};УО;ОО;2.09.2024-1.10.2024;7А\n" for n in range(1, 5001)]
+    rows[stray_row - 1] = rows[stray_row - 1].replace(";7А", ';"7А')
+    return (HEADER + "".join(rows)).encode()
+
+
+@pytest.mark.parametrize("stray_row", [300, 20])
+def test_stray_quote_rejected_both_ways(stray_row):
+    data = stray_quote_export(stray_row)
+    for threshold in (0, len(data) + 1):
+        with pytest.raises(delimited.CellTooLongError) as caught:
+            read_csv(data, columnar_min_bytes=threshold)
+        assert caught.value.line == stray_row + 1
+
+
+def test_long_cell_read_both_ways():
+    rows = "".join(f"{i};УО;ОО;2.09.2024-1.10.2024;x\n" for i in range(3000))
+    long_cell = "я" * 100_000
+    data = (TITLE + HEADER + rows + f"3000;УО;{long_cell};2.09.2024-1.10.2024;x\n").encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert columnar[0][-1][2] == long_cell
+
+
 def test_csv_path_chosen_by_size():
     row = "1;УО;ОО;2.09.2024-1.10.2024;x\n"
     small = (TITLE + HEADER + row).encode()

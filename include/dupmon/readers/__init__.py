@@ -12,7 +12,7 @@ import zipfile
 
 from dupmon.errors import Problem
 from dupmon.readers.biff import read_xls
-from dupmon.readers.delimited import read_csv
+from dupmon.readers.delimited import CellTooLongError, read_csv
 from dupmon.readers.grid import MAX_CELLS, Grid, GridTooLargeError
 from dupmon.readers.html_table import read_html
 from dupmon.readers.mhtml import read_mhtml
@@ -138,6 +138,20 @@ def read_grids(
         return reader(data)
     except UnreadableExportError:
         raise
+    except CellTooLongError as error:
+        problem = Problem(
+            message=f"{error}: a quote opened on that line is probably never closed, so the rest "
+            "of the file reads as one cell",
+            message_ru=f"ячейка, которая начинается в строке {error.line}, длиннее {error.limit} "
+            "символов: вероятно, открытая в этой строке кавычка не закрыта, и остаток файла "
+            "читается как одна ячейка",
+            action=f"Check the quotation marks on line {error.line}: remove the stray one or "
+            "close it, or export the report again",
+            action_ru=f"Проверьте кавычки в строке {error.line}: удалите лишнюю или закройте её, "
+            "либо выгрузите отчёт заново",
+            row=error.line,
+        )
+        raise UnreadableExportError(problem) from error
     except GridTooLargeError as error:
         raise _problem(
             f"{error}, over the limit of {max_cells}: a merged range, span or value far outside "

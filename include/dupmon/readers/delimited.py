@@ -18,6 +18,7 @@ import io
 import itertools
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from dupmon.readers.grid import Grid, cell_text
@@ -54,7 +55,16 @@ _VECTOR_UTF8 = bool(getattr(_cells, "UTF8_VECTOR", False))
 
 
 class _NotColumnarError(Exception):
-    """The file needs the csv module: a ragged row, or bytes that are not plain UTF-8."""
+    """The file needs the csv module: a ragged row, a cell too long or bytes not plain UTF-8."""
+
+
+class CellTooLongError(ValueError):
+    """A cell longer than the csv module reads, usually the file's rest after an unclosed quote."""
+
+    def __init__(self, line: int, limit: int):
+        super().__init__(f"the cell that starts on line {line} is longer than {limit} characters")
+        self.line = line
+        self.limit = limit
 
 
 def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> list[Grid]:
@@ -66,7 +76,16 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
     text = decode_text(data)
     delimiter = _guess_delimiter(text[:65536])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows = [[cell_text(value) for value in row] for row in reader]
+    rows = []
+    row_start = 1
+    try:
+        for row in reader:
+            rows.append([cell_text(value) for value in row])
+            row_start = reader.line_num + 1
+    except csv.Error as error:
+        if "field larger than field limit" not in str(error):
+            raise
+        raise CellTooLongError(row_start, csv.field_size_limit()) from error
     return [Grid(name="csv", rows=rows)]
 
 
@@ -121,7 +140,10 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     """
     delimiter = _guess_delimiter(head_text[:65536])
     complete = len(head_text.encode("utf-8")) >= len(utf8)
-    head, offsets = _read_head(head_text, delimiter)
+    try:
+        head, offsets = _read_head(head_text, delimiter)
+    except csv.Error:
+        raise _NotColumnarError from None
     if not complete and head:
         # The prefix may end inside the last row read from it.
         head, offsets = head[:-1], offsets[:-1]
@@ -172,10 +194,28 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         if "UTF8" in str(error):
             raise _InvalidUtf8Error from error
         raise _NotColumnarError from error
-    if ragged:
+    if ragged or _longest_cell(table) > csv.field_size_limit():
         raise _NotColumnarError
     block = pa.table([clean_display_array(column) for column in table.columns], names=names)
     return Grid(name="csv", rows=head, block=block)
+
+
+def _longest_cell(table: pa.Table) -> int:
+    """Return the length in characters of the longest cell, or 0 if none exceeds the limit in bytes.
+
+    The csv module rejects a cell longer than ``csv.field_size_limit()``, and
+    pyarrow reads it. Such a cell is usually the rest of the file after a
+    quote that was opened and never closed, so the columnar path leaves it to
+    the csv module's error. A cell has at least as many bytes as
+    characters, so only a column with a long cell in bytes is decoded.
+    """
+    longest = 0
+    for column in table.columns:
+        if len(column) == 0:
+            continue
+        if pc.max(pc.binary_length(column)).as_py() > csv.field_size_limit():
+            longest = max(longest, pc.max(pc.utf8_length(column)).as_py())
+    return longest
 
 
 def _read_head(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
