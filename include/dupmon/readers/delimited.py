@@ -2,10 +2,10 @@
 
 A CSV of 64 KiB or more is read by pyarrow's CSV reader into columns: the
 rows above the table (title, period) are read with Python's csv module,
-and from the first row of the table's width on, pyarrow takes over. A file whose later
-rows do not all have that width, such as one with a short footer line, is
-read with the csv module from start to end, so both paths return the same
-cells. The one difference: a blank line inside the table is a row of blank
+and from the first row of the table's width on, pyarrow takes over. A
+file whose later rows do not all have that width, such as one with a
+short footer line, is read with the csv module from start to end, so both
+paths return the same cells. The one difference: a blank line inside the table is a row of blank
 cells in the columnar path and an empty row in the other, and the layout
 skips both.
 """
@@ -34,10 +34,9 @@ except ImportError:
 # Rows read with the csv module before the table's width is known; the
 # layout looks for the header in the first 200 rows too.
 _HEAD_ROWS = 200
-# From this size up pyarrow's reader is the faster path. On a 2-core AMD
-# EPYC machine it read a benchmark export of 63 KB in 1.4 ms and one of
-# 0.98 MB in 4.9 ms, where the csv module took 2.5 and 42 ms. Below this
-# size the two differed by a millisecond or less.
+# pyarrow's reader is faster from this size up: on a 2-core AMD EPYC it took
+# 1.4 ms to the csv module's 2.5 ms at 63 KB, and 4.9 to 42 ms at 0.98 MB.
+# Below this size the two paths differ by a millisecond or less.
 COLUMNAR_MIN_BYTES = 64 << 10
 
 
@@ -58,8 +57,11 @@ class _NotColumnarError(Exception):
     """The file needs the csv module: a ragged row, a cell too long or bytes not plain UTF-8."""
 
 
+# NOTE: an unclosed quote that swallows fewer characters than the limit is
+# read on both paths as one long cell, and the rows in it may be lost with
+# only a warning.
 class CellTooLongError(ValueError):
-    """A cell longer than the csv module reads, usually the file's rest after an unclosed quote."""
+    """A cell longer than the csv module reads: usually the rest of a file after an open quote."""
 
     def __init__(self, line: int, limit: int):
         super().__init__(f"the cell that starts on line {line} is longer than {limit} characters")
@@ -194,28 +196,28 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         if "UTF8" in str(error):
             raise _InvalidUtf8Error from error
         raise _NotColumnarError from error
-    if ragged or _longest_cell(table) > csv.field_size_limit():
+    if ragged or _has_cell_over_limit(table):
         raise _NotColumnarError
     block = pa.table([clean_display_array(column) for column in table.columns], names=names)
     return Grid(name="csv", rows=head, block=block)
 
 
-def _longest_cell(table: pa.Table) -> int:
-    """Return the length in characters of the longest cell, or 0 if none exceeds the limit in bytes.
+def _has_cell_over_limit(table: pa.Table) -> bool:
+    """Return whether a cell has more characters than ``csv.field_size_limit()``.
 
-    The csv module rejects a cell longer than ``csv.field_size_limit()``, and
-    pyarrow reads it. Such a cell is usually the rest of the file after a
-    quote that was opened and never closed, so the columnar path leaves it to
-    the csv module's error. A cell has at least as many bytes as
-    characters, so only a column with a long cell in bytes is decoded.
+    The csv module rejects such a cell and pyarrow reads it. It is usually
+    the rest of the file after a quote that was never closed, so the
+    columnar path leaves the file to the csv module's error. A cell has at
+    least as many bytes as characters, so only a column with a cell over the
+    limit in bytes is counted in characters.
     """
-    longest = 0
+    limit = csv.field_size_limit()
     for column in table.columns:
-        if len(column) == 0:
+        if len(column) == 0 or pc.max(pc.binary_length(column)).as_py() <= limit:
             continue
-        if pc.max(pc.binary_length(column)).as_py() > csv.field_size_limit():
-            longest = max(longest, pc.max(pc.utf8_length(column)).as_py())
-    return longest
+        if pc.max(pc.utf8_length(column)).as_py() > limit:
+            return True
+    return False
 
 
 def _read_head(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
