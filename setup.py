@@ -3,14 +3,15 @@
 dupmon._blake2b computes keyed BLAKE2b over whole Arrow columns.
 dupmon._lookup finds strings in a set of strings. dupmon._cells scans
 text cells for intersection ranges and for cells that need a full
-clean-up, and CSV exports for bytes that are not UTF-8.
+clean-up, and CSV exports for bytes that are not UTF-8 and for line ends.
 dupmon._stack_chunks keeps freed chunks of Python's frame stack for reuse.
 All four are optional. Without a C compiler the install goes on:
 dupmon.pseudonymise computes the same digests with hashlib,
 dupmon.lookup calls pyarrow's index_in, dupmon.staging and
 dupmon.text_arrays run regular expressions, pyarrow checks the UTF-8 of
-each cell, and Python maps a new chunk each time a call crosses the end
-of one. The fallbacks are slower.
+each cell, Python counts the line ends of a CSV export, and Python maps a
+new chunk each time a call crosses the end of one. The fallbacks are
+slower.
 """
 
 from setuptools import Extension, setup

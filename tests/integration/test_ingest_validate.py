@@ -655,15 +655,20 @@ def test_mid_size_csv_same_both_paths(tmp_path, monkeypatch):
     assert columnar_table.equals(scalar_table)
 
 
-def test_stray_quote_names_its_line(inbox_settings):
+@pytest.mark.parametrize("closed_on_row", [None, 320], ids=["never-closed", "closed-below"])
+def test_stray_quote_names_its_line(inbox_settings, closed_on_row):
     rows = [
         f"{n};Управление;МБОУ СОШ №{n % 9 + 1} г.Долинск;Долинск;{n % 11 + 1}Б;"
         f"{1 + n % 9}.01.2025 - 12.01.2025;МБОУ СОШ № {n % 7 + 1};Долинск;7А\n"
         for n in range(1, 3001)
     ]
     rows[299] = rows[299].replace(";7А", ';"7А')
+    if closed_on_row:
+        rows[closed_on_row - 1] = rows[closed_on_row - 1].replace(";7А", ';"7А"')
     drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + "".join(rows))
     (problem,) = rejection(inbox_settings).problems
     assert problem.row == 302
     assert "quote" in problem.message
     assert "строке 302" in problem.action_ru
+    if closed_on_row:
+        assert "rows of the table (20)" in problem.message

@@ -586,3 +586,44 @@ def test_utf8_vector_used_where_built():
     if staging._cells is None or platform.machine() != "x86_64" or not cpuinfo.exists():
         pytest.skip("the vector check is built for x86-64 only, and read here from Linux")
     assert staging._cells.UTF8_VECTOR == (" avx2" in cpuinfo.read_text())
+
+
+def lines_by_counting(data: bytes) -> int:
+    if not data:
+        return 0
+    breaks = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    return breaks + (0 if data.endswith((b"\n", b"\r")) else 1)
+
+
+@needs_module
+@pytest.mark.parametrize("seed", range(2))
+def test_line_count_matches_bytes_count(seed):
+    # Line ends are dense, so that CR LF pairs straddle each 32-byte block.
+    rng = random.Random(seed)
+    wrong = []
+    for _ in range(20_000):
+        data = bytes(rng.choice(b"\r\n;a\xd0") for _ in range(rng.randrange(120)))
+        start = rng.randrange(len(data) + 1)
+        for vector in UTF8_WAYS:
+            if staging._cells.line_count(data, start, vector) != lines_by_counting(data[start:]):
+                wrong.append((data[start:], vector))
+    assert wrong == []
+
+
+@needs_module
+def test_line_count_of_buffers(tmp_path):
+    text = '1;УО;Школа № 1;2.09.2024—1.10.2024\r\n2;УО;"две\rстроки";x\n'.encode() * 3_000
+    path = tmp_path / "export.csv"
+    path.write_bytes(text + b"3;tail")
+    with (
+        path.open("rb") as handle,
+        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+    ):
+        for vector in UTF8_WAYS:
+            assert staging._cells.line_count(mapped, 0, vector) == 9_001
+            assert staging._cells.line_count(memoryview(text)[1:], 0, vector) == 9_000
+            assert staging._cells.line_count(text, len(text), vector) == 0
+    with pytest.raises(ValueError, match="invalid start 4: it must be 0 to the 3 bytes"):
+        staging._cells.line_count(b"abc", 4, True)
+    with pytest.raises(TypeError, match="takes 3 arguments"):
+        staging._cells.line_count(b"abc", 0)

@@ -191,6 +191,39 @@ def test_stray_quote_rejected_both_ways(stray_row):
         assert caught.value.line == stray_row + 1
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_quote_closed_below_rejected_both_ways(newline):
+    # Row 300 opens a quote that the quoted class of row 310 closes, so the
+    # merged row has the table's width and pyarrow reads it without a complaint.
+    data = stray_quote_export(300).decode().replace("\n", newline)
+    row_310 = f"310;УО;ОО;2.09.2024-1.10.2024;7А{newline}"
+    data = data.replace(row_310, row_310.replace("7А", '"7Б"')).encode()
+    for threshold in (0, len(data) + 1):
+        with pytest.raises(delimited.CellContainsRowsError) as caught:
+            read_csv(data, columnar_min_bytes=threshold)
+        assert (caught.value.line, caught.value.rows) == (301, 10)
+
+
+def test_line_breaks_with_delimiters_read_both_ways():
+    rows = [f"{n};УО;ОО;2.09.2024-1.10.2024;7А\n" for n in range(1, 3001)]
+    rows[99] = '100;УО;"ОО; корпус 2; вход\r\nс улицы";"2.09.2024-1.10.2024;\n3.10.2024";7А\n'
+    data = (TITLE + HEADER + "".join(rows)).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert columnar[0][-1][0] == "3000"
+    assert len(columnar[0]) == 3002
+    assert read_csv(data, columnar_min_bytes=0)[0].block is not None
+
+
+def test_line_count_without_compiled_module(monkeypatch):
+    data = b"1;a\r\n2;b\r3;c\n\n4;d"
+    expected = [delimited._line_count(data, start) for start in range(len(data) + 1)]
+    monkeypatch.setattr(delimited, "_cells", None)
+    assert [delimited._line_count(data, start) for start in range(len(data) + 1)] == expected
+    assert expected[:2] == [5, 5]
+    assert expected[-1] == 0
+
+
 def test_long_cell_read_both_ways():
     rows = "".join(f"{i};УО;ОО;2.09.2024-1.10.2024;x\n" for i in range(3000))
     long_cell = "я" * 100_000

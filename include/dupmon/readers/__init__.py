@@ -12,7 +12,7 @@ import zipfile
 
 from dupmon.errors import Problem
 from dupmon.readers.biff import read_xls
-from dupmon.readers.delimited import CellTooLongError, read_csv
+from dupmon.readers.delimited import CellContainsRowsError, CellTooLongError, read_csv
 from dupmon.readers.grid import MAX_CELLS, Grid, GridTooLargeError
 from dupmon.readers.html_table import read_html
 from dupmon.readers.mhtml import read_mhtml
@@ -139,19 +139,23 @@ def read_grids(
     except UnreadableExportError:
         raise
     except CellTooLongError as error:
-        problem = Problem(
-            message=f"{error}: a quote opened on that line is probably never closed, so the rest "
-            "of the file reads as one cell",
-            message_ru=f"ячейка, которая начинается в строке {error.line}, длиннее {error.limit} "
-            "символов: вероятно, открытая в этой строке кавычка не закрыта, и остаток файла "
-            "читается как одна ячейка",
-            action=f"Check the quotation marks on line {error.line}: remove the stray one or "
-            "close it, or export the report again",
-            action_ru=f"Проверьте кавычки в строке {error.line}: удалите лишнюю или закройте её, "
-            "либо выгрузите отчёт заново",
-            row=error.line,
-        )
-        raise UnreadableExportError(problem) from error
+        raise _stray_quote(
+            error.line,
+            f"{error}: a quote opened on that line is probably never closed, so the rest of the "
+            "file reads as one cell",
+            f"ячейка, которая начинается в строке {error.line}, длиннее {error.limit} символов: "
+            "вероятно, открытая в этой строке кавычка не закрыта, и остаток файла читается как "
+            "одна ячейка",
+        ) from error
+    except CellContainsRowsError as error:
+        raise _stray_quote(
+            error.line,
+            f"{error}: a quote opened on that line is probably closed only further down, so "
+            "those rows would be lost",
+            f"в ячейке, которая начинается в строке {error.line}, оказались целые строки таблицы "
+            f"({error.rows}): вероятно, открытая в этой строке кавычка закрыта только ниже, и эти "
+            "строки были бы потеряны",
+        ) from error
     except GridTooLargeError as error:
         raise _problem(
             f"{error}, over the limit of {max_cells}: a merged range, span or value far outside "
@@ -179,6 +183,20 @@ def read_grids(
         ) from error
     finally:
         MAX_CELLS.reset(token)
+
+
+def _stray_quote(line: int, message: str, message_ru: str) -> UnreadableExportError:
+    return UnreadableExportError(
+        Problem(
+            message=message,
+            message_ru=message_ru,
+            action=f"Check the quotation marks on line {line}: remove the stray one or close it, "
+            "or export the report again",
+            action_ru=f"Проверьте кавычки в строке {line}: удалите лишнюю или закройте её, либо "
+            "выгрузите отчёт заново",
+            row=line,
+        )
+    )
 
 
 def _check_unpacked_size(data: bytes, limit: int) -> None:

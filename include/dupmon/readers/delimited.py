@@ -8,14 +8,22 @@ short footer line, is read with the csv module from start to end, so both
 paths return the same cells. The one difference: a blank line inside the table is a row of blank
 cells in the columnar path and an empty row in the other, and the layout
 skips both.
+
+A quote opened by mistake makes the rows after it part of one cell, up to
+the next quote. Both paths reject such a file and name the line where the
+cell starts: CellTooLongError when the cell is longer than the csv module
+reads, CellContainsRowsError when a line inside it reads as a row.
 """
 
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import io
 import itertools
+import re
+from collections.abc import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -57,9 +65,6 @@ class _NotColumnarError(Exception):
     """The file needs the csv module: a ragged row, a cell too long or bytes not plain UTF-8."""
 
 
-# NOTE: an unclosed quote that swallows fewer characters than the limit is
-# read on both paths as one long cell, and the rows in it may be lost with
-# only a warning.
 class CellTooLongError(ValueError):
     """A cell longer than the csv module reads: usually the rest of a file after an open quote."""
 
@@ -67,6 +72,23 @@ class CellTooLongError(ValueError):
         super().__init__(f"the cell that starts on line {line} is longer than {limit} characters")
         self.line = line
         self.limit = limit
+
+
+class CellContainsRowsError(ValueError):
+    """A cell with a line inside it that has as many delimiters as a row of the table.
+
+    A quote that is opened and never closed, or closed only by the next
+    quote further down, makes the rows after it part of one cell. The cells
+    of an export (names, schools, classes, dates) never contain a whole row.
+    """
+
+    def __init__(self, line: int, rows: int):
+        super().__init__(
+            f"the cell that starts on line {line} contains lines that read as rows of the "
+            f"table ({rows})"
+        )
+        self.line = line
+        self.rows = rows
 
 
 def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> list[Grid]:
@@ -79,16 +101,47 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
     delimiter = _guess_delimiter(text[:65536])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows = []
+    # The rows that span several lines, with the line each starts on.
+    spanning = []
     row_start = 1
     try:
         for row in reader:
+            if reader.line_num > row_start:
+                spanning.append((row_start, row))
             rows.append([cell_text(value) for value in row])
             row_start = reader.line_num + 1
     except csv.Error as error:
         if "field larger than field limit" not in str(error):
             raise
         raise CellTooLongError(row_start, csv.field_size_limit()) from error
+    if spanning:
+        width = _table_width(len(row) for row in rows)
+        for line, row in spanning:
+            row_lines = max(_row_lines_in(value, delimiter, width) for value in row)
+            if row_lines:
+                raise CellContainsRowsError(line, row_lines)
     return [Grid(name="csv", rows=rows)]
+
+
+def _table_width(lengths: Iterable[int]) -> int:
+    """Return the most common length of the rows with more than one cell."""
+    counts = collections.Counter(length for length in lengths if length > 1)
+    return counts.most_common(1)[0][0] if counts else 0
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _row_lines_in(value: str, delimiter: str, width: int) -> int:
+    """Return how many lines of a cell have as many delimiters as a row of ``width`` cells."""
+    # In a table of two columns, a line with one delimiter is too common in
+    # ordinary text to be taken for a row.
+    if width < 3:
+        return 0
+    lines = _LINE_BREAK.split(value)
+    if len(lines) < 2:
+        return 0
+    return sum(1 for line in lines if line.count(delimiter) >= width - 1)
 
 
 def _read_columnar(data: bytes) -> Grid:
@@ -165,6 +218,7 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         check_cells = False
 
     ragged = []
+    quoted = utf8.find(b'"', start) != -1
     names = [f"c{i}" for i in range(width)]
     source = pa.BufferReader(pa.py_buffer(utf8)[start:])
     # pyarrow parses blocks in parallel, and each block becomes a chunk of
@@ -179,7 +233,7 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
                 delimiter=delimiter,
                 # Only a quoted value can hold a line break, and without
                 # them pyarrow splits the file into blocks much faster.
-                newlines_in_values=utf8.find(b'"') != -1,
+                newlines_in_values=quoted,
                 ignore_empty_lines=False,
                 invalid_row_handler=lambda row: ragged.append(row) or "skip",
             ),
@@ -197,6 +251,8 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
             raise _InvalidUtf8Error from error
         raise _NotColumnarError from error
     if ragged or _has_cell_over_limit(table):
+        raise _NotColumnarError
+    if quoted and _has_cell_containing_rows(table, utf8, start, delimiter):
         raise _NotColumnarError
     block = pa.table([clean_display_array(column) for column in table.columns], names=names)
     return Grid(name="csv", rows=head, block=block)
@@ -218,6 +274,41 @@ def _has_cell_over_limit(table: pa.Table) -> bool:
         if pc.max(pc.utf8_length(column)).as_py() > limit:
             return True
     return False
+
+
+def _has_cell_containing_rows(table: pa.Table, utf8: bytes, start: int, delimiter: str) -> bool:
+    """Return whether a cell contains a row of the table; see CellContainsRowsError.
+
+    The table was read from ``utf8[start:]``. When it has as many rows as
+    those bytes have lines, no cell contains a line break, and the cells
+    are not searched.
+    """
+    if table.num_rows == _line_count(utf8, start):
+        return False
+    for column in table.columns:
+        for chunk in column.chunks:
+            data = chunk.buffers()[2]
+            # Most columns contain no line break at all. Counting the lines
+            # of their bytes shows that much faster than a search of cells.
+            if data is None or (
+                _line_count(data, 0) < 2 and data[-1:].to_pybytes() not in (b"\n", b"\r")
+            ):
+                continue
+            values = chunk.filter(pc.match_substring_regex(chunk, "[\r\n]")).to_pylist()
+            if any(_row_lines_in(value, delimiter, table.num_columns) for value in values):
+                return True
+    return False
+
+
+def _line_count(utf8: bytes, start: int) -> int:
+    """Return the number of lines in ``utf8[start:]``: each LF, CR LF or lone CR ends one."""
+    if _cells is not None:
+        return _cells.line_count(utf8, start, True)
+    body = bytes(memoryview(utf8)[start:])
+    if not body:
+        return 0
+    breaks = body.count(b"\n") + body.count(b"\r") - body.count(b"\r\n")
+    return breaks + (0 if body.endswith((b"\n", b"\r")) else 1)
 
 
 def _read_head(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
