@@ -671,4 +671,5 @@ def test_stray_quote_names_its_line(inbox_settings, closed_on_row):
     assert "quote" in problem.message
     assert "строке 302" in problem.action_ru
     if closed_on_row:
-        assert "rows of the table (20)" in problem.message
+        assert "runs over line breaks to line 322" in problem.message
+        assert "до строки 322" in problem.message_ru

@@ -201,7 +201,22 @@ def test_quote_closed_below_rejected_both_ways(newline):
     for threshold in (0, len(data) + 1):
         with pytest.raises(delimited.CellContainsRowsError) as caught:
             read_csv(data, columnar_min_bytes=threshold)
-        assert (caught.value.line, caught.value.rows) == (301, 10)
+        assert (caught.value.line, caught.value.end) == (301, 311)
+
+
+@pytest.mark.parametrize("closed_in", range(5))
+@pytest.mark.parametrize("opened_in", range(1, 5))
+def test_quote_closed_next_row_rejected(opened_in, closed_in):
+    # The quote takes in only parts of two rows, so no line inside the cell
+    # is a whole row, but one row is lost all the same.
+    rows = [[str(n), "УО", "ОО", "2.09.2024-1.10.2024", "7А"] for n in range(1, 5001)]
+    rows[299][opened_in] = '"' + rows[299][opened_in]
+    rows[300][closed_in] = '"' + rows[300][closed_in] + '"'
+    data = (HEADER + "".join(";".join(row) + "\n" for row in rows)).encode()
+    for threshold in (0, len(data) + 1):
+        with pytest.raises(delimited.CellContainsRowsError) as caught:
+            read_csv(data, columnar_min_bytes=threshold)
+        assert (caught.value.line, caught.value.end) == (301, 302)
 
 
 def test_line_breaks_with_delimiters_read_both_ways():

@@ -150,11 +150,11 @@ def read_grids(
     except CellContainsRowsError as error:
         raise _stray_quote(
             error.line,
-            f"{error}: a quote opened on that line is probably closed only further down, so "
-            "those rows would be lost",
-            f"в ячейке, которая начинается в строке {error.line}, оказались целые строки таблицы "
-            f"({error.rows}): вероятно, открытая в этой строке кавычка закрыта только ниже, и эти "
-            "строки были бы потеряны",
+            f"{error}: a quote opened on line {error.line} is probably closed only further "
+            "down, so those rows would be lost",
+            f"ячейка, которая начинается в строке {error.line}, продолжается через переносы до "
+            f"строки {error.end} и захватывает строки таблицы между ними: вероятно, открытая в "
+            f"строке {error.line} кавычка закрыта только ниже, и эти строки были бы потеряны",
         ) from error
     except GridTooLargeError as error:
         raise _problem(

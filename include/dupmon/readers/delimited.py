@@ -12,7 +12,7 @@ skips both.
 A quote opened by mistake makes the rows after it part of one cell, up to
 the next quote. Both paths reject such a file and name the line where the
 cell starts: CellTooLongError when the cell is longer than the csv module
-reads, CellContainsRowsError when a line inside it reads as a row.
+reads, CellContainsRowsError when it takes in rows below it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import collections
 import csv
 import io
 import itertools
-import re
 from collections.abc import Iterable
 
 import pyarrow as pa
@@ -75,20 +74,22 @@ class CellTooLongError(ValueError):
 
 
 class CellContainsRowsError(ValueError):
-    """A cell with a line inside it that has as many delimiters as a row of the table.
+    """A cell that runs over line breaks into the rows below it.
 
-    A quote that is opened and never closed, or closed only by the next
-    quote further down, makes the rows after it part of one cell. The cells
-    of an export (names, schools, classes, dates) never contain a whole row.
+    A quote that is opened by mistake and closed only by the next quote
+    further down, or never, makes the rows in between part of one cell.
+    Such a cell has as many delimiters as a row of the table, or its row
+    has more cells than the table. A row of an export (names, schools,
+    classes, dates) has neither, even where a cell contains a line break.
     """
 
-    def __init__(self, line: int, rows: int):
+    def __init__(self, line: int, end: int):
         super().__init__(
-            f"the cell that starts on line {line} contains lines that read as rows of the "
-            f"table ({rows})"
+            f"the cell that starts on line {line} runs over line breaks to line {end}, "
+            "taking in the rows between"
         )
         self.line = line
-        self.rows = rows
+        self.end = end
 
 
 def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> list[Grid]:
@@ -101,13 +102,13 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
     delimiter = _guess_delimiter(text[:65536])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows = []
-    # The rows that span several lines, with the line each starts on.
+    # The rows that span several lines, with the lines they start and end on.
     spanning = []
     row_start = 1
     try:
         for row in reader:
             if reader.line_num > row_start:
-                spanning.append((row_start, row))
+                spanning.append((row_start, reader.line_num, row))
             rows.append([cell_text(value) for value in row])
             row_start = reader.line_num + 1
     except csv.Error as error:
@@ -116,10 +117,10 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
         raise CellTooLongError(row_start, csv.field_size_limit()) from error
     if spanning:
         width = _table_width(len(row) for row in rows)
-        for line, row in spanning:
-            row_lines = max(_row_lines_in(value, delimiter, width) for value in row)
-            if row_lines:
-                raise CellContainsRowsError(line, row_lines)
+        for line, end, row in spanning:
+            too_long = width >= _MIN_WIDTH and len(row) > width
+            if too_long or any(_has_row_of_delimiters(v, delimiter, width) for v in row):
+                raise CellContainsRowsError(line, end)
     return [Grid(name="csv", rows=rows)]
 
 
@@ -129,19 +130,18 @@ def _table_width(lengths: Iterable[int]) -> int:
     return counts.most_common(1)[0][0] if counts else 0
 
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# In a table of fewer columns, a cell with a line break and a delimiter or
+# two is too common in ordinary text to be taken for rows.
+_MIN_WIDTH = 3
 
 
-def _row_lines_in(value: str, delimiter: str, width: int) -> int:
-    """Return how many lines of a cell have as many delimiters as a row of ``width`` cells."""
-    # In a table of two columns, a line with one delimiter is too common in
-    # ordinary text to be taken for a row.
-    if width < 3:
-        return 0
-    lines = _LINE_BREAK.split(value)
-    if len(lines) < 2:
-        return 0
-    return sum(1 for line in lines if line.count(delimiter) >= width - 1)
+def _has_row_of_delimiters(value: str, delimiter: str, width: int) -> bool:
+    """Return whether a cell with a line break has as many delimiters as a row of the table."""
+    return (
+        width >= _MIN_WIDTH
+        and value.count(delimiter) >= width - 1
+        and ("\n" in value or "\r" in value)
+    )
 
 
 def _read_columnar(data: bytes) -> Grid:
@@ -277,7 +277,7 @@ def _has_cell_over_limit(table: pa.Table) -> bool:
 
 
 def _has_cell_containing_rows(table: pa.Table, utf8: bytes, start: int, delimiter: str) -> bool:
-    """Return whether a cell contains a row of the table; see CellContainsRowsError.
+    """Return whether a cell takes in rows below it; see CellContainsRowsError.
 
     The table was read from ``utf8[start:]``. When it has as many rows as
     those bytes have lines, no cell contains a line break, and the cells
@@ -295,7 +295,7 @@ def _has_cell_containing_rows(table: pa.Table, utf8: bytes, start: int, delimite
             ):
                 continue
             values = chunk.filter(pc.match_substring_regex(chunk, "[\r\n]")).to_pylist()
-            if any(_row_lines_in(value, delimiter, table.num_columns) for value in values):
+            if any(_has_row_of_delimiters(v, delimiter, table.num_columns) for v in values):
                 return True
     return False
 
