@@ -240,11 +240,14 @@ def test_commas_and_breaks_in_cells_accepted():
     school = '"Лицей №1 (математика, физика, химия, биология, история)\nг. Холмск"'
     rows = [f"{n},УО,ОО,2.09.2024-1.10.2024,7А\n" for n in range(1, 3001)]
     rows[99] = f"100,УО,{school},2.09.2024-1.10.2024,7А\n"
+    # A cell on one line that starts as a row does is no sign either.
+    rows[199] = '200,УО,"5, 6, 7, 8, 9",2.09.2024-1.10.2024,7А\n'
     data = (title + header + "".join(rows)).encode()
     columnar, scalar = csv_rows_both_ways(data)
     assert columnar == scalar
     assert len(columnar[0]) == 3002
     assert columnar[0][101][2].startswith("Лицей №1")
+    assert read_csv(data, columnar_min_bytes=0)[0].block is not None
 
 
 def test_line_breaks_with_delimiters_read_both_ways():

@@ -336,7 +336,13 @@ def _has_cell_taking_in_rows(table: pa.Table, utf8: bytes, start: int, delimiter
                 continue
             many = pc.greater_equal(pc.count_substring(chunk, delimiter), width - 1)
             candidates = chunk.filter(many)
-            if len(candidates) and pc.any(pc.match_substring_regex(candidates, row_start)).as_py():
+            if len(candidates) == 0:
+                continue
+            found = pc.and_(
+                pc.match_substring_regex(candidates, "[\r\n]"),
+                pc.match_substring_regex(candidates, row_start),
+            )
+            if pc.any(found).as_py():
                 return True
     return False
 
