@@ -250,6 +250,43 @@ def test_commas_and_breaks_in_cells_accepted():
     assert read_csv(data, columnar_min_bytes=0)[0].block is not None
 
 
+@pytest.mark.parametrize(
+    "number", ["", "{n}.", "{n})", "№ {n}", "1.{n}"], ids=["empty", "dot", "bracket", "sign", "sub"]
+)
+def test_stray_quote_with_other_numbers(number):
+    rows = [[number.format(n=n), "УО", "ОО", "2.09.2024-1.10.2024", "7А"] for n in range(1, 3001)]
+    rows[299][2] = '"ОО'
+    data = (HEADER + "".join(";".join(row) + "\n" for row in rows)).encode()
+    for threshold in (0, len(data) + 1):
+        with pytest.raises(delimited.CellContainsRowsError) as caught:
+            read_csv(data, columnar_min_bytes=threshold)
+        assert caught.value.line == 301
+
+
+def test_trimmed_rows_with_breaks_accepted():
+    # A writer that leaves out empty cells at the ends of rows makes most
+    # rows shorter than the header, so a full row with a two-line school
+    # name is longer than most but no longer than the header.
+    rows = [f"{n};УО;ОО;2.09.2024-1.10.2024\n" for n in range(1, 3001)]
+    rows[99] = '100;УО;"МБОУ СОШ № 5\nг. Холмск";2.09.2024-1.10.2024;7А\n'
+    data = (TITLE + HEADER + "".join(rows)).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert len(columnar[0]) == 3002
+
+
+def test_prose_with_commas_accepted():
+    # Decimal commas and a postal code begin lines of a note in a comma
+    # file, but no cell after them starts as «Управление» does.
+    header = "№ п/п,Управление,ОО,Промежутки пересечения,ОО\n"
+    rows = "".join(f"{n},УО,ОО,2.09.2024-1.10.2024,7А\n" for n in range(1, 3001))
+    note = '"Устранено, %:\n37,5 Холмский, 12,5 Долинский,\n694620, г. Холмск, ул. Советская, 10"\n'
+    data = (TITLE + header + rows + note).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert columnar[0][-1][0].startswith("Устранено")
+
+
 def test_line_breaks_with_delimiters_read_both_ways():
     rows = [f"{n};УО;ОО;2.09.2024-1.10.2024;7А\n" for n in range(1, 3001)]
     rows[99] = '100;УО;"ОО; корпус 2; вход\r\nс улицы";"2.09.2024-1.10.2024;\n3.10.2024";7А\n'

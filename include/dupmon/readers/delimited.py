@@ -108,12 +108,16 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
     # The cells of rows lose their line breaks, and a list of every raw row
     # took 0.7 s more on an export of 400,000 rows that all span lines.
     spanning = []
+    # The maximum number of cells in a row that does not span lines.
+    longest = 0
     row_start = 1
     try:
         for row in reader:
             if reader.line_num > row_start:
                 suspects = tuple(v for v in row if delimiter in v and _has_line_break(v))
                 spanning.append((row_start, reader.line_num, len(rows), suspects))
+            else:
+                longest = max(longest, len(row))
             rows.append([cell_text(value) for value in row])
             row_start = reader.line_num + 1
     except csv.Error as error:
@@ -122,9 +126,11 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
         raise CellTooLongError(row_start, csv.field_size_limit()) from error
     if spanning:
         width = _table_width(len(row) for row in rows)
+        longest = max(longest, width)
         row_start = re.compile(_row_start_pattern(delimiter))
         for line, end, index, suspects in spanning:
-            if _takes_in_rows(len(rows[index]), suspects, delimiter, width, row_start):
+            length = len(rows[index])
+            if _takes_in_rows(length, suspects, delimiter, width, longest, row_start):
                 raise CellContainsRowsError(line, end)
     return [Grid(name="csv", rows=rows)]
 
@@ -148,25 +154,37 @@ _PATTERN_OF_DELIMITER = {";": ";", ",": ",", "\t": r"\t"}
 def _row_start_pattern(delimiter: str) -> str:
     """Return a pattern, for both re and RE2, of the start of a row at a cell's start or line's.
 
-    A row starts with its number in «№ п/п» and the delimiter, or with the
-    delimiter alone where the number is merged from the row above.
+    A row starts with the delimiter where its first cell is empty, or the
+    number in «№ п/п» is merged from the row above. Or it starts with that
+    number («12», «12.», «12)», «№ 12» or «1.2») and the delimiter, and the
+    next cell, «Управление», starts with neither a digit nor a space. In
+    text a comma is followed by them, as in «37,5» or «694620, г. Холмск».
     """
-    return rf"(?:^|[\r\n])(?:\d+\.?)?{_PATTERN_OF_DELIMITER[delimiter]}"
+    pattern = _PATTERN_OF_DELIMITER[delimiter]
+    number = r"(?:№ ?)?[0-9]+(?:[.)]|\.[0-9]+)?"
+    return rf"(?:^|[\r\n])(?:{pattern}|{number}{pattern}(?:[^0-9 ]|$))"
 
 
 def _takes_in_rows(
-    length: int, cells: Iterable[str], delimiter: str, width: int, row_start: re.Pattern
+    length: int,
+    cells: Iterable[str],
+    delimiter: str,
+    width: int,
+    longest: int,
+    row_start: re.Pattern,
 ) -> bool:
     """Return whether a row that spans lines has a cell that took in rows below it.
 
-    Such a row has more cells (``length``) than the table. Or one of its
-    ``cells`` has a line break and as many delimiters as a row of the
-    table, and a line inside it starts as a row does, as ``row_start``
-    from _row_start_pattern finds.
+    Such a row has more cells (``length``) than any row on one line
+    (``longest``). Or one of its ``cells`` has a line break and as many
+    delimiters as a row of the table (``width`` cells), and a line inside
+    it starts as a row does, as ``row_start`` from _row_start_pattern
+    finds. Rows may be shorter than the table where a writer left out
+    empty cells at their ends, so ``longest`` is not ``width``.
     """
     if width < _MIN_WIDTH:
         return False
-    if length > width:
+    if length > longest:
         return True
     for value in cells:
         if (
@@ -241,8 +259,9 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     if width < 2 or first_wide == len(head):
         raise _NotColumnarError
     row_start = re.compile(_row_start_pattern(delimiter))
-    if any(_takes_in_rows(len(row), row, delimiter, width, row_start) for row in head[:first_wide]):
-        raise _NotColumnarError
+    for row in head[:first_wide]:
+        if _takes_in_rows(len(row), row, delimiter, width, width, row_start):
+            raise _NotColumnarError
     start = len(head_text[: offsets[first_wide]].encode("utf-8"))
     head = [[cell_text(value) for value in row] for row in head[:first_wide]]
 
