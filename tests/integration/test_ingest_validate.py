@@ -673,3 +673,21 @@ def test_stray_quote_names_its_line(inbox_settings, closed_on_row):
     if closed_on_row:
         assert "runs over line breaks to line 322" in problem.message
         assert "до строки 322" in problem.message_ru
+    else:
+        assert "longer than 131072 characters" in problem.message
+
+
+def test_stray_quote_near_end_rejected(inbox_settings):
+    # A quote never closed that takes in only the last rows stays under
+    # the csv module's limit, so only the rows in its cell give it away.
+    rows = [
+        f"{n};Управление;МБОУ СОШ №{n % 9 + 1} г.Долинск;Долинск;{n % 11 + 1}Б;"
+        f"{1 + n % 9}.01.2025 - 12.01.2025;МБОУ СОШ № {n % 7 + 1};Долинск;7А\n"
+        for n in range(1, 3001)
+    ]
+    rows[2949] = rows[2949].replace(";7А", ';"7А')
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + "".join(rows))
+    (problem,) = rejection(inbox_settings).problems
+    assert problem.row == 2952
+    assert "runs over line breaks to line 3002" in problem.message
+    assert "или не закрыта вовсе" in problem.message_ru

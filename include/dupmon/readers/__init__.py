@@ -151,10 +151,11 @@ def read_grids(
         raise _stray_quote(
             error.line,
             f"{error}: a quote opened on line {error.line} is probably closed only further "
-            "down, so those rows would be lost",
+            "down, or never, so those rows would be lost",
             f"ячейка, которая начинается в строке {error.line}, продолжается через переносы до "
             f"строки {error.end} и захватывает строки таблицы между ними: вероятно, открытая в "
-            f"строке {error.line} кавычка закрыта только ниже, и эти строки были бы потеряны",
+            f"строке {error.line} кавычка закрыта только ниже или не закрыта вовсе, и эти строки "
+            "были бы потеряны",
         ) from error
     except GridTooLargeError as error:
         raise _problem(
