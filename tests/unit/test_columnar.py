@@ -183,26 +183,33 @@ def stray_quote_export(stray_row: int) -> bytes:
     return (HEADER + "".join(rows)).encode()
 
 
+def rejections_both_ways(data: bytes, error: type[Exception]) -> list[Exception]:
+    """Return the ``error`` that the columnar path and the csv module path raise on ``data``."""
+    caught = []
+    for threshold in (0, len(data) + 1):
+        with pytest.raises(error) as raised:
+            read_csv(data, columnar_min_bytes=threshold)
+        caught.append(raised.value)
+    return caught
+
+
 @pytest.mark.parametrize("stray_row", [300, 20])
 def test_stray_quote_rejected_both_ways(stray_row):
     data = stray_quote_export(stray_row)
-    for threshold in (0, len(data) + 1):
-        with pytest.raises(delimited.CellTooLongError) as caught:
-            read_csv(data, columnar_min_bytes=threshold)
-        assert caught.value.line == stray_row + 1
+    for error in rejections_both_ways(data, delimited.CellTooLongError):
+        assert error.line == stray_row + 1
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
 def test_quote_closed_below_rejected_both_ways(newline):
     # Row 300 opens a quote that the quoted class of row 310 closes, so the
-    # merged row has the table's width and pyarrow reads it without a complaint.
+    # merged row has the table's width and pyarrow reads it without an error.
     data = stray_quote_export(300).decode().replace("\n", newline)
     row_310 = f"310;УО;ОО;2.09.2024-1.10.2024;7А{newline}"
     data = data.replace(row_310, row_310.replace("7А", '"7Б"')).encode()
-    for threshold in (0, len(data) + 1):
-        with pytest.raises(delimited.CellContainsRowsError) as caught:
-            read_csv(data, columnar_min_bytes=threshold)
-        assert (caught.value.line, caught.value.end) == (301, 311)
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == 301
+        assert error.end == 311
 
 
 @pytest.mark.parametrize("closed_in", range(5))
@@ -214,10 +221,9 @@ def test_quote_closed_next_row_rejected(opened_in, closed_in):
     rows[299][opened_in] = '"' + rows[299][opened_in]
     rows[300][closed_in] = '"' + rows[300][closed_in] + '"'
     data = (HEADER + "".join(";".join(row) + "\n" for row in rows)).encode()
-    for threshold in (0, len(data) + 1):
-        with pytest.raises(delimited.CellContainsRowsError) as caught:
-            read_csv(data, columnar_min_bytes=threshold)
-        assert (caught.value.line, caught.value.end) == (301, 302)
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == 301
+        assert error.end == 302
 
 
 def test_quote_in_title_rejected_both_ways():
@@ -225,10 +231,9 @@ def test_quote_in_title_rejected_both_ways():
     # the rows above the table too.
     rows = "".join(f"{n};УО;ОО;2.09.2024-1.10.2024;7А\n" for n in range(1, 3001))
     data = ('"' + TITLE + HEADER + rows.replace("1;УО", '1;"УО"', 1)).encode()
-    for threshold in (0, len(data) + 1):
-        with pytest.raises(delimited.CellContainsRowsError) as caught:
-            read_csv(data, columnar_min_bytes=threshold)
-        assert (caught.value.line, caught.value.end) == (1, 3)
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == 1
+        assert error.end == 3
 
 
 def test_commas_and_breaks_in_cells_accepted():
@@ -257,10 +262,8 @@ def test_stray_quote_with_other_numbers(number):
     rows = [[number.format(n=n), "УО", "ОО", "2.09.2024-1.10.2024", "7А"] for n in range(1, 3001)]
     rows[299][2] = '"ОО'
     data = (HEADER + "".join(";".join(row) + "\n" for row in rows)).encode()
-    for threshold in (0, len(data) + 1):
-        with pytest.raises(delimited.CellContainsRowsError) as caught:
-            read_csv(data, columnar_min_bytes=threshold)
-        assert caught.value.line == 301
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == 301
 
 
 def test_trimmed_rows_with_breaks_accepted():
@@ -287,7 +290,7 @@ def test_prose_with_commas_accepted():
     assert columnar[0][-1][0].startswith("Устранено")
 
 
-def test_line_breaks_with_delimiters_read_both_ways():
+def test_breaks_with_delimiters_read_both_ways():
     rows = [f"{n};УО;ОО;2.09.2024-1.10.2024;7А\n" for n in range(1, 3001)]
     rows[99] = '100;УО;"ОО; корпус 2; вход\r\nс улицы";"2.09.2024-1.10.2024;\n3.10.2024";7А\n'
     data = (TITLE + HEADER + "".join(rows)).encode()
