@@ -9,11 +9,11 @@ from dataclasses import dataclass
 # d.mm.yyyy or dd.mm.yyyy; the school system never writes month first.
 DATE_PATTERN = r"(\d{1,2})\.(\d{1,2})\.(\d{4})"
 _DATE = re.compile(rf"(?<!\d){DATE_PATTERN}(?!\d)")
-# A range: two dates joined by -, –, — or ‑ with optional spaces, then
-# optionally the duplicate's account id in brackets: «(s98765)».
-_RANGE = re.compile(
-    rf"(?<!\d){DATE_PATTERN}\s*[-‐‑‒–—]\s*{DATE_PATTERN}(?!\d)(?:\s*\(\s*([^()]*?)\s*\))?"
-)
+# A range: two dates joined by -, –, — or ‑ with optional spaces.
+RANGE_PATTERN = rf"{DATE_PATTERN}\s*[-‐‑‒–—]\s*{DATE_PATTERN}"
+# In the export a range is optionally followed by the duplicate's account
+# id in brackets: «(s98765)».
+_RANGE = re.compile(rf"(?<!\d){RANGE_PATTERN}(?!\d)(?:\s*\(\s*([^()]*?)\s*\))?")
 
 
 def parse_day_first(text: str) -> dt.date | None:

@@ -30,7 +30,7 @@ from dupmon.columns import (
     column_for_caption,
     is_duplicate_group,
 )
-from dupmon.dates import find_dates
+from dupmon.dates import RANGE_PATTERN, find_dates
 from dupmon.errors import Problem
 from dupmon.readers.grid import Grid
 from dupmon.text import match_key
@@ -44,6 +44,9 @@ _NO_DUPLICATES = re.compile(
     r"дубл\w*\s+отсутству|отсутству\w*\s+(учащ\w*-?\s*)?дубл)"
 )
 _FOOTER = re.compile(r"^(итого|всего)\b")
+# A row of the table contains its intersection, a date range, so a row
+# with a date range is not taken for a note.
+_DATE_RANGE = re.compile(RANGE_PATTERN)
 _REQUIRED_HEADER = ("organisation", "intersections")
 
 
@@ -227,6 +230,8 @@ def _parse_table(grid: Grid, header_at: int) -> ExportTable:
     keep &= ~_rows_equal(columns, lengths, header)
     if first_data - header_at == 2:
         keep &= ~_rows_equal(columns, lengths, below)
+    first_column = next((i for i, cell in enumerate(header) if cell), 0)
+    keep[_notes_below(columns, keep, first_column)] = False
 
     kept = np.flatnonzero(keep)
     frame = {}
@@ -251,6 +256,32 @@ def _parse_table(grid: Grid, header_at: int) -> ExportTable:
         period_end=end,
         columns=[c for c in EXPORT_COLUMNS if c in positions],
     )
+
+
+def _notes_below(columns: list[pa.Array], keep: np.ndarray, first_column: int) -> list[int]:
+    """Return the rows of notes below the last row of the table, when no footer ends it.
+
+    A note, such as «Исполнитель: …» or «Дата формирования: …», is a row
+    with one filled cell, in the table's first column, that starts with a
+    letter and contains no date range. Only the rows after the last row
+    that is not a note are notes, so one between rows of the table stays
+    and validation reports it. A row put in one cell by a wrong delimiter
+    starts with its number or contains its intersection, so it stays too.
+    A row with no intersection adds no pair, so none is lost.
+    """
+    notes = []
+    for position in np.flatnonzero(keep)[::-1]:
+        index = int(position)
+        cells = [column[index].as_py() for column in columns]
+        filled = [i for i, cell in enumerate(cells) if cell]
+        text = cells[first_column].strip(" \t\"«»'") if first_column < len(cells) else ""
+        if filled != [first_column] or not text[:1].isalpha() or _DATE_RANGE.search(text):
+            # The rows after the last row that is not a note are notes.
+            return notes
+        notes.append(index)
+    # Every row is a note: with no row of the table to end them, they stay
+    # for validation to report.
+    return []
 
 
 def _filled_rows(columns: list[pa.Array], count: int) -> np.ndarray:

@@ -628,6 +628,44 @@ def pipeline_to_snapshot(settings) -> tuple[list[dict], object]:
     return outcomes, pq.read_table(path)
 
 
+@pytest.mark.parametrize("padding", ["", ";;;;;;;;"], ids=["bare", "padded"])
+def test_notes_below_table_left_out(tmp_path, monkeypatch, padding):
+    # Excel pads a note typed in column A with the table's empty cells, so
+    # the padded file stays on the columnar path.
+    from dupmon.readers import delimited
+
+    notes = [
+        "Исполнитель: Петрова А.А., тел. 8 (4242) 00-00-00",
+        "Дата формирования отчёта: 18.01.2025",
+    ]
+    text = mid_size_export(600) + "".join(note + padding + "\n" for note in notes)
+    tables = []
+    for threshold in (delimited.COLUMNAR_MIN_BYTES, 1 << 40):
+        monkeypatch.setitem(delimited.read_csv.__kwdefaults__, "columnar_min_bytes", threshold)
+        settings = settings_under(tmp_path / str(threshold))
+        drop(settings, "dubli_17.01.2025.csv", text)
+        (outcome,), table = pipeline_to_snapshot(settings)
+        assert outcome["success"]
+        tables.append(table)
+    assert tables[0].equals(tables[1])
+    without_notes = settings_under(tmp_path / "without-notes")
+    drop(without_notes, "dubli_17.01.2025.csv", mid_size_export(600))
+    assert tables[0].num_rows == pipeline_to_snapshot(without_notes)[1].num_rows
+
+
+def settings_under(root: Path):
+    """Return settings whose inbox and data folder are under ``root``."""
+    inbox = root / "inbox"
+    inbox.mkdir(parents=True)
+    return load_settings(
+        {
+            "DUPMON_DATA_DIR": str(root / "data"),
+            "DUPMON_INBOX": str(inbox),
+            "DUPMON_PAIR_KEY_SECRET": SECRET,
+        }
+    )
+
+
 def test_mid_size_csv_same_both_paths(tmp_path, monkeypatch):
     from dupmon.readers import delimited
 
@@ -636,15 +674,7 @@ def test_mid_size_csv_same_both_paths(tmp_path, monkeypatch):
     results = []
     for threshold in (delimited.COLUMNAR_MIN_BYTES, 1 << 40):
         monkeypatch.setitem(delimited.read_csv.__kwdefaults__, "columnar_min_bytes", threshold)
-        inbox = tmp_path / str(threshold) / "inbox"
-        inbox.mkdir(parents=True)
-        settings = load_settings(
-            {
-                "DUPMON_DATA_DIR": str(tmp_path / str(threshold) / "data"),
-                "DUPMON_INBOX": str(inbox),
-                "DUPMON_PAIR_KEY_SECRET": SECRET,
-            }
-        )
+        settings = settings_under(tmp_path / str(threshold))
         drop(settings, "dubli_17.01.2025.csv", text)
         results.append(pipeline_to_snapshot(settings))
     (columnar_outcomes, columnar_table), (scalar_outcomes, scalar_table) = results

@@ -393,6 +393,15 @@ def test_layout_footer_with_latin_letters_stops():
 NUMBER_CELLS = ["1", "2", "12", "007", "١", "٣", "²", "Ⅻ", "1²", "", "1a", "1 ", "½", "-1", "x"]
 FOOTER_CELLS = ["Итого", "ВСЕГО:", "Итoгo", "итог", "Всёго", "Bcего", "Итого 5", " Итого", "Итог"]
 DATA_CELLS = ["УО", "Школа 1", "2.09.2024-1.10.2024 (s1)", "s10", "Ж", "x y"]
+# Rows below the table: notes, and rows that only look like them.
+NOTE_ROWS = [
+    ["Исполнитель: Петрова А.А., тел. 00-00-00", "", "", "", ""],
+    ["Дата формирования: 18.01.2025", "", "", "", ""],
+    ["x", "", "", "", ""],
+    ["", "Подпись", "", "", ""],
+    ["Период 2.09.2024-1.10.2024", "", "", "", ""],
+    ["12 УО Школа", "", "", "", ""],
+]
 COLUMN_NUMBER_ROWS = [
     ["1", "2", "3", "4", "5"],
     ["١", "٢", "٣", "٤", "٥"],
@@ -417,6 +426,7 @@ def test_layout_number_rows_and_footers(seed):
         else:
             row = [str(number)] + [rng.choice(DATA_CELLS) for _ in range(4)]
         rows.append(row)
+    rows += rng.sample(NOTE_ROWS, rng.randrange(len(NOTE_ROWS) + 1))
 
     by_rows = parse_layout([Grid(name="rows", rows=[list(r) for r in rows])])
     by_block = parse_layout([block_grid(rows, head=2)])
@@ -438,7 +448,42 @@ def rows_kept_by_rule(rows: list[list[str]], first_data: int) -> list[int]:
             break
         if first is not None and not layout._is_column_numbers(row):
             numbers.append(index + 1)
+    # Notes below the last row of the table: only the first cell is filled,
+    # with a letter first and no date range.
+    while len(numbers) > 1 and is_note(rows[numbers[-1] - 1]):
+        numbers.pop()
     return numbers
+
+
+def is_note(row: list[str]) -> bool:
+    return bool(row[0]) and not any(row[1:]) and row[0][0].isalpha() and ".20" not in row[0]
+
+
+@pytest.mark.parametrize(
+    ("tail", "kept"),
+    [
+        ([NOTE_ROWS[0], NOTE_ROWS[1]], [5]),
+        ([NOTE_ROWS[0], ["", "", "", "", ""], NOTE_ROWS[2]], [5]),
+        ([NOTE_ROWS[0], LAYOUT_ROWS[4], NOTE_ROWS[1]], [5, 6, 7]),
+        ([NOTE_ROWS[3]], [5, 6]),
+        ([NOTE_ROWS[4], NOTE_ROWS[0]], [5, 6]),
+        ([NOTE_ROWS[5]], [5, 6]),
+        ([["«Исполнитель»", "", "", "", ""]], [5]),
+    ],
+    ids=["two-notes", "blank-between", "note-above-a-row", "not-first-column", "date-range",
+         "starts-with-number", "quoted"],
+)
+def test_layout_notes_below_table_dropped(tail, kept):
+    rows = [list(r) for r in LAYOUT_ROWS[:5]] + [list(r) for r in tail]
+    by_rows = parse_layout([Grid(name="rows", rows=rows)])
+    assert [r["source_row"] for r in by_rows.rows] == kept
+    assert parse_layout([block_grid(rows, head=2)]).rows == by_rows.rows
+
+
+def test_layout_only_notes_kept():
+    rows = [list(r) for r in LAYOUT_ROWS[:4]] + [NOTE_ROWS[0], NOTE_ROWS[1]]
+    table = parse_layout([Grid(name="rows", rows=rows)])
+    assert [r["source_row"] for r in table.rows] == [5, 6]
 
 
 def test_layout_short_rows_not_taken_as_header():
