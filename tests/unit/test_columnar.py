@@ -176,6 +176,41 @@ def test_csv_large_file_takes_columnar_path():
     assert grid.height == 22
 
 
+@pytest.mark.parametrize(
+    ("delimiter", "title", "note"),
+    [
+        (";", TITLE, "Примечание:" + "\tпункт" * 12 + "\n"),
+        (";", "Список, период, дубли, учащиеся, ОО, район, город, класс, дата\n", ""),
+        ("\t", "Сводка; период; дубли; учащиеся; ОО; район; город; класс\n", ""),
+        (",", TITLE, "Исполнитель; отдел; телефон; адрес; почта; кабинет; подпись\n"),
+    ],
+    ids=["tabs-in-note", "commas-in-title", "semicolons-in-title", "semicolons-in-note"],
+)
+def test_delimiter_not_taken_from_one_line(delimiter, title, note):
+    rows = [[str(n), "УО", f"Школа {n}, корпус 2", "2.09.2024-1.10.2024", "ОО"] for n in range(1, 4)]
+    lines = [HEADER.rstrip("\n").split(";"), *rows]
+    body = "".join(delimiter.join(f'"{c}"' if "," in c else c for c in row) + "\n" for row in lines)
+    data = (title + body + note).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert scalar[0][1:5] == lines
+    table = parse_layout(read_csv(data))
+    assert [r["organisation"] for r in table.rows] == [row[2] for row in rows]
+
+
+def test_delimiter_of_trimmed_rows_with_commas():
+    # The writer left out empty cells at the ends of rows, so no width is
+    # common to most rows, while every row splits on its one comma in two.
+    rows = [
+        [str(n), "УО", f"Школа {n}, корпус 2", "2.09.2024-1.10.2024", "7А"][: 3 + n % 3]
+        for n in range(1, 31)
+    ]
+    data = (TITLE + HEADER + "".join(";".join(row) + "\n" for row in rows)).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert scalar[0][2:] == rows
+
+
 def stray_quote_export(stray_row: int) -> bytes:
     """Return an export of 5,000 rows whose row ``stray_row`` opens a quote that is never closed."""
     rows = [f"{n};УО;ОО;2.09.2024-1.10.2024;7А\n" for n in range(1, 5001)]
