@@ -199,8 +199,8 @@ def test_delimiter_not_taken_from_one_line(delimiter, title, note):
 
 
 def test_delimiter_of_trimmed_rows_with_commas():
-    # The writer left out empty cells at the ends of rows, so no width is
-    # common to most rows, while every row splits on its one comma in two.
+    # The writer left out empty cells at the ends of rows, so each width is
+    # that of a third of the rows, while every row splits on its comma in two.
     rows = [
         [str(n), "УО", f"Школа {n}, корпус 2", "2.09.2024-1.10.2024", "7А"][: 3 + n % 3]
         for n in range(1, 31)
@@ -269,6 +269,44 @@ def test_quote_in_title_rejected_both_ways():
     for error in rejections_both_ways(data, delimited.CellContainsRowsError):
         assert error.line == 1
         assert error.end == 3
+
+
+@pytest.mark.parametrize("title", ['"' + TITLE, 'Период;"02.09.2024\n'], ids=["title", "period"])
+@pytest.mark.parametrize("count", [5, 600])
+def test_quote_above_small_table_rejected(title, count):
+    # The quote takes in the whole table, so no row outside its cell gives
+    # the table's width.
+    rows = "".join(f"{n};УО;ОО;2.09.2024-1.10.2024;7А\n" for n in range(1, count + 1))
+    data = (title + HEADER + rows).encode()
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == 1
+        assert error.end == count + 2
+
+
+@pytest.mark.parametrize("stray_row", [10, 2990])
+def test_unclosed_quote_without_numbers_rejected(stray_row):
+    # No line starts as a numbered row does, and the cell is shorter than
+    # the csv module's limit, so only the quote left open shows the loss.
+    rows = ["УО;ОО;2.09.2024-1.10.2024;7А\n"] * 3000
+    rows[stray_row - 1] = 'УО;ОО;2.09.2024-1.10.2024;"7А\n'
+    data = ("Управление;ОО;Промежутки пересечения;ОО\n" + "".join(rows)).encode()
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == stray_row + 1
+        assert error.end == 3001
+
+
+@pytest.mark.parametrize(
+    "last_row",
+    ['3000;УО;"ОО; корпус 2\nвход";2.09.2024-1.10.2024;7А\n', '3000;УО;ОО;2.09.2024-1.10.2024;"7А\n'],
+    ids=["closed-over-lines", "open-on-last-line"],
+)
+def test_quote_in_last_row_accepted(last_row):
+    rows = [f"{n};УО;ОО;2.09.2024-1.10.2024;7А\n" for n in range(1, 3000)]
+    data = (TITLE + HEADER + "".join(rows) + last_row).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert len(columnar[0]) == 3002
+    assert columnar[0][-1][0] == "3000"
 
 
 def test_commas_and_breaks_in_cells_accepted():

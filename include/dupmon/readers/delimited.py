@@ -12,7 +12,8 @@ skips both.
 A quote opened by mistake makes the rows after it part of one cell, up to
 the next quote. Both paths reject such a file and name the line where the
 cell starts: CellTooLongError when the cell is longer than the csv module
-reads, CellContainsRowsError when it takes in rows below it.
+reads, CellContainsRowsError when it takes in rows below it or runs over
+lines to the end of the file with its quote never closed.
 """
 
 from __future__ import annotations
@@ -134,7 +135,31 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
             length = len(rows[index])
             if _takes_in_rows(length, suspects, delimiter, width, longest, row_start_regex):
                 raise CellContainsRowsError(line, end)
+        line, end, index, suspects = spanning[-1]
+        if index == len(rows) - 1 and suspects and _quote_never_closed(text, line, delimiter):
+            raise CellContainsRowsError(line, end)
     return [Grid(name="csv", rows=rows)]
+
+
+def _quote_never_closed(text: str, line: int, delimiter: str) -> bool:
+    """Return whether the last row, which starts on ``line``, opens a quote that the file never closes.
+
+    A quote left open at the end of the file is a fault, but the csv module
+    reads such a cell to the end without an error unless it is strict. So
+    the row is read again, strictly. An earlier fault in the row, such as
+    text after a closing quote, hides the open quote.
+    """
+    start = 0
+    if line > 1:
+        # The csv module splits lines as this pattern does.
+        breaks = re.finditer(r"\r\n|\r|\n", text)
+        start = next(itertools.islice(breaks, line - 2, None)).end()
+    reader = csv.reader(io.StringIO(text[start:], newline=""), delimiter=delimiter, strict=True)
+    try:
+        collections.deque(reader, maxlen=0)
+    except csv.Error as error:
+        return "unexpected end of data" in str(error)
+    return False
 
 
 def _has_line_break(value: str) -> bool:
@@ -184,12 +209,16 @@ def _takes_in_rows(
     finds. Rows may be shorter than the table where a writer left out
     empty cells at their ends, so ``longest`` is not ``width``.
     """
-    # NOTE: a file with no number column whose quote is never closed, and a
-    # row without its empty end cells whose quote closes in the next row,
-    # can still lose rows. In tab files a note with tab stops over lines may
-    # be rejected.
+    # NOTE: a row without its empty end cells whose quote closes in the next
+    # row can still lose a row. In tab files a note with tab stops over lines
+    # may be rejected.
     if width < _MIN_WIDTH:
-        return False
+        # No table outside the rows that span lines: a quote above the table
+        # may have taken in all of it, so the lines inside a cell give the width.
+        return any(
+            _widest_line(value, delimiter) >= _MIN_WIDTH and row_start_regex.search(value)
+            for value in cells
+        )
     if length > longest:
         return True
     for value in cells:
@@ -200,6 +229,11 @@ def _takes_in_rows(
         ):
             return True
     return False
+
+
+def _widest_line(value: str, delimiter: str) -> int:
+    """Return the maximum number of cells a line of ``value`` splits into."""
+    return max(line.count(delimiter) for line in value.splitlines()) + 1
 
 
 def _read_columnar(data: bytes) -> Grid:
@@ -344,11 +378,22 @@ def _has_cell_taking_in_rows(table: pa.Table, utf8: bytes, start: int, delimiter
     The table was read from ``utf8[start:]``. When it has as many rows as
     those bytes have lines, no cell contains a line break, and the cells
     are not searched. A row with more cells than the table never gets
-    here, because pyarrow rejects it.
+    here, because pyarrow rejects it. A table of fewer than _MIN_WIDTH
+    columns with cells over lines, or one whose last row has such a cell,
+    is left to the csv module path.
     """
     width = table.num_columns
-    if width < _MIN_WIDTH or table.num_rows == _line_count(utf8, start):
+    if table.num_rows == _line_count(utf8, start):
         return False
+    if width < _MIN_WIDTH:
+        # The width of a table that a quote above it took in is that of the
+        # lines inside the cell. The csv module path finds it.
+        return True
+    last_row = (column[table.num_rows - 1].as_py() for column in table.columns)
+    if any(value and _has_line_break(value) for value in last_row):
+        # pyarrow reads a quote left open to the end of the file without an
+        # error. The csv module path checks whether it was closed.
+        return True
     row_start = _row_start_pattern(delimiter)
     for column in table.columns:
         for chunk in column.chunks:
