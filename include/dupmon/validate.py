@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dupmon import data_docs
 from dupmon.columns import CAPTIONS
@@ -433,11 +434,52 @@ def prepare_group(
     frame[FILE_COLUMN] = pd.Categorical.from_codes(
         file_codes, categories=pd.Index(shown_names, dtype=object)
     )
+    frame["row_number_sequence"] = _row_number_sequence(frame, "row_number" in columns)
     absent = [c for c in CAPTIONS if c not in columns and c in frame and c not in _ALWAYS]
     checked = frame.drop(columns=absent)
     for column in ("intersection_start", "intersection_end"):
         checked[column] = _datetimes(checked[column])
     return checked
+
+
+# Values of row_number_sequence, the codes _row_number_sequence gives them.
+ROW_NUMBER_SEQUENCE = ("continues", "skips", "not checked")
+# Row numbers of more digits are not compared, so their cast to int64 cannot overflow.
+_MAX_ROW_NUMBER_DIGITS = 9
+
+
+def _row_number_sequence(frame: pd.DataFrame, has_numbers: bool) -> pd.Categorical:
+    """Return, for each row, whether its number (№ п/п) skips numbers after the row above.
+
+    A row ``skips`` when its number is more than one above that of the
+    nearest numbered row above it in the same file. Such a gap is where a
+    row was lost: deleted by hand, or joined to the row above by a quote
+    opened by mistake that the reader could not tell from a cell over
+    lines. A number equal to the one above (cells merged down), lower (a
+    file put together from several), or the first of a file ``continues``.
+    Rows without a number of plain digits, with at most one dot after
+    them, are ``not checked``.
+    """
+    codes = np.full(len(frame), 2, dtype=np.int8)
+    if not has_numbers or not len(frame):
+        return pd.Categorical.from_codes(codes, categories=pd.Index(ROW_NUMBER_SEQUENCE, dtype=object))
+    text = pa.chunked_array([pa.array(frame["row_number"], type=pa.string())]).combine_chunks()
+    text = pc.utf8_rtrim(pc.fill_null(text, ""), characters=".")
+    plain = pc.and_(
+        pc.ascii_is_decimal(text), pc.less_equal(pc.binary_length(text), _MAX_ROW_NUMBER_DIGITS)
+    )
+    files = frame["source_file"].cat.codes.to_numpy()
+    # In the two-row layout every row has a plain number, and then no rows
+    # are taken out.
+    numbered = slice(None)
+    if not pc.all(plain).as_py():
+        numbered = np.flatnonzero(plain.to_numpy(zero_copy_only=False))
+        text, files = text.take(pa.array(numbered)), files[numbered]
+    numbers = pc.cast(text, pa.int64()).to_numpy()
+    skips = np.zeros(len(numbers), dtype=bool)
+    skips[1:] = (numbers[1:] > numbers[:-1] + 1) & (files[1:] == files[:-1])
+    codes[numbered] = skips.astype(np.int8)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(ROW_NUMBER_SEQUENCE, dtype=object))
 
 
 def _datetimes(values: pd.Series) -> pd.Series:

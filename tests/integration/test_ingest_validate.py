@@ -480,6 +480,35 @@ def test_row_printed_twice_is_warning(inbox_settings):
     assert "more than once" in outcome["warnings"][0]["message"]
 
 
+def test_row_lost_to_quote_warned(inbox_settings):
+    # Row 301 lacks its empty end cell, so the quote opened in the last cell
+    # of row 300 and closed in row 301 takes in less than a row, and the
+    # reader cannot tell the cell from one over lines. The numbers can.
+    rows = [
+        f"{n};Управление;МБОУ СОШ №{n % 9 + 1} г.Долинск;Долинск;{n % 11 + 1}Б;"
+        f"{1 + n % 9}.01.2025 - 12.01.2025;МБОУ СОШ № {n % 7 + 1};Долинск;{n % 11 + 1}А\n"
+        for n in range(1, 3001)
+    ]
+    rows[299] = rows[299].replace(";4А\n", ';"4А\n')
+    rows[300] = rows[300].replace(";Долинск;5А\n", ';Долинск"\n')
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + "".join(rows))
+    (outcome,) = ingest_and_validate(inbox_settings)
+    skips = [w for w in outcome["warnings"] if "skips numbers" in w["message"]]
+    assert outcome["success"]
+    assert [(w["row"], w["value"]) for w in skips] == [(303, "302")]
+
+
+def test_row_numbers_in_order_not_warned(inbox_settings):
+    # Numbers repeated (cells merged down), restarting at 1 (files put
+    # together) or not plain digits are no gap.
+    numbers = ["1", "2", "2", "3.", "", "4", "1", "2", "№5", "3"]
+    rows = [GOOD_ROW.replace("1;", f"{number};", 1).replace("7Б", f"{i}Б") for i, number in enumerate(numbers)]
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + "".join(rows))
+    (outcome,) = ingest_and_validate(inbox_settings)
+    assert outcome["success"]
+    assert not [w for w in outcome["warnings"] if "skips numbers" in w["message"]]
+
+
 def test_regional_school_on_duplicate_side(inbox_settings):
     forward = (
         "1;Сахминобр;СГКСУВОУ зт;Костромское;8;24.12.2024 - 1.01.2025;"

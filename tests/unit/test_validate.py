@@ -69,6 +69,7 @@ BAD = [
     {"intersection_end": dt.date(2025, 1, 20)},
     {"account_token": "a" * 64, "duplicate_account_token": "a" * 64},
     {"row_number": "x1"},
+    {"row_number": "9."},
     {"class_name": "Седьмой"},
     {"duplicate_class_name": "восьмой"},
     {"settlement": "Невельск"},
@@ -434,7 +435,7 @@ def test_repeated_check_in_suite_rejected(frame, directory, tmp_path):
     }
     config = load_suite_config(suite_with(tmp_path, repeated), directory)
 
-    with pytest.raises(ConfigError, match="twice, as expectations 20 and 25; delete one"):
+    with pytest.raises(ConfigError, match="twice, as expectations 21 and 26; delete one"):
         run_suite(frame, config, no_duplicates=False)
 
 
@@ -450,7 +451,7 @@ def test_check_of_each_message_kind_accepted(frame, directory, tmp_path):
 
     result = run_suite(frame, config, no_duplicates=False)
 
-    assert len(result.results) == 23
+    assert len(result.results) == 24
 
 
 def test_suite_file_not_a_suite_named(directory, tmp_path):
@@ -909,3 +910,21 @@ def test_compiled_templates_cover_page_includes(frame, directory, tmp_path, monk
     run_suite(frame, config, no_duplicates=False, name="2025-01-17 a.csv", docs_dir=tmp_path)
 
     assert compiled == []
+
+
+def test_row_number_gaps_per_file():
+    from dupmon.validate import _row_number_sequence
+
+    numbers = ["1", "2", "4.", None, "5", "7", "x", "9", "1234567890", "3", "5"]
+    files = ["a"] * 6 + ["b"] * 5
+    frame = pd.DataFrame(
+        {"source_file": pd.Categorical(files), "row_number": pd.array(numbers, dtype="string")}
+    )
+
+    sequence = list(_row_number_sequence(frame, has_numbers=True))
+
+    assert sequence == [
+        "continues", "continues", "skips", "not checked", "continues", "skips",
+        "not checked", "continues", "not checked", "continues", "skips",
+    ]
+    assert set(_row_number_sequence(frame, has_numbers=False)) == {"not checked"}
