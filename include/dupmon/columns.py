@@ -7,6 +7,8 @@ a column back the way the clerk sees it in the file.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from dupmon.text import match_key
 
 # Column of the pupil's side -> the captions it is printed under.
@@ -62,6 +64,16 @@ _BY_KEY = {match_key(c): name for name, captions in PUPIL_CAPTIONS.items() for c
 def column_for_caption(caption: str) -> str | None:
     """Return the column a header caption denotes, or None for an unknown caption."""
     return _BY_KEY.get(match_key(caption))
+
+
+# Columns whose captions mark the header row of the table.
+HEADER_COLUMNS = ("organisation", "intersections")
+
+
+def is_header_row(cells: Iterable[str]) -> bool:
+    """Return whether a row of cells is the table's header: it names every one of HEADER_COLUMNS."""
+    found = {column_for_caption(cell) for cell in cells if cell}
+    return all(column in found for column in HEADER_COLUMNS)
 
 
 def is_duplicate_group(caption: str) -> bool:

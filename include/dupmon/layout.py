@@ -29,6 +29,7 @@ from dupmon.columns import (
     EXPORT_COLUMNS,
     column_for_caption,
     is_duplicate_group,
+    is_header_row,
 )
 from dupmon.dates import RANGE_PATTERN, find_dates
 from dupmon.errors import Problem
@@ -47,7 +48,6 @@ _FOOTER = re.compile(r"^(итого|всего)\b")
 # A row of the table contains its intersection, a date range, so a row
 # with a date range is not taken for a note.
 _DATE_RANGE = re.compile(RANGE_PATTERN)
-_REQUIRED_HEADER = ("organisation", "intersections")
 
 
 @dataclass
@@ -163,8 +163,7 @@ def _row_text(row: list[str]) -> str:
 
 def _find_header(grid: Grid) -> int | None:
     for index, row in enumerate(grid.head(200)):
-        found = {column_for_caption(cell) for cell in row if cell}
-        if all(column in found for column in _REQUIRED_HEADER):
+        if is_header_row(row):
             return index
     return None
 

@@ -198,6 +198,28 @@ def test_delimiter_not_taken_from_one_line(delimiter, title, note):
     assert [r["organisation"] for r in table.rows] == [row[2] for row in rows]
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t"], ids=["semicolon", "tab"])
+def test_delimiter_found_by_header_row(delimiter):
+    # Two title lines and a note with commas outnumber the rows of a table
+    # of one pair, and split into three cells or more on commas.
+    rows = [
+        ["Список учащихся-«дублей» (образовательные организации, ДОО, СПО)"],
+        ["Муниципальные образования: Долинский, Анивский, Холмский"],
+        ["№ п/п", "Управление", "ФИО ученика", "ID", "Пол", "Дата рождения", "ОО", "Район",
+         "Населенный пункт", "Класс", "Промежутки пересечения", "ОО", "Район", "Населенный пункт"],
+        ["1", "Управление образования", "Примерова Анна Олеговна", "s100101", "Ж", "14.03.2012",
+         "МБОУ СОШ с. Огоньки, корпус 2", "Анивский", "Огоньки", "5А, 5Б",
+         "2.09.2024-30.09.2024 (s100102)", "МБОУ СОШ № 1 г. Анива", "Анивский", "Анива"],
+        ["Исполнитель: Петрова А.А., методист, тел. 00-00-00"],
+    ]
+    data = "".join(delimiter.join(row) + "\r\n" for row in rows).encode("cp1251")
+    columnar, scalar = csv_rows_both_ways(data)
+    table = parse_layout(read_csv(data))
+    assert columnar == scalar
+    assert table.layout == "fourteen_column"
+    assert [r["class_name"] for r in table.rows] == ["5А, 5Б"]
+
+
 def test_delimiter_of_trimmed_rows_with_commas():
     # The writer left out empty cells at the ends of rows, so each width is
     # that of a third of the rows, while every row splits on its comma in two.

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from dupmon.columns import is_header_row
 from dupmon.readers.grid import Grid, cell_text
 from dupmon.readers.textcodec import _META_CHARSET, decode_text
 from dupmon.text_arrays import clean_display_array
@@ -41,9 +42,10 @@ except ImportError:
     _cells = None
 
 # Rows read with the csv module before the table's width is known; the
-# layout looks for the header in the first 200 rows too.
+# layout looks for the header in the first 200 rows too, and so does the
+# guess of the delimiter.
 _HEAD_ROWS = 200
-# Rows split by each candidate when the delimiter is guessed.
+# Rows each candidate delimiter is scored on when no row is the header.
 _GUESS_ROWS = 50
 # pyarrow's reader is faster from this size up: on a 2-core AMD EPYC it took
 # 1.4 ms to the csv module's 2.5 ms at 63 KB, and 4.9 to 42 ms at 0.98 MB.
@@ -454,26 +456,29 @@ def _read_head(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
 
 
 def _guess_delimiter(text: str) -> str:
-    """Return the delimiter that splits the largest number of head rows into cells.
+    """Return the delimiter that splits a head row into the table's header, or failing that, splits the most head rows into cells.
 
-    Each candidate splits the first rows, quotes taken into account. It
-    scores the count of rows of three cells or more, then of two or more,
-    then the commonest width. A line of a note or a title with many tabs or
-    commas is one row, so it does not outweigh the table, and a comma or
-    two inside cells splits rows into fewer cells than the delimiter does.
-    csv.Sniffer is easily fooled by the commas inside class lists such as
-    «8А, 8Б», and so was a count of each candidate on the widest line.
+    Each candidate splits the first rows, quotes taken into account. The
+    first that splits a row into the header's captions (is_header_row)
+    wins, as the layout then finds the header with it. Without a header,
+    as in the report's «no duplicates» message, a candidate scores the
+    count of rows of three cells or more, then of two or more, then the
+    commonest width. A title or note with many tabs or commas is then one
+    row, so it does not outweigh the rows of a table.
     """
     best, best_score = ";", (0, 0, 0)
     for candidate in (";", "\t", ","):
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=candidate)
         lengths = []
         try:
-            for row in itertools.islice(reader, _GUESS_ROWS):
+            for row in itertools.islice(reader, _HEAD_ROWS):
+                if len(row) > 1 and is_header_row(row):
+                    return candidate
                 lengths.append(len(row))
         except csv.Error:
             # The rows read until then still count.
             pass
+        lengths = lengths[:_GUESS_ROWS]
         widths = collections.Counter(length for length in lengths if length > 1)
         commonest = max(widths, key=lambda width: (widths[width], width), default=0)
         score = (sum(length > 2 for length in lengths), widths.total(), commonest)
