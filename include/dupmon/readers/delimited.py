@@ -153,8 +153,7 @@ def _quote_never_closed(text: str, line: int, delimiter: str) -> bool:
     """
     start = 0
     if line > 1:
-        # The csv module splits lines as this pattern does.
-        breaks = re.finditer(r"\r\n|\r|\n", text)
+        breaks = _LINE_BREAK.finditer(text)
         start = next(itertools.islice(breaks, line - 2, None)).end()
     reader = csv.reader(io.StringIO(text[start:], newline=""), delimiter=delimiter, strict=True)
     try:
@@ -178,6 +177,9 @@ def _table_width(lengths: Iterable[int]) -> int:
 # two is too common in ordinary text to be taken for rows.
 _MIN_WIDTH = 3
 _PATTERN_OF_DELIMITER = {";": ";", ",": ",", "\t": r"\t"}
+# Line ends as the csv module and _line_count split lines.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
 
 
 def _row_start_pattern(delimiter: str) -> str:
@@ -381,8 +383,9 @@ def _has_cell_taking_in_rows(table: pa.Table, utf8: bytes, start: int, delimiter
     those bytes have lines, no cell contains a line break, and the cells
     are not searched. A row with more cells than the table never gets
     here, because pyarrow rejects it. A table of fewer than _MIN_WIDTH
-    columns with cells over lines, or one whose last row has such a cell,
-    is left to the csv module path.
+    columns with cells over lines, or one whose last row has such a cell
+    that the csv module does not read as closed, is left to the csv module
+    path.
     """
     width = table.num_columns
     if table.num_rows == _line_count(utf8, start):
@@ -391,11 +394,12 @@ def _has_cell_taking_in_rows(table: pa.Table, utf8: bytes, start: int, delimiter
         # The width of a table that a quote above it took in is that of the
         # lines inside the cell. The csv module path finds it.
         return True
-    last_row = (column[table.num_rows - 1].as_py() for column in table.columns)
-    if any(value and _has_line_break(value) for value in last_row):
+    last_row = [column[table.num_rows - 1].as_py() or "" for column in table.columns]
+    if any(_has_line_break(value) for value in last_row):
         # pyarrow reads a quote left open to the end of the file without an
-        # error. The csv module path checks whether it was closed.
-        return True
+        # error, so the csv module reads the last row again.
+        if not _last_row_closed(utf8, start, last_row, delimiter):
+            return True
     row_start = _row_start_pattern(delimiter)
     for column in table.columns:
         for chunk in column.chunks:
@@ -414,6 +418,37 @@ def _has_cell_taking_in_rows(table: pa.Table, utf8: bytes, start: int, delimiter
             )
             if pc.any(found).as_py():
                 return True
+    return False
+
+
+def _last_row_closed(utf8: bytes, start: int, cells: list[str], delimiter: str) -> bool:
+    """Return whether the csv module, strictly, reads the end of ``utf8[start:]`` as ``cells``, quotes closed.
+
+    The last row starts on one of the last lines, as many from the end as
+    its cells contain line breaks, give or take one. Each of those line
+    starts is tried, the latest first. A start inside a cell or a quote
+    left open gives other cells or an error, so only a row whose quotes
+    close matches.
+    """
+    breaks = sum(len(_LINE_BREAK.findall(cell)) for cell in cells)
+    # The row's bytes: each cell quoted, its quotes doubled, a delimiter
+    # after it, and the line end.
+    size = sum(2 * len(cell.encode("utf-8")) + 3 for cell in cells) + 2
+    window_start = max(start, len(utf8) - size)
+    window = utf8[window_start:]
+    line_starts = [0] + [match.end() for match in _LINE_BREAK_BYTES.finditer(window)]
+    if window_start > start:
+        # The window may start inside a line.
+        line_starts = line_starts[1:]
+    for line_start in reversed(line_starts[-(breaks + 3) :]):
+        try:
+            tail = window[line_start:].decode("utf-8")
+            reader = csv.reader(io.StringIO(tail, newline=""), delimiter=delimiter, strict=True)
+            last = collections.deque(reader, maxlen=1)
+        except (UnicodeDecodeError, csv.Error):
+            continue
+        if last and last[0] == cells:
+            return True
     return False
 
 
