@@ -432,6 +432,46 @@ def test_csv_path_chosen_by_size():
     assert len(large) < 1 << 20
 
 
+@pytest.mark.parametrize(
+    "below",
+    [
+        "Итого: 3000\n",
+        "Итого: 3000\r\n\r\nИсполнитель: Петрова А.А.\r\n",
+        '"Исполнитель: Петрова А.А.\nтел. 00-00-00"\n',
+        "Итого;3000;;;;;\n",
+        "\nИтого: 3000",
+    ],
+    ids=["footer", "blank-and-note", "note-over-lines", "longer-row", "no-final-newline"],
+)
+def test_short_rows_below_table_stay_columnar(below):
+    rows = "".join(f"{n};УО;ОО;2.09.2024-1.10.2024;7А\n" for n in range(1, 3001))
+    data = (TITLE + HEADER + rows + below).encode()
+    by_columns, scalar = csv_rows_both_ways(data)
+    grid = read_csv(data)[0]
+    assert by_columns == scalar
+    assert grid.block is not None
+    assert grid.block.num_rows == 3001
+    assert parse_layout([grid]).rows == parse_layout(read_csv(data, columnar_min_bytes=len(data) + 1)).rows
+
+
+def test_short_row_inside_table_read_by_rows():
+    rows = [f"{n};УО;ОО;2.09.2024-1.10.2024;7А\n" for n in range(1, 3001)]
+    rows.insert(1500, "Страница 2\n")
+    data = (TITLE + HEADER + "".join(rows) + "Итого: 3000\n").encode()
+    by_columns, scalar = csv_rows_both_ways(data)
+    assert by_columns == scalar
+    assert read_csv(data)[0].block is None
+
+
+def test_quote_in_note_below_rejected():
+    # The note's quote takes in the last row of the table, so the note is
+    # one row over lines that the columnar path leaves to the csv module.
+    rows = [f"{n};УО;ОО;2.09.2024-1.10.2024;7А\n" for n in range(1, 3001)]
+    data = (TITLE + HEADER + "".join(rows[:-1]) + '"Итого\n' + rows[-1] + 'конец"\n').encode()
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == 3002
+
+
 # --- layout -------------------------------------------------------------------
 
 
@@ -483,6 +523,20 @@ def test_grid_columns_join_rows_and_block():
 
     assert columns[2].to_pylist()[:3] == ["3", "Школа 1", ""]
     assert len(lengths) == len(LAYOUT_ROWS) - 3
+
+
+def test_grid_rows_after_block():
+    tail = [["Итого: 2"], [], ["Исполнитель", "", "", "", "", "подпись"]]
+    grid = Grid(name="tail", rows=[list(r) for r in LAYOUT_ROWS[:3]], block=block_grid(LAYOUT_ROWS[:5], 3).block, tail=tail)
+
+    columns, lengths = grid.columns(4)
+
+    assert (grid.height, grid.width) == (8, 6)
+    assert grid.head(7)[-2:] == tail[:2]
+    assert columns[0].to_pylist() == ["1", "Итого: 2", "", "Исполнитель"]
+    assert columns[5].to_pylist() == ["", "", "", "подпись"]
+    assert list(lengths) == [5, 1, 0, 6]
+    assert grid.rows[-3:] == tail
 
 
 def test_layout_footer_with_latin_letters_stops():

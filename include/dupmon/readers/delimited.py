@@ -2,12 +2,13 @@
 
 A CSV of 64 KiB or more is read by pyarrow's CSV reader into columns: the
 rows above the table (title, period) are read with Python's csv module,
-and from the first row of the table's width on, pyarrow takes over. A
-file whose later rows do not all have that width, such as one with a
-short footer line, is read with the csv module from start to end, so both
-paths return the same cells. The one difference: a blank line inside the table is a row of blank
-cells in the columnar path and an empty row in the other, and the layout
-skips both.
+and from the first row of the table's width on, pyarrow takes over. Rows
+of other widths that end the file, such as a short footer or a note, are
+read with the csv module again. A file with such a row inside the table
+is read with the csv module from start to end, so both paths return the
+same cells. The one difference: a blank line inside the table is a row of
+blank cells in the columnar path and an empty row in the other, and the
+layout skips both.
 
 A quote opened by mistake makes the rows after it part of one cell, up to
 the next quote. Both paths reject such a file and name the line where the
@@ -26,6 +27,7 @@ import itertools
 import re
 from collections.abc import Iterable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -177,6 +179,9 @@ def _table_width(lengths: Iterable[int]) -> int:
 # two is too common in ordinary text to be taken for rows.
 _MIN_WIDTH = 3
 _PATTERN_OF_DELIMITER = {";": ";", ",": ",", "\t": r"\t"}
+# Rows of another width below the table that the columnar path reads with
+# the csv module. More of them, and the csv module path reads the file.
+_MAX_TAIL_ROWS = 1000
 # Line ends as the csv module and _line_count split lines.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
@@ -350,12 +355,81 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         if "UTF8" in str(error):
             raise _InvalidUtf8Error from error
         raise _NotColumnarError from error
-    if ragged or _has_cell_over_limit(table):
+    if _has_cell_over_limit(table):
         raise _NotColumnarError
-    if quoted and _has_cell_taking_in_rows(table, utf8, start, delimiter):
+    body, tail = utf8, []
+    if ragged:
+        blank = _blank_rows_at_end(table)
+        end, tail = _short_rows_at_end(utf8, start, ragged, blank, width, delimiter)
+        if blank == table.num_rows:
+            # No row of the table: nothing to read by columns.
+            raise _NotColumnarError
+        table = table.slice(0, table.num_rows - blank)
+        body = memoryview(utf8)[:end]
+    if quoted and _has_cell_taking_in_rows(table, body, start, delimiter):
         raise _NotColumnarError
     block = pa.table([clean_display_array(column) for column in table.columns], names=names)
-    return Grid(name="csv", rows=head, block=block)
+    return Grid(name="csv", rows=head, block=block, tail=tail)
+
+
+def _short_rows_at_end(
+    utf8: bytes, start: int, ragged: list, blank: int, width: int, delimiter: str
+) -> tuple[int, list[list[str]]]:
+    """Return where the rows pyarrow skipped start, and the rows from there on, when they end the file.
+
+    pyarrow skips each row of another width than the table, such as a
+    footer or a note, and passes it to the invalid row handler
+    (``ragged``). It reads a blank line as a row of blank cells, so the
+    table ends in ``blank`` such rows where blank lines come among those
+    rows. The csv module reads the last lines, as many as those rows and
+    blank lines take. When they contain just those rows, none of the
+    table's width, they are returned, after a row over lines is checked as
+    the other path checks it. Otherwise this raises _NotColumnarError, and
+    the csv module path reads the whole file.
+    """
+    count = len(ragged)
+    if count > _MAX_TAIL_ROWS:
+        raise _NotColumnarError
+    lines = sum(1 + len(_LINE_BREAK.findall(row.text)) for row in ragged) + blank
+    # The rows' bytes, their line ends and the file's last line end.
+    size = sum(len(row.text.encode("utf-8")) for row in ragged) + 2 * lines + 2
+    window_start = max(start, len(utf8) - size)
+    window = bytes(utf8[window_start:])
+    breaks = list(_LINE_BREAK_BYTES.finditer(window))
+    if breaks and breaks[-1].end() == len(window):
+        breaks.pop()
+    if len(breaks) < lines:
+        # Every line of the body would be in a short row, or the rows have
+        # more bytes than pyarrow passed.
+        raise _NotColumnarError
+    tail_start = breaks[-lines].end()
+    text = window[tail_start:].decode("utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    row_start_regex = re.compile(_row_start_pattern(delimiter))
+    rows = []
+    line = 1
+    for row in reader:
+        suspects = [v for v in row if delimiter in v and _has_line_break(v)]
+        spans = reader.line_num > line
+        if len(row) == width or (
+            spans and _takes_in_rows(len(row), suspects, delimiter, width, width, row_start_regex)
+        ):
+            raise _NotColumnarError
+        rows.append([cell_text(value) for value in row])
+        line = reader.line_num + 1
+    if len(rows) != count + blank or sum(not row for row in rows) != blank:
+        raise _NotColumnarError
+    return window_start + tail_start, rows
+
+
+def _blank_rows_at_end(table: pa.Table) -> int:
+    """Return how many rows at the end of ``table`` have every cell blank, up to _MAX_TAIL_ROWS."""
+    last = table.slice(max(0, table.num_rows - _MAX_TAIL_ROWS))
+    filled = np.zeros(last.num_rows, dtype=bool)
+    for column in last.columns:
+        filled |= pc.not_equal(column, "").to_numpy(zero_copy_only=False)
+    positions = np.flatnonzero(filled)
+    return last.num_rows - (int(positions[-1]) + 1 if len(positions) else 0)
 
 
 def _has_cell_over_limit(table: pa.Table) -> bool:
@@ -435,7 +509,7 @@ def _last_row_closed(utf8: bytes, start: int, cells: list[str], delimiter: str) 
     # after it, and the line end.
     size = sum(2 * len(cell.encode("utf-8")) + 3 for cell in cells) + 2
     window_start = max(start, len(utf8) - size)
-    window = utf8[window_start:]
+    window = bytes(utf8[window_start:])
     line_starts = [0] + [match.end() for match in _LINE_BREAK_BYTES.finditer(window)]
     if window_start > start:
         # The window may start inside a line.

@@ -20,14 +20,23 @@ class Grid:
 
     The rows are kept as lists, or, for large delimited files, as a few
     leading rows followed by ``block``: a table of string columns ``c0`` to
-    ``c<width-1>`` whose rows all have ``width`` cells. ``rows`` turns the
-    block into lists on first use; the layout reads the columns instead.
+    ``c<width-1>`` whose rows all have ``width`` cells, and then ``tail``,
+    the rows of other lengths below it, such as a footer or a note.
+    ``rows`` turns the block into lists on first use; the layout reads the
+    columns instead.
     """
 
-    def __init__(self, name: str, rows: list[list[str]], block: pa.Table | None = None):
+    def __init__(
+        self,
+        name: str,
+        rows: list[list[str]],
+        block: pa.Table | None = None,
+        tail: list[list[str]] | None = None,
+    ):
         self.name = name
         self._rows = rows
         self.block = block
+        self._tail = tail or []
 
     def __repr__(self) -> str:
         return f"Grid(name={self.name!r}, height={self.height})"
@@ -38,15 +47,18 @@ class Grid:
             columns = [column.to_pylist() for column in self.block.columns]
             self._rows = self._rows + [list(row) for row in zip(*columns, strict=True)]
             self.block = None
+        if self._tail:
+            self._rows, self._tail = self._rows + self._tail, []
         return self._rows
 
     @property
     def height(self) -> int:
-        return len(self._rows) + (self.block.num_rows if self.block is not None else 0)
+        block_rows = self.block.num_rows if self.block is not None else 0
+        return len(self._rows) + block_rows + len(self._tail)
 
     @property
     def width(self) -> int:
-        widths = [len(row) for row in self._rows]
+        widths = [len(row) for row in (*self._rows, *self._tail)]
         if self.block is not None:
             widths.append(self.block.num_columns)
         return max(widths, default=0)
@@ -54,12 +66,11 @@ class Grid:
     def head(self, count: int) -> list[list[str]]:
         """Return the first ``count`` rows as lists, without converting the whole block."""
         rows = self._rows[:count]
-        missing = count - len(rows)
-        if self.block is not None and missing > 0:
-            part = self.block.slice(0, missing)
+        if self.block is not None and count > len(rows):
+            part = self.block.slice(0, count - len(rows))
             columns = [column.to_pylist() for column in part.columns]
             rows = rows + [list(row) for row in zip(*columns, strict=True)]
-        return rows
+        return rows + self._tail[: count - len(rows)]
 
     def columns(self, start: int) -> tuple[list[pa.Array], np.ndarray]:
         """Return the rows from ``start`` on as ``width`` string columns, and each row's length.
@@ -68,26 +79,34 @@ class Grid:
         between a short row and one that ends in blank cells.
         """
         width = self.width
-        listed = self._rows[start:]
-        lengths = [np.array([len(row) for row in listed], dtype=np.int64)]
-        # The listed rows make a chunk only when there are some, so that a
-        # block's column is returned as it is, not copied into a join.
         parts: list[list[pa.Array]] = [[] for _ in range(width)]
-        if listed:
-            for c in range(width):
-                parts[c].append(
-                    pa.array([row[c] if c < len(row) else "" for row in listed], pa.string())
-                )
+        lengths = [_listed_columns(self._rows[start:], width, parts)]
+        block_rows = 0
         if self.block is not None:
             skip = max(0, start - len(self._rows))
             block = self.block.slice(skip)
+            block_rows = self.block.num_rows
             lengths.append(np.full(block.num_rows, block.num_columns, dtype=np.int64))
             for c in range(width):
                 if c < block.num_columns:
                     parts[c].extend(block.column(c).chunks)
                 else:
                     parts[c].append(pa.array([""] * block.num_rows, pa.string()))
+        skip = max(0, start - len(self._rows) - block_rows)
+        lengths.append(_listed_columns(self._tail[skip:], width, parts))
         return [_joined(chunks) for chunks in parts], np.concatenate(lengths)
+
+
+def _listed_columns(listed: list[list[str]], width: int, parts: list[list[pa.Array]]) -> np.ndarray:
+    """Add rows kept as lists to the chunks of each column in ``parts``; return their lengths.
+
+    The rows make a chunk only when there are some, so that a block's
+    column is returned as it is, not copied into a join.
+    """
+    if listed:
+        for c in range(width):
+            parts[c].append(pa.array([row[c] if c < len(row) else "" for row in listed], pa.string()))
+    return np.array([len(row) for row in listed], dtype=np.int64)
 
 
 def _joined(chunks: list[pa.Array]) -> pa.Array:
