@@ -48,6 +48,9 @@ _FOOTER = re.compile(r"^(итого|всего)\b")
 # A row of the table contains its intersection, a date range, so a row
 # with a date range is not taken for a note.
 _DATE_RANGE = re.compile(RANGE_PATTERN)
+# The different texts a note below the table may have, as in a signature
+# of a role and a name in two cells.
+_NOTE_TEXTS = 2
 
 
 @dataclass
@@ -260,21 +263,29 @@ def _parse_table(grid: Grid, header_at: int) -> ExportTable:
 def _notes_below(columns: list[pa.Array], keep: np.ndarray, first_column: int) -> list[int]:
     """Return the rows of notes below the last row of the table, when no footer ends it.
 
-    A note, such as «Исполнитель: …» or «Дата формирования: …», is a row
-    with one filled cell, in the table's first column, that starts with a
-    letter and contains no date range. Only the rows after the last row
-    that is not a note are notes, so one between rows of the table stays
-    and validation reports it. A row put in one cell by a wrong delimiter
-    starts with its number or contains its intersection, so it stays too.
-    A row with no intersection adds no pair, so none is lost.
+    A note is such a line as «Исполнитель: …», «Дата формирования: …» or
+    a line to sign on. Its row starts in the table's first column and has
+    at most _NOTE_TEXTS texts. Each starts with a letter or «_», and none
+    contains a date range. A note typed in a merged range repeats one text
+    over its cells. Only the rows after the last row that is not a note are notes,
+    so one between rows of the table stays and validation reports it. A
+    row put in one cell by a wrong delimiter starts with its number or
+    contains its intersection, so it stays too. A row with no
+    intersection adds no pair, so none is lost.
     """
     notes = []
     for position in np.flatnonzero(keep)[::-1]:
         index = int(position)
         cells = [column[index].as_py() for column in columns]
-        filled = [i for i, cell in enumerate(cells) if cell]
-        text = cells[first_column].strip(" \t\"«»'") if first_column < len(cells) else ""
-        if filled != [first_column] or not text[:1].isalpha() or _DATE_RANGE.search(text):
+        texts = {cell.strip(" \t\"«»'") for cell in cells if cell}
+        if (
+            first_column >= len(cells)
+            or not cells[first_column]
+            or any(cells[:first_column])
+            or len(texts) > _NOTE_TEXTS
+            or not all(text[:1].isalpha() or text[:1] == "_" for text in texts)
+            or any(_DATE_RANGE.search(text) for text in texts)
+        ):
             # The rows after the last row that is not a note are notes.
             return notes
         notes.append(index)

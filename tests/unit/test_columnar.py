@@ -612,7 +612,8 @@ def rows_kept_by_rule(rows: list[list[str]], first_data: int) -> list[int]:
 
 
 def is_note(row: list[str]) -> bool:
-    return bool(row[0]) and not any(row[1:]) and row[0][0].isalpha() and ".20" not in row[0]
+    texts = {cell for cell in row if cell}
+    return bool(row[0]) and len(texts) <= 2 and all(t[0].isalpha() and ".20" not in t for t in texts)
 
 
 @pytest.mark.parametrize(
@@ -625,9 +626,15 @@ def is_note(row: list[str]) -> bool:
         ([NOTE_ROWS[4], NOTE_ROWS[0]], [5, 6]),
         ([NOTE_ROWS[5]], [5, 6]),
         ([["«Исполнитель»", "", "", "", ""]], [5]),
+        ([["Исполнитель: Петрова А.А."] * 5], [5]),
+        ([["Исполнитель:", "", "", "Петрова А.А.", ""]], [5]),
+        ([["______ Петрова А.А.", "", "", "", ""]], [5]),
+        ([["Исполнитель:", "отдел", "Петрова А.А.", "", ""]], [5, 6]),
+        ([["1) Исполнитель", "", "", "", ""]], [5, 6]),
     ],
     ids=["two-notes", "blank-between", "note-above-a-row", "not-first-column", "date-range",
-         "starts-with-number", "quoted"],
+         "starts-with-number", "quoted", "merged-range", "signature", "line-to-sign",
+         "three-texts", "numbered"],
 )
 def test_layout_notes_below_table_dropped(tail, kept):
     rows = [list(r) for r in LAYOUT_ROWS[:5]] + [list(r) for r in tail]
