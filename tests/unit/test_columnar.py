@@ -463,6 +463,49 @@ def test_short_row_inside_table_read_by_rows():
     assert read_csv(data)[0].block is None
 
 
+def table_rows(count: int) -> list[str]:
+    return [f"{n};УО;ОО;2.09.2024-1.10.2024;7А" for n in range(1, count + 1)]
+
+
+@pytest.mark.parametrize(
+    ("below", "error", "line"),
+    [
+        ('"Примечание; см. выше\nещё строка\n', delimited.CellContainsRowsError, 3003),
+        ("Примечание: " + "x" * 140000 + "\n", delimited.CellTooLongError, 3003),
+    ],
+    ids=["quote-never-closed", "over-field-limit"],
+)
+def test_faulty_note_below_rejected_both_ways(below, error, line):
+    data = (TITLE + HEADER + "\n".join(table_rows(3000)) + "\n" + below).encode()
+    for raised in rejections_both_ways(data, error):
+        assert raised.line == line
+
+
+def test_row_over_lines_inside_table_not_tail():
+    # Counted from the end, the lines of the two-line row inside the table
+    # start where a quote closes a cell of the row above the last.
+    rows = table_rows(3000)
+    rows.insert(1500, '"Страница 2 из 3. Список учащихся-«дублей» (образовательные организации)\nпродолжение"')
+    rows[-2] = rows[-2][: -len("7А")] + '"7А\n"'
+    rows[-1] = rows[-1].replace(";ОО;", ';"МБОУ ""Лицей""";', 1)
+    data = (TITLE + HEADER + "\n".join(rows) + "\n\n").encode()
+    by_columns, scalar = csv_rows_both_ways(data)
+    rows_by_columns = parse_layout(read_csv(data, columnar_min_bytes=0)).rows
+    assert by_columns == scalar
+    assert rows_by_columns == parse_layout(read_csv(data, columnar_min_bytes=len(data) + 1)).rows
+    assert [r["row_number"] for r in rows_by_columns][-2:] == ["2999", "3000"]
+
+
+def test_trimmed_rows_not_tail():
+    # Every row lacks the header's last cell, so pyarrow skips them all.
+    rows = [f"{n};УО;МБОУ «Средняя общеобразовательная школа № {n}»;2.09.2024-1.10.2024" for n in range(1, 1001)]
+    rows[299] = rows[299].rsplit(";", 1)[0] + ';"2.09.2024-1.10.2024'
+    rows[300] += '"'
+    data = (TITLE + HEADER + "\n".join(rows) + "\n").encode()
+    for raised in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert (raised.line, raised.end) == (302, 303)
+
+
 def test_quote_in_note_below_rejected():
     # The note's quote takes in the last row of the table, so the note is
     # one row over lines that the columnar path leaves to the csv module.

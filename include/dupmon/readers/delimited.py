@@ -185,6 +185,7 @@ _MAX_TAIL_ROWS = 1000
 # Line ends as the csv module and _line_count split lines.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+_LINE_BREAK_AT_END = re.compile(r"(?:\r\n|\r|\n)\Z")
 
 
 def _row_start_pattern(delimiter: str) -> str:
@@ -360,7 +361,9 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     body, tail = utf8, []
     if ragged:
         blank = _blank_rows_at_end(table)
-        end, tail = _short_rows_at_end(utf8, start, ragged, blank, width, delimiter)
+        end, tail = _short_rows_at_end(
+            utf8, start, ragged, blank, table.num_rows, width, delimiter
+        )
         if blank == table.num_rows:
             # No row of the table: nothing to read by columns.
             raise _NotColumnarError
@@ -373,7 +376,7 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
 
 
 def _short_rows_at_end(
-    utf8: bytes, start: int, ragged: list, blank: int, width: int, delimiter: str
+    utf8: bytes, start: int, ragged: list, blank: int, table_rows: int, width: int, delimiter: str
 ) -> tuple[int, list[list[str]]]:
     """Return where the rows pyarrow skipped start, and the rows from there on, when they end the file.
 
@@ -382,13 +385,13 @@ def _short_rows_at_end(
     (``ragged``). It reads a blank line as a row of blank cells, so the
     table ends in ``blank`` such rows where blank lines come among those
     rows. The csv module reads the last lines, as many as those rows and
-    blank lines take. When they contain just those rows, none of the
-    table's width, they are returned, after a row over lines is checked as
-    the other path checks it. Otherwise this raises _NotColumnarError, and
-    the csv module path reads the whole file.
+    blank lines take. They must be just those rows, by their raw text, and
+    blank lines, fewer than the table's rows. Each row over lines is then
+    checked as the other path checks it. Otherwise this raises
+    _NotColumnarError, and the csv module path reads the whole file.
     """
     count = len(ragged)
-    if count > _MAX_TAIL_ROWS:
+    if count > _MAX_TAIL_ROWS or count + blank >= table_rows:
         raise _NotColumnarError
     lines = sum(1 + len(_LINE_BREAK.findall(row.text)) for row in ragged) + blank
     # The rows' bytes, their line ends and the file's last line end.
@@ -404,20 +407,29 @@ def _short_rows_at_end(
         raise _NotColumnarError
     tail_start = breaks[-lines].end()
     text = window[tail_start:].decode("utf-8")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    raw_lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(iter(raw_lines), delimiter=delimiter)
     row_start_regex = re.compile(_row_start_pattern(delimiter))
-    rows = []
-    line = 1
-    for row in reader:
-        suspects = [v for v in row if delimiter in v and _has_line_break(v)]
-        spans = reader.line_num > line
-        if len(row) == width or (
-            spans and _takes_in_rows(len(row), suspects, delimiter, width, width, row_start_regex)
-        ):
-            raise _NotColumnarError
-        rows.append([cell_text(value) for value in row])
-        line = reader.line_num + 1
-    if len(rows) != count + blank or sum(not row for row in rows) != blank:
+    rows, texts, suspects, line, line_start = [], [], [], 0, 0
+    try:
+        for row in reader:
+            suspects = [v for v in row if delimiter in v and _has_line_break(v)]
+            spans = reader.line_num > line + 1
+            if len(row) == width or (
+                spans and _takes_in_rows(len(row), suspects, delimiter, width, width, row_start_regex)
+            ):
+                raise _NotColumnarError
+            if row:
+                raw = "".join(raw_lines[line : reader.line_num])
+                texts.append(_LINE_BREAK_AT_END.sub("", raw))
+            rows.append([cell_text(value) for value in row])
+            line_start, line = line + 1, reader.line_num
+    except csv.Error:
+        # A cell over the csv module's limit: the other path names its line.
+        raise _NotColumnarError from None
+    if len(rows) != count + blank or sorted(texts) != sorted(row.text for row in ragged):
+        raise _NotColumnarError
+    if rows and line > line_start and suspects and _quote_never_closed(text, line_start, delimiter):
         raise _NotColumnarError
     return window_start + tail_start, rows
 
