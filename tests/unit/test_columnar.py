@@ -220,6 +220,17 @@ def test_delimiter_found_by_header_row(delimiter):
     assert [r["class_name"] for r in table.rows] == ["5А, 5Б"]
 
 
+@pytest.mark.parametrize("delimiter", ["\t", ","], ids=["tab", "comma"])
+def test_delimiter_not_taken_from_caption_line(delimiter):
+    # A line of captions above the header splits on «;» into a header of
+    # two captions, where the real one has five.
+    rows = [HEADER.rstrip("\n").split(";"), *(row.split(";") for row in table_rows(3))]
+    body = "".join(delimiter.join(row) + "\n" for row in rows)
+    data = (TITLE + "ОО;Промежутки пересечения;Информация о дубле\n" + body).encode()
+    table = parse_layout(read_csv(data))
+    assert [r["row_number"] for r in table.rows] == ["1", "2", "3"]
+
+
 def test_delimiter_of_trimmed_rows_with_commas():
     # The writer left out empty cells at the ends of rows, so each width is
     # that of a third of the rows, while every row splits on its comma in two.

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from dupmon.columns import is_header_row
+from dupmon.columns import column_for_caption, is_header_row
 from dupmon.readers.grid import Grid, cell_text
 from dupmon.readers.textcodec import _META_CHARSET, decode_text
 from dupmon.text_arrays import clean_display_array
@@ -577,32 +577,34 @@ def _read_head(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
 
 
 def _guess_delimiter(text: str) -> str:
-    """Return the delimiter that splits a head row into the table's header, or failing that, splits the most head rows into cells.
+    """Return the delimiter that splits a head row into the header with the most captions.
 
     Each candidate splits the first rows, quotes taken into account. The
-    first that splits a row into the header's captions (is_header_row)
-    wins, as the layout then finds the header with it. Without a header,
-    as in the report's «no duplicates» message, a candidate scores the
-    count of rows of three cells or more, then of two or more, then the
-    commonest width. A title or note with many tabs or commas is then one
-    row, so it does not outweigh the rows of a table.
+    one whose header row (is_header_row) has the most cells that are
+    captions wins, so a line of a few captions above the header, with
+    another delimiter, does not. Without a header, as in the report's «no
+    duplicates» message, a candidate scores the count of rows of three
+    cells or more, then of two or more, then the commonest width. A title
+    or note with many tabs or commas is then one row, so it does not
+    outweigh the rows of a table.
     """
-    best, best_score = ";", (0, 0, 0)
+    best, best_score = ";", (0, 0, 0, 0)
     for candidate in (";", "\t", ","):
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=candidate)
         lengths = []
+        captions = 0
         try:
             for row in itertools.islice(reader, _HEAD_ROWS):
-                if len(row) > 1 and is_header_row(row):
-                    return candidate
                 lengths.append(len(row))
+                if len(row) > 1 and is_header_row(row):
+                    captions = max(captions, sum(column_for_caption(cell) is not None for cell in row))
         except csv.Error:
             # The rows read until then still count.
             pass
         lengths = lengths[:_GUESS_ROWS]
         widths = collections.Counter(length for length in lengths if length > 1)
         commonest = max(widths, key=lambda width: (widths[width], width), default=0)
-        score = (sum(length > 2 for length in lengths), widths.total(), commonest)
+        score = (captions, sum(length > 2 for length in lengths), widths.total(), commonest)
         if score > best_score:
             best, best_score = candidate, score
     return best
