@@ -457,14 +457,14 @@ def _row_number_sequence(frame: pd.DataFrame, has_numbers: bool) -> pd.Categoric
     opened by mistake that the reader could not tell from a cell over
     lines. A number equal to the one above (cells merged down), lower (a
     file put together from several), or the first of a file ``continues``.
-    Rows without a number of plain digits, with at most one dot after
-    them, are ``not checked``.
+    A number is plain digits, followed or not by a dot or a bracket
+    («12.», «12)»). Rows without one are ``not checked``.
     """
     codes = np.full(len(frame), 2, dtype=np.int8)
     if not has_numbers or not len(frame):
         return pd.Categorical.from_codes(codes, categories=pd.Index(ROW_NUMBER_SEQUENCE, dtype=object))
     text = pa.chunked_array([pa.array(frame["row_number"], type=pa.string())]).combine_chunks()
-    text = pc.utf8_rtrim(pc.fill_null(text, ""), characters=".")
+    text = pc.utf8_rtrim(pc.fill_null(text, ""), characters=".)")
     plain = pc.and_(
         pc.ascii_is_decimal(text), pc.less_equal(pc.binary_length(text), _MAX_ROW_NUMBER_DIGITS)
     )

@@ -915,7 +915,7 @@ def test_compiled_templates_cover_page_includes(frame, directory, tmp_path, monk
 def test_row_number_gaps_per_file():
     from dupmon.validate import _row_number_sequence
 
-    numbers = ["1", "2", "4.", None, "5", "7", "x", "9", "1234567890", "3", "5"]
+    numbers = ["1", "2", "4.", None, "5)", "7", "x", "9", "1234567890", "3", "5"]
     files = ["a"] * 6 + ["b"] * 5
     frame = pd.DataFrame(
         {"source_file": pd.Categorical(files), "row_number": pd.array(numbers, dtype="string")}
