@@ -364,9 +364,6 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         end, tail = _short_rows_at_end(
             utf8, start, ragged, blank, table.num_rows, width, delimiter
         )
-        if blank == table.num_rows:
-            # No row of the table: nothing to read by columns.
-            raise _NotColumnarError
         table = table.slice(0, table.num_rows - blank)
         body = memoryview(utf8)[:end]
     if quoted and _has_cell_taking_in_rows(table, body, start, delimiter):
