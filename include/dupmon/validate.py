@@ -461,8 +461,9 @@ def _row_number_sequence(frame: pd.DataFrame, has_numbers: bool) -> pd.Categoric
     («12.», «12)»). Rows without one are ``not checked``.
     """
     codes = np.full(len(frame), 2, dtype=np.int8)
+    categories = pd.Index(ROW_NUMBER_SEQUENCE, dtype=object)
     if not has_numbers or not len(frame):
-        return pd.Categorical.from_codes(codes, categories=pd.Index(ROW_NUMBER_SEQUENCE, dtype=object))
+        return pd.Categorical.from_codes(codes, categories=categories)
     text = pa.chunked_array([pa.array(frame["row_number"], type=pa.string())]).combine_chunks()
     text = pc.utf8_rtrim(pc.fill_null(text, ""), characters=".)")
     plain = pc.and_(
@@ -479,7 +480,7 @@ def _row_number_sequence(frame: pd.DataFrame, has_numbers: bool) -> pd.Categoric
     skips = np.zeros(len(numbers), dtype=bool)
     skips[1:] = (numbers[1:] > numbers[:-1] + 1) & (files[1:] == files[:-1])
     codes[numbered] = skips.astype(np.int8)
-    return pd.Categorical.from_codes(codes, categories=pd.Index(ROW_NUMBER_SEQUENCE, dtype=object))
+    return pd.Categorical.from_codes(codes, categories=categories)
 
 
 def _datetimes(values: pd.Series) -> pd.Series:

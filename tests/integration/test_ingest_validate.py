@@ -502,7 +502,10 @@ def test_row_numbers_in_order_not_warned(inbox_settings):
     # Numbers repeated (cells merged down), restarting at 1 (files put
     # together) or not plain digits are no gap.
     numbers = ["1", "2", "2", "3.", "", "4", "1", "2", "№5", "3"]
-    rows = [GOOD_ROW.replace("1;", f"{number};", 1).replace("7Б", f"{i}Б") for i, number in enumerate(numbers)]
+    rows = [
+        GOOD_ROW.replace("1;", f"{number};", 1).replace("7Б", f"{i}Б")
+        for i, number in enumerate(numbers)
+    ]
     drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + "".join(rows))
     (outcome,) = ingest_and_validate(inbox_settings)
     assert outcome["success"]

@@ -187,7 +187,9 @@ def test_csv_large_file_takes_columnar_path():
     ids=["tabs-in-note", "commas-in-title", "semicolons-in-title", "semicolons-in-note"],
 )
 def test_delimiter_not_taken_from_one_line(delimiter, title, note):
-    rows = [[str(n), "УО", f"Школа {n}, корпус 2", "2.09.2024-1.10.2024", "ОО"] for n in range(1, 4)]
+    rows = [
+        [str(n), "УО", f"Школа {n}, корпус 2", "2.09.2024-1.10.2024", "ОО"] for n in range(1, 4)
+    ]
     lines = [HEADER.rstrip("\n").split(";"), *rows]
     body = "".join(delimiter.join(f'"{c}"' if "," in c else c for c in row) + "\n" for row in lines)
     data = (title + body + note).encode()
@@ -333,7 +335,10 @@ def test_unclosed_quote_without_numbers_rejected(stray_row):
     [
         ('3000;УО;"ОО; корпус 2\nвход";2.09.2024-1.10.2024;7А\n', True),
         ('3000;УО;"ОО ""Лицей""\r\nвход";2.09.2024-1.10.2024;"7А\r\n"\r\n', True),
-        ('3000;УО;ОО;2.09.2024-1.10.2024;7А\n"Исполнитель: Петрова А.А.\nтел. 00-00-00";;;;\n', True),
+        (
+            '3000;УО;ОО;2.09.2024-1.10.2024;7А\n"Исполнитель: Петрова А.А.\nтел. 00-00-00";;;;\n',
+            True,
+        ),
         ('3000;УО;ОО;2.09.2024-1.10.2024;"7А\n', True),
     ],
     ids=["closed-over-lines", "crlf-in-quotes", "note-over-lines", "open-on-last-line"],
@@ -462,7 +467,8 @@ def test_short_rows_below_table_stay_columnar(below):
     assert by_columns == scalar
     assert grid.block is not None
     assert grid.block.num_rows == 3001
-    assert parse_layout([grid]).rows == parse_layout(read_csv(data, columnar_min_bytes=len(data) + 1)).rows
+    by_rows = parse_layout(read_csv(data, columnar_min_bytes=len(data) + 1))
+    assert parse_layout([grid]).rows == by_rows.rows
 
 
 def test_short_row_inside_table_read_by_rows():
@@ -496,7 +502,8 @@ def test_row_over_lines_inside_table_not_tail():
     # Counted from the end, the lines of the two-line row inside the table
     # start where a quote closes a cell of the row above the last.
     rows = table_rows(3000)
-    rows.insert(1500, '"Страница 2 из 3. Список учащихся-«дублей» (образовательные организации)\nпродолжение"')
+    note = '"Страница 2 из 3. Список учащихся-«дублей» (образовательные организации)\nпродолжение"'
+    rows.insert(1500, note)
     rows[-2] = rows[-2][: -len("7А")] + '"7А\n"'
     rows[-1] = rows[-1].replace(";ОО;", ';"МБОУ ""Лицей""";', 1)
     data = (TITLE + HEADER + "\n".join(rows) + "\n\n").encode()
@@ -509,7 +516,10 @@ def test_row_over_lines_inside_table_not_tail():
 
 def test_trimmed_rows_not_tail():
     # Every row lacks the header's last cell, so pyarrow skips them all.
-    rows = [f"{n};УО;МБОУ «Средняя общеобразовательная школа № {n}»;2.09.2024-1.10.2024" for n in range(1, 1001)]
+    rows = [
+        f"{n};УО;МБОУ «Средняя общеобразовательная школа № {n}»;2.09.2024-1.10.2024"
+        for n in range(1, 1001)
+    ]
     rows[299] = rows[299].rsplit(";", 1)[0] + ';"2.09.2024-1.10.2024'
     rows[300] += '"'
     data = (TITLE + HEADER + "\n".join(rows) + "\n").encode()
@@ -581,7 +591,8 @@ def test_grid_columns_join_rows_and_block():
 
 def test_grid_rows_after_block():
     tail = [["Итого: 2"], [], ["Исполнитель", "", "", "", "", "подпись"]]
-    grid = Grid(name="tail", rows=[list(r) for r in LAYOUT_ROWS[:3]], block=block_grid(LAYOUT_ROWS[:5], 3).block, tail=tail)
+    block = block_grid(LAYOUT_ROWS[:5], 3).block
+    grid = Grid(name="tail", rows=[list(r) for r in LAYOUT_ROWS[:3]], block=block, tail=tail)
 
     columns, lengths = grid.columns(4)
 
@@ -667,7 +678,8 @@ def rows_kept_by_rule(rows: list[list[str]], first_data: int) -> list[int]:
 
 def is_note(row: list[str]) -> bool:
     texts = {cell for cell in row if cell}
-    return bool(row[0]) and len(texts) <= 2 and all(t[0].isalpha() and ".20" not in t for t in texts)
+    letters_first = all(text[0].isalpha() and ".20" not in text for text in texts)
+    return bool(row[0]) and len(texts) <= 2 and letters_first
 
 
 @pytest.mark.parametrize(

@@ -146,7 +146,7 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
 
 
 def _quote_never_closed(text: str, line: int, delimiter: str) -> bool:
-    """Return whether the last row, which starts on ``line``, opens a quote that the file never closes.
+    """Return whether the last row, starting on ``line``, opens a quote the file never closes.
 
     A quote left open at the end of the file is a fault, but the csv module
     reads such a cell to the end without an error unless it is strict. So
@@ -375,7 +375,7 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
 def _short_rows_at_end(
     utf8: bytes, start: int, ragged: list, blank: int, table_rows: int, width: int, delimiter: str
 ) -> tuple[int, list[list[str]]]:
-    """Return where the rows pyarrow skipped start, and the rows from there on, when they end the file.
+    """Return where the rows pyarrow skipped start, and the rows from there, when they end the file.
 
     pyarrow skips each row of another width than the table, such as a
     footer or a note, and passes it to the invalid row handler
@@ -406,15 +406,15 @@ def _short_rows_at_end(
     text = window[tail_start:].decode("utf-8")
     raw_lines = io.StringIO(text, newline="").readlines()
     reader = csv.reader(iter(raw_lines), delimiter=delimiter)
-    row_start_regex = re.compile(_row_start_pattern(delimiter))
+    row_start = re.compile(_row_start_pattern(delimiter))
     rows, texts, suspects, line, line_start = [], [], [], 0, 0
     try:
         for row in reader:
             suspects = [v for v in row if delimiter in v and _has_line_break(v)]
             spans = reader.line_num > line + 1
-            if len(row) == width or (
-                spans and _takes_in_rows(len(row), suspects, delimiter, width, width, row_start_regex)
-            ):
+            if len(row) == width:
+                raise _NotColumnarError
+            if spans and _takes_in_rows(len(row), suspects, delimiter, width, width, row_start):
                 raise _NotColumnarError
             if row:
                 raw = "".join(raw_lines[line : reader.line_num])
@@ -505,7 +505,7 @@ def _has_cell_taking_in_rows(table: pa.Table, utf8: bytes, start: int, delimiter
 
 
 def _last_row_closed(utf8: bytes, start: int, cells: list[str], delimiter: str) -> bool:
-    """Return whether the csv module, strictly, reads the end of ``utf8[start:]`` as ``cells``, quotes closed.
+    """Return whether a strict csv module reads the end of ``utf8[start:]`` as ``cells``.
 
     The last row starts on one of the last lines, as many from the end as
     its cells contain line breaks, give or take one. Each of those line
@@ -594,7 +594,8 @@ def _guess_delimiter(text: str) -> str:
             for row in itertools.islice(reader, _HEAD_ROWS):
                 lengths.append(len(row))
                 if len(row) > 1 and is_header_row(row):
-                    captions = max(captions, sum(column_for_caption(cell) is not None for cell in row))
+                    named = sum(column_for_caption(cell) is not None for cell in row)
+                    captions = max(captions, named)
         except csv.Error:
             # The rows read until then still count.
             pass

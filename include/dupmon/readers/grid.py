@@ -105,7 +105,8 @@ def _listed_columns(listed: list[list[str]], width: int, parts: list[list[pa.Arr
     """
     if listed:
         for c in range(width):
-            parts[c].append(pa.array([row[c] if c < len(row) else "" for row in listed], pa.string()))
+            cells = [row[c] if c < len(row) else "" for row in listed]
+            parts[c].append(pa.array(cells, pa.string()))
     return np.array([len(row) for row in listed], dtype=np.int64)
 
 
