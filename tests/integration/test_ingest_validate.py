@@ -480,15 +480,26 @@ def test_row_printed_twice_is_warning(inbox_settings):
     assert "more than once" in outcome["warnings"][0]["message"]
 
 
+def numbered_rows(count: int, varied_class: bool = False) -> list[str]:
+    """Return ``count`` rows of the two-row layout, numbered from 1.
+
+    The duplicate's class is «7А», or with ``varied_class`` one of eleven.
+    """
+    rows = []
+    for n in range(1, count + 1):
+        duplicate_class = f"{n % 11 + 1}А" if varied_class else "7А"
+        rows.append(
+            f"{n};Управление;МБОУ СОШ №{n % 9 + 1} г.Долинск;Долинск;{n % 11 + 1}Б;"
+            f"{1 + n % 9}.01.2025 - 12.01.2025;МБОУ СОШ № {n % 7 + 1};Долинск;{duplicate_class}\n"
+        )
+    return rows
+
+
 def test_row_lost_to_quote_warned(inbox_settings):
     # Row 301 lacks its empty end cell, so the quote opened in the last cell
     # of row 300 and closed in row 301 takes in less than a row, and the
     # reader cannot tell the cell from one over lines. The numbers can.
-    rows = [
-        f"{n};Управление;МБОУ СОШ №{n % 9 + 1} г.Долинск;Долинск;{n % 11 + 1}Б;"
-        f"{1 + n % 9}.01.2025 - 12.01.2025;МБОУ СОШ № {n % 7 + 1};Долинск;{n % 11 + 1}А\n"
-        for n in range(1, 3001)
-    ]
+    rows = numbered_rows(3000, varied_class=True)
     rows[299] = rows[299].replace(";4А\n", ';"4А\n')
     rows[300] = rows[300].replace(";Долинск;5А\n", ';Долинск"\n')
     drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + "".join(rows))
@@ -719,11 +730,7 @@ def test_mid_size_csv_same_both_paths(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("closed_on_row", [None, 320], ids=["never-closed", "closed-below"])
 def test_stray_quote_names_its_line(inbox_settings, closed_on_row):
-    rows = [
-        f"{n};Управление;МБОУ СОШ №{n % 9 + 1} г.Долинск;Долинск;{n % 11 + 1}Б;"
-        f"{1 + n % 9}.01.2025 - 12.01.2025;МБОУ СОШ № {n % 7 + 1};Долинск;7А\n"
-        for n in range(1, 3001)
-    ]
+    rows = numbered_rows(3000)
     rows[299] = rows[299].replace(";7А", ';"7А')
     if closed_on_row:
         rows[closed_on_row - 1] = rows[closed_on_row - 1].replace(";7А", ';"7А"')
@@ -742,11 +749,7 @@ def test_stray_quote_names_its_line(inbox_settings, closed_on_row):
 def test_stray_quote_near_end_rejected(inbox_settings):
     # A quote never closed that takes in only the last rows stays under
     # the csv module's limit, so only the rows in its cell give it away.
-    rows = [
-        f"{n};Управление;МБОУ СОШ №{n % 9 + 1} г.Долинск;Долинск;{n % 11 + 1}Б;"
-        f"{1 + n % 9}.01.2025 - 12.01.2025;МБОУ СОШ № {n % 7 + 1};Долинск;7А\n"
-        for n in range(1, 3001)
-    ]
+    rows = numbered_rows(3000)
     rows[2949] = rows[2949].replace(";7А", ';"7А')
     drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + "".join(rows))
     (problem,) = rejection(inbox_settings).problems
