@@ -928,3 +928,19 @@ def test_row_number_gaps_per_file():
         "not checked", "continues", "not checked", "continues", "skips",
     ]
     assert set(_row_number_sequence(frame, has_numbers=False)) == {"not checked"}
+
+
+def test_row_number_gaps_over_chunks():
+    # A frame read from several staging files has its columns in chunks.
+    from dupmon.validate import _row_number_sequence
+
+    parts = [
+        pa.table({"source_file": ["a"] * 3, "row_number": ["1", "2", "4"]}),
+        pa.table({"source_file": ["a", "b"], "row_number": ["5", "3"]}),
+    ]
+    frame = read_staged_frames_of(pa.concat_tables(parts))
+
+    assert pa.array(frame["row_number"]).num_chunks == 2
+    assert list(_row_number_sequence(frame, has_numbers=True)) == [
+        "continues", "continues", "skips", "continues", "continues",
+    ]
