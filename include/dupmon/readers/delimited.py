@@ -220,8 +220,9 @@ def _takes_in_rows(
     empty cells at their ends, so ``longest`` is not ``width``.
     """
     # NOTE: a row without its empty end cells whose quote closes in the next
-    # row can still lose a row. In tab files a note with tab stops over lines
-    # may be rejected.
+    # row can still lose a row, which validation warns of only where the rows
+    # are numbered. In tab files a note with tab stops over lines may be
+    # rejected.
     if width < _MIN_WIDTH:
         # No table outside the rows that span lines: a quote above the table
         # may have taken in all of it, so the lines inside a cell give the width.
@@ -507,8 +508,8 @@ def _has_cell_taking_in_rows(table: pa.Table, utf8: bytes, start: int, delimiter
 def _last_row_closed(utf8: bytes, start: int, cells: list[str], delimiter: str) -> bool:
     """Return whether a strict csv module reads the end of ``utf8[start:]`` as ``cells``.
 
-    The last row starts on one of the last lines, as many from the end as
-    its cells contain line breaks, give or take one. Each of those line
+    The last row starts on one of the last lines: as many from the end as
+    its cells contain line breaks, or up to two more. Each of those line
     starts is tried, the latest first. A start inside a cell or a quote
     left open gives other cells or an error, so only a row whose quotes
     close matches.
@@ -574,12 +575,12 @@ def _read_head(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
 
 
 def _guess_delimiter(text: str) -> str:
-    """Return the delimiter that splits a head row into the header with the most captions.
+    """Return the delimiter whose header row has the largest number of captions.
 
     Each candidate splits the first rows, quotes taken into account. The
-    one whose header row (is_header_row) has the most cells that are
-    captions wins, so a line of a few captions above the header, with
-    another delimiter, does not. Without a header, as in the report's «no
+    one whose header row (is_header_row) has the largest number of cells
+    that are captions wins, so a line of a few captions above the header,
+    with another delimiter, does not. Without a header, as in the report's «no
     duplicates» message, a candidate scores the count of rows of three
     cells or more, then of two or more, then the commonest width. A title
     or note with many tabs or commas is then one row, so it does not
