@@ -330,6 +330,49 @@ def test_unclosed_quote_without_numbers_rejected(stray_row):
         assert error.end == 3001
 
 
+AUTHORITIES = ["Отдел образования МО «Холмский»", "УО Анивского ГО", "Управление образования"]
+
+
+def unnumbered_rows(count: int) -> list[list[str]]:
+    """Return ``count`` rows of an export without «№ п/п», three authorities in turn."""
+    return [
+        [AUTHORITIES[n % 3], f"МБОУ СОШ № {n % 7 + 1}", "2.09.2024-1.10.2024", f"{n % 11 + 1}А"]
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize("delimiter", [";", ","])
+@pytest.mark.parametrize("rows_below", [1, 4])
+@pytest.mark.parametrize("closed_in", range(4))
+@pytest.mark.parametrize("opened_in", range(4))
+def test_quote_closed_below_without_numbers_rejected(opened_in, closed_in, rows_below, delimiter):
+    # No line inside the cell starts with a row number, but the rows it
+    # took in and the row where the quote closes start with an authority.
+    rows = unnumbered_rows(3000)
+    rows[99][opened_in] = '"' + rows[99][opened_in]
+    closing = rows[99 + rows_below]
+    closing[closed_in] = closing[closed_in][:4] + '"' + closing[closed_in][4:]
+    header = delimiter.join(["Управление", "ОО", "Промежутки пересечения", "Класс"])
+    data = (header + "\n" + "".join(delimiter.join(row) + "\n" for row in rows)).encode()
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == 101
+        assert error.end == 101 + rows_below
+
+
+def test_school_name_over_lines_accepted():
+    # A school's name over lines with as many delimiters as a row, in an
+    # export without «№ п/п»: its lines start with no authority.
+    rows = unnumbered_rows(3000)
+    rows[1500][1] = '"МБОУ СОШ; корпус 2;\nвход со двора; «Лицей»;\nУО ГО"'
+    header = "Управление;ОО;Промежутки пересечения;Класс\n"
+    data = (header + "".join(";".join(row) + "\n" for row in rows)).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert len(scalar[0]) == 3001
+    assert scalar[0][1501][1].startswith("МБОУ СОШ; корпус 2;")
+    assert read_csv(data)[0].block is not None
+
+
 @pytest.mark.parametrize(
     ("last_row", "columnar"),
     [

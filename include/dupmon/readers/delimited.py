@@ -25,7 +25,7 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -135,9 +135,13 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
         width = _table_width(len(row) for row in rows)
         longest = max(longest, width)
         row_start_regex = re.compile(_row_start_pattern(delimiter))
+        # The first cells of rows that lines inside the cells over lines start with.
+        row_like = [v for *_, cells in spanning for v in cells if _row_like(v, delimiter, width)]
+        starts = _line_starts(row_like, delimiter) if width >= _MIN_WIDTH else set()
+        firsts = {row[0] for row in rows if len(row) > 1 and row[0] in starts}
         for line, end, index, suspects in spanning:
             length = len(rows[index])
-            if _takes_in_rows(length, suspects, delimiter, width, longest, row_start_regex):
+            if _takes_in_rows(length, suspects, delimiter, width, longest, row_start_regex, firsts):
                 raise CellContainsRowsError(line, end)
         line, end, index, suspects = spanning[-1]
         if index == len(rows) - 1 and suspects and _quote_never_closed(text, line, delimiter):
@@ -188,6 +192,11 @@ _LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
 _LINE_BREAK_AT_END = re.compile(r"(?:\r\n|\r|\n)\Z")
 
 
+# A row number in «№ п/п» as a row starts with it.
+_ROW_NUMBER = r"(?:№ ?)?[0-9]+(?:[.)]|\.[0-9]+)?"
+_ROW_NUMBER_REGEX = re.compile(_ROW_NUMBER)
+
+
 def _row_start_pattern(delimiter: str) -> str:
     """Return a pattern, for both re and RE2, that finds a row start at the start of a cell or line.
 
@@ -198,8 +207,7 @@ def _row_start_pattern(delimiter: str) -> str:
     text a comma is followed by them, as in «37,5» or «694620, г. Холмск».
     """
     pattern = _PATTERN_OF_DELIMITER[delimiter]
-    number = r"(?:№ ?)?[0-9]+(?:[.)]|\.[0-9]+)?"
-    return rf"(?:^|[\r\n])(?:{pattern}|{number}{pattern}(?:[^0-9 ]|$))"
+    return rf"(?:^|[\r\n])(?:{pattern}|{_ROW_NUMBER}{pattern}(?:[^0-9 ]|$))"
 
 
 def _takes_in_rows(
@@ -209,15 +217,19 @@ def _takes_in_rows(
     width: int,
     longest: int,
     row_start_regex: re.Pattern,
+    firsts: Container[str] = frozenset(),
 ) -> bool:
     """Return whether a row that spans lines has a cell that took in rows below it.
 
     Such a row has more cells (``length``) than any row on one line
     (``longest``). Or one of its ``cells`` has a line break and as many
     delimiters as a row of the table (``width`` cells), and a line inside
-    it starts as a row does, as ``row_start_regex`` from _row_start_pattern
-    finds. Rows may be shorter than the table where a writer left out
-    empty cells at their ends, so ``longest`` is not ``width``.
+    it starts as a row does. That is a row start that ``row_start_regex``
+    from _row_start_pattern finds, or, where the rows are not numbered, a
+    line after the cell's first that starts with the first cell of a row
+    of the file: one of ``firsts`` (see _line_starts). Rows may be shorter
+    than the table where a writer left out empty cells at their ends, so
+    ``longest`` is not ``width``.
     """
     # NOTE: a row without its empty end cells whose quote closes in the next
     # row can still lose a row, which validation warns of only where the rows
@@ -233,13 +245,42 @@ def _takes_in_rows(
     if length > longest:
         return True
     for value in cells:
-        if (
-            value.count(delimiter) >= width - 1
-            and _has_line_break(value)
-            and row_start_regex.search(value)
-        ):
+        if not _row_like(value, delimiter, width):
+            continue
+        if row_start_regex.search(value):
+            return True
+        if any(start in firsts for start in _line_starts([value], delimiter)):
             return True
     return False
+
+
+def _row_like(value: str, delimiter: str, width: int) -> bool:
+    """Return whether a cell has a line break and the delimiters of a row of ``width`` cells."""
+    return value.count(delimiter) >= width - 1 and _has_line_break(value)
+
+
+def _line_starts(values: Iterable[str], delimiter: str) -> set[str]:
+    """Return the texts that the lines of ``values`` after their first start with, as first cells.
+
+    A stray quote closed by a quote further down makes the rows between
+    lines of one cell, and the row where the quote closes its last line.
+    Each of those lines starts with the row's first cell. So a line gives
+    its text up to the first delimiter, and the last line of a cell gives
+    all of it when it contains no delimiter, as where the quote closed in
+    the first cell. The texts are cleaned as cells are. Row numbers are
+    left out: text has lines that start with a number and a comma, and
+    _row_start_pattern finds numbered rows by what follows the number.
+    """
+    starts = set()
+    for value in values:
+        lines = _LINE_BREAK.split(value)[1:]
+        for number, line in enumerate(lines, 1):
+            first, found, _ = line.partition(delimiter)
+            if found or number == len(lines):
+                text = cell_text(first)
+                if text and not _ROW_NUMBER_REGEX.fullmatch(text):
+                    starts.add(text)
+    return starts
 
 
 def _widest_line(value: str, delimiter: str) -> int:
@@ -310,9 +351,14 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     if width < 2 or first_wide == len(head):
         raise _NotColumnarError
     row_start_regex = re.compile(_row_start_pattern(delimiter))
+    # Cells over lines with a row's delimiters where no line starts as a
+    # numbered row does. Whether a line starts with a row's first cell is
+    # known once every row is read.
+    row_like = []
     for row in head[:first_wide]:
         if _takes_in_rows(len(row), row, delimiter, width, width, row_start_regex):
             raise _NotColumnarError
+        row_like.extend(value for value in row if _row_like(value, delimiter, width))
     start = len(head_text[: offsets[first_wide]].encode("utf-8"))
     head = [[cell_text(value) for value in row] for row in head[:first_wide]]
 
@@ -363,18 +409,44 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     if ragged:
         blank = _blank_rows_at_end(table)
         end, tail = _short_rows_at_end(
-            utf8, start, ragged, blank, table.num_rows, width, delimiter
+            utf8, start, ragged, blank, table.num_rows, width, delimiter, row_like
         )
         table = table.slice(0, table.num_rows - blank)
         body = memoryview(utf8)[:end]
-    if quoted and _has_cell_taking_in_rows(table, body, start, delimiter):
+    if quoted and _has_cell_taking_in_rows(table, body, start, delimiter, row_like):
         raise _NotColumnarError
     block = pa.table([clean_display_array(column) for column in table.columns], names=names)
+    if width >= _MIN_WIDTH and _line_starts_row(row_like, delimiter, head, block, tail):
+        raise _NotColumnarError
     return Grid(name="csv", rows=head, block=block, tail=tail)
 
 
+def _line_starts_row(
+    values: list[str], delimiter: str, head: list[list[str]], block: pa.Table, tail: list[list[str]]
+) -> bool:
+    """Return whether a line of ``values`` starts with the first cell of a row (see _line_starts).
+
+    The rows are ``head``, ``block`` and ``tail`` of a Grid, with cleaned cells.
+    """
+    starts = _line_starts(values, delimiter)
+    if not starts:
+        return False
+    outside = (row[0] for row in itertools.chain(head, tail) if len(row) > 1)
+    if not starts.isdisjoint(outside):
+        return True
+    found = pc.is_in(block.column(0), value_set=pa.array(sorted(starts), pa.string()))
+    return pc.any(found).as_py()
+
+
 def _short_rows_at_end(
-    utf8: bytes, start: int, ragged: list, blank: int, table_rows: int, width: int, delimiter: str
+    utf8: bytes,
+    start: int,
+    ragged: list,
+    blank: int,
+    table_rows: int,
+    width: int,
+    delimiter: str,
+    row_like: list[str],
 ) -> tuple[int, list[list[str]]]:
     """Return where the rows pyarrow skipped start, and the rows from there, when they end the file.
 
@@ -385,7 +457,8 @@ def _short_rows_at_end(
     rows. The csv module reads the last lines, as many as those rows and
     blank lines take. They must be just those rows, by their raw text, and
     blank lines, fewer than the table's rows. Each row over lines is then
-    checked as the other path checks it. Otherwise this raises
+    checked as the other path checks it, and its cells that look like
+    rows over lines are added to ``row_like``. Otherwise this raises
     _NotColumnarError, and the csv module path reads the whole file.
     """
     count = len(ragged)
@@ -417,6 +490,7 @@ def _short_rows_at_end(
                 raise _NotColumnarError
             if spans and _takes_in_rows(len(row), suspects, delimiter, width, width, row_start):
                 raise _NotColumnarError
+            row_like.extend(value for value in suspects if _row_like(value, delimiter, width))
             if row:
                 raw = "".join(raw_lines[line : reader.line_num])
                 texts.append(_LINE_BREAK_AT_END.sub("", raw))
@@ -460,12 +534,16 @@ def _has_cell_over_limit(table: pa.Table) -> bool:
     return False
 
 
-def _has_cell_taking_in_rows(table: pa.Table, utf8: bytes, start: int, delimiter: str) -> bool:
+def _has_cell_taking_in_rows(
+    table: pa.Table, utf8: bytes, start: int, delimiter: str, row_like: list[str]
+) -> bool:
     """Return whether a cell took in rows below it, by the rule of _takes_in_rows.
 
     The table was read from ``utf8[start:]``. When it has as many rows as
     those bytes have lines, no cell contains a line break, and the cells
-    are not searched. A row with more cells than the table never gets
+    are not searched. The cells over lines with a row's delimiters and no
+    numbered row start are added to ``row_like``, for the caller to look
+    for rows' first cells in them. A row with more cells than the table never gets
     here, because pyarrow rejects it. A table of fewer than _MIN_WIDTH
     columns with cells over lines, or one whose last row has such a cell
     that the csv module does not read as closed, is left to the csv module
@@ -496,12 +574,11 @@ def _has_cell_taking_in_rows(table: pa.Table, utf8: bytes, start: int, delimiter
             candidates = chunk.filter(many)
             if len(candidates) == 0:
                 continue
-            found = pc.and_(
-                pc.match_substring_regex(candidates, "[\r\n]"),
-                pc.match_substring_regex(candidates, row_start),
-            )
+            over_lines = pc.match_substring_regex(candidates, "[\r\n]")
+            found = pc.and_(over_lines, pc.match_substring_regex(candidates, row_start))
             if pc.any(found).as_py():
                 return True
+            row_like.extend(candidates.filter(over_lines).to_pylist())
     return False
 
 
