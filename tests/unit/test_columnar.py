@@ -373,6 +373,86 @@ def test_school_name_over_lines_accepted():
     assert read_csv(data)[0].block is not None
 
 
+def test_quote_over_authority_block_rejected():
+    # Rows sorted by authority: the cell takes in a row of «УО Анивского
+    # ГО» and closes in the next, and only one such row is left outside.
+    rows = unnumbered_rows(3000)
+    for index, row in enumerate(rows):
+        row[0] = "УО Анивского ГО" if index in (100, 101, 102) else "Управление образования"
+    rows[99][1] = '"' + rows[99][1]
+    rows[101][2] = rows[101][2][:4] + '"' + rows[101][2][4:]
+    header = "Управление;ОО;Промежутки пересечения;Класс\n"
+    data = (header + "".join(";".join(row) + "\n" for row in rows)).encode()
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == 101
+        assert error.end == 103
+
+
+NOTE_CELLS = {
+    "note-signed": (
+        "Управление,ОО,Населенный пункт,Класс/группа\n",
+        "УО Анивского ГО,МБОУ СОШ № 1,г. Анива,5А\n",
+        '"Примечание: сведения сверены, дубли устранены, выгрузка не нужна,\n'
+        'УО Анивского ГО",,,\n',
+        1,
+    ),
+    "note-signed-with-phone": (
+        "Управление,ОО,Населенный пункт,Класс/группа\n",
+        "УО Анивского ГО,МБОУ СОШ № 1,г. Анива,5А\n",
+        '"Примечание: сведения сверены, дубли устранены, выгрузка не нужна,\n'
+        'УО Анивского ГО, тел. 5-12-34",,,\n',
+        1,
+    ),
+    "one-cell-note": (
+        "Управление,ОО,Населенный пункт,Класс/группа\n",
+        "УО Анивского ГО,МБОУ СОШ № 1,г. Анива,5А\n",
+        '"Примечание: сведения сверены, дубли устранены,\nУО Анивского ГО, тел. 5-12-34"\n',
+        1,
+    ),
+    "school-name": (
+        "Управление;ОО;Промежутки пересечения;Класс\n",
+        "УО Анивского ГО;МБОУ СОШ № 1;2.09.2024-1.10.2024;5А\n",
+        'УО Анивского ГО;"МБОУ СОШ; корпус 2;\nвход со двора; «Лицей»;\nУО Анивского ГО";'
+        "2.09.2024-1.10.2024;6А\n",
+        1,
+    ),
+    "signature-below": (
+        "Управление,ОО,Населенный пункт,Класс/группа\n",
+        "УО Анивского ГО,МБОУ СОШ № 1,г. Анива,5А\n",
+        '"Исполнитель: специалист, тел. 5-12-34, e-mail uo@example.org,\n'
+        'Начальник управления, И. И. Иванова",,,\nНачальник управления,,,И. И. Иванова\n',
+        2,
+    ),
+    "numbered-school-with-body": (
+        "Отдел образования МО «Холмский»,,,,\n№ п/п,Управление,ОО,Населенный пункт,Класс\n",
+        "{n},Отдел образования МО «Холмский»,МБОУ СОШ № 1,г. Холмск,5А\n",
+        '2001,Отдел образования МО «Холмский»,"МБОУ СОШ, корпус 2,\n'
+        'Отдел образования МО «Холмский», тел. 5-12-34, каб. 5",г. Холмск,5А\n',
+        1,
+    ),
+    "numbered-title-body": (
+        "Отдел образования МО «Холмский»,,,,\n№ п/п,Управление,ОО,Населенный пункт,Класс\n",
+        "{n},Отдел образования МО «Холмский»,МБОУ СОШ № 1,г. Холмск,5А\n",
+        '"Сведения сверены с ОО, расхождения устранены, выгрузка повторная, копия в ОО,\n'
+        'Отдел образования МО «Холмский», тел. 5-12-34",,,,\n',
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("head", "row", "last", "last_rows"), NOTE_CELLS.values(), ids=NOTE_CELLS.keys()
+)
+def test_cells_naming_authorities_accepted(head, row, last, last_rows):
+    # Lines of a note, a name or a signature over lines start with an
+    # authority or a title, but do not split as rows taken in would.
+    data = (head + "".join(row.format(n=n) for n in range(1, 2001)) + last).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    filled = [row for row in scalar[0] if any(row)]
+    assert len(filled) == head.count("\n") + 2000 + last_rows
+
+
 @pytest.mark.parametrize(
     ("last_row", "columnar"),
     [

@@ -112,8 +112,9 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows = []
     # The rows that span lines: where each starts and ends, its index in
-    # rows, and its raw cells with a line break and a delimiter. Only those
-    # cells are kept, because every raw row took 0.7 s more on 400,000 such rows.
+    # rows, and its raw cells with a line break and a delimiter, each with
+    # its index in the row. Only those cells are kept, because every raw row
+    # took 0.7 s more on 400,000 such rows.
     spanning = []
     # The maximum number of cells in a row that does not span lines.
     longest = 0
@@ -121,7 +122,7 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
     try:
         for row in reader:
             if reader.line_num > row_start:
-                suspects = tuple(v for v in row if delimiter in v and _has_line_break(v))
+                suspects = _cells_over_lines(row, delimiter)
                 spanning.append((row_start, reader.line_num, len(rows), suspects))
             else:
                 longest = max(longest, len(row))
@@ -135,10 +136,16 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
         width = _table_width(len(row) for row in rows)
         longest = max(longest, width)
         row_start_regex = re.compile(_row_start_pattern(delimiter))
-        # The first cells of rows that lines inside the cells over lines start with.
-        row_like = [v for *_, cells in spanning for v in cells if _row_like(v, delimiter, width)]
-        starts = _line_starts(row_like, delimiter) if width >= _MIN_WIDTH else set()
-        firsts = {row[0] for row in rows if len(row) > 1 and row[0] in starts}
+        starts = collections.Counter()
+        if width >= _MIN_WIDTH:
+            for *_, index, suspects in spanning:
+                starts.update(_row_starts(suspects, len(rows[index]), width, delimiter))
+        firsts = set()
+        if starts and not _mostly_numbered(row[0] for row in rows if len(row) > 1):
+            rows_starting = collections.Counter(
+                row[0] for row in rows if len(row) > 1 and row[0] in starts
+            )
+            firsts = {text for text, count in rows_starting.items() if count + starts[text] > 1}
         for line, end, index, suspects in spanning:
             length = len(rows[index])
             if _takes_in_rows(length, suspects, delimiter, width, longest, row_start_regex, firsts):
@@ -212,7 +219,7 @@ def _row_start_pattern(delimiter: str) -> str:
 
 def _takes_in_rows(
     length: int,
-    cells: Iterable[str],
+    cells: Iterable[tuple[int, str]],
     delimiter: str,
     width: int,
     longest: int,
@@ -222,36 +229,57 @@ def _takes_in_rows(
     """Return whether a row that spans lines has a cell that took in rows below it.
 
     Such a row has more cells (``length``) than any row on one line
-    (``longest``). Or one of its ``cells`` has a line break and as many
-    delimiters as a row of the table (``width`` cells), and a line inside
-    it starts as a row does. That is a row start that ``row_start_regex``
-    from _row_start_pattern finds, or, where the rows are not numbered, a
-    line after the cell's first that starts with the first cell of a row
-    of the file: one of ``firsts`` (see _line_starts). Rows may be shorter
-    than the table where a writer left out empty cells at their ends, so
-    ``longest`` is not ``width``.
+    (``longest``). Or one of its ``cells``, each given with its index in
+    the row, has a line break and as many delimiters as a row of the table
+    (``width`` cells), and a line inside it starts as a row does. That is
+    a row start that ``row_start_regex`` from _row_start_pattern finds. Or,
+    where the rows are not numbered, the cell's lines fit rows taken in,
+    and one of them starts with one of ``firsts``: texts that two or more
+    rows of the file and such lines start with (see _row_starts). Rows may
+    be shorter than the table where a writer left out empty cells at their
+    ends, so ``longest`` is not ``width``.
     """
-    # NOTE: a row without its empty end cells whose quote closes in the next
-    # row can still lose a row, which validation warns of only where the rows
-    # are numbered. In tab files a note with tab stops over lines may be
-    # rejected.
+    # NOTE: rows can still be lost to a quote that closes in a row without
+    # its empty end cells, or that takes in the only rows of an authority.
+    # Validation warns of that only where the rows are numbered. In tab
+    # files a note with tab stops over lines may be rejected.
     if width < _MIN_WIDTH:
         # No table outside the rows that span lines: a quote above the table
         # may have taken in all of it, so the lines inside a cell give the width.
         return any(
             _widest_line(value, delimiter) >= _MIN_WIDTH and row_start_regex.search(value)
-            for value in cells
+            for _, value in cells
         )
     if length > longest:
         return True
-    for value in cells:
+    for index, value in cells:
         if not _row_like(value, delimiter, width):
             continue
         if row_start_regex.search(value):
             return True
-        if any(start in firsts for start in _line_starts([value], delimiter)):
+        starts = _row_starts([(index, value)], length, width, delimiter)
+        if any(start in firsts for start in starts):
             return True
     return False
+
+
+def _mostly_numbered(first_cells: Iterable[str]) -> bool:
+    """Return whether more than half of the ``first_cells`` that are not empty are row numbers."""
+    numbers = filled = 0
+    for text in first_cells:
+        if text:
+            filled += 1
+            numbers += _ROW_NUMBER_REGEX.fullmatch(text) is not None
+    return 2 * numbers > filled
+
+
+def _cells_over_lines(row: list[str], delimiter: str) -> tuple[tuple[int, str], ...]:
+    """Return the cells of ``row`` with a line break and a delimiter, each with its index."""
+    return tuple(
+        (index, value)
+        for index, value in enumerate(row)
+        if delimiter in value and _has_line_break(value)
+    )
 
 
 def _row_like(value: str, delimiter: str, width: int) -> bool:
@@ -259,27 +287,47 @@ def _row_like(value: str, delimiter: str, width: int) -> bool:
     return value.count(delimiter) >= width - 1 and _has_line_break(value)
 
 
-def _line_starts(values: Iterable[str], delimiter: str) -> set[str]:
-    """Return the texts that the lines of ``values`` after their first start with, as first cells.
+def _row_starts(
+    cells: Iterable[tuple[int, str]], length: int, width: int, delimiter: str
+) -> list[str]:
+    """Return the first cells of the rows that cells over lines took in, where their lines fit rows.
 
-    A stray quote closed by a quote further down makes the rows between
-    lines of one cell, and the row where the quote closes its last line.
-    Each of those lines starts with the row's first cell. So a line gives
-    its text up to the first delimiter, and the last line of a cell gives
-    all of it when it contains no delimiter, as where the quote closed in
-    the first cell. The texts are cleaned as cells are. Row numbers are
-    left out: text has lines that start with a number and a comma, and
-    _row_start_pattern finds numbered rows by what follows the number.
+    A stray quote at the start of cell ``index`` of a row may be closed by
+    a quote further down. The rest of the row is then the cell's first
+    line, and each row between is a line. The row where the quote closes,
+    up to the quote, is its last line. So in a table of ``width`` cells, where the row
+    with the cell has ``length`` cells, the first line has at most the
+    delimiters of the cells after ``index``, and the last line those of
+    the cells that the row lacks after the cell. Each line between has one
+    to those of a whole row. For a cell that fits, the text up to the
+    first delimiter of each line after the first that has one is a first
+    cell, cleaned as a cell is, and so is that of the first line of a
+    first cell. A text is listed once for each line it starts. Row numbers
+    are left out: _row_start_pattern finds numbered rows by what follows
+    the number, because text has lines that start with a number and a comma.
     """
-    starts = set()
-    for value in values:
-        lines = _LINE_BREAK.split(value)[1:]
-        for number, line in enumerate(lines, 1):
-            first, found, _ = line.partition(delimiter)
-            if found or number == len(lines):
-                text = cell_text(first)
-                if text and not _ROW_NUMBER_REGEX.fullmatch(text):
-                    starts.add(text)
+    # A note over lines in a row of the table's width fits only with no
+    # delimiter on its last line, so only its own first words are listed.
+    # In a row of one cell it needs a whole row's delimiters on its last
+    # line. So notes rarely fit. A row without its empty end cells fits only
+    # as a first line.
+    starts = []
+    for index, value in cells:
+        if not _row_like(value, delimiter, width):
+            continue
+        lines = _LINE_BREAK.split(value)
+        counts = [line.count(delimiter) for line in lines]
+        if (
+            counts[0] > width - 1 - index
+            or counts[-1] != width - (length - index)
+            or not all(1 <= count < width for count in counts[1:-1])
+        ):
+            continue
+        skip = 0 if index == 0 else 1
+        for line, count in zip(lines[skip:], counts[skip:], strict=True):
+            text = cell_text(line.partition(delimiter)[0])
+            if count and text and not _ROW_NUMBER_REGEX.fullmatch(text):
+                starts.append(text)
     return starts
 
 
@@ -351,14 +399,14 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     if width < 2 or first_wide == len(head):
         raise _NotColumnarError
     row_start_regex = re.compile(_row_start_pattern(delimiter))
-    # Cells over lines with a row's delimiters where no line starts as a
-    # numbered row does. Whether a line starts with a row's first cell is
-    # known once every row is read.
-    row_like = []
+    # The texts that lines of cells over lines start with, where the lines
+    # fit rows (_row_starts), each with its count. Whether rows start with
+    # them too is known once every row is read.
+    starts = collections.Counter()
     for row in head[:first_wide]:
-        if _takes_in_rows(len(row), row, delimiter, width, width, row_start_regex):
+        if _takes_in_rows(len(row), enumerate(row), delimiter, width, width, row_start_regex):
             raise _NotColumnarError
-        row_like.extend(value for value in row if _row_like(value, delimiter, width))
+        starts.update(_row_starts(_cells_over_lines(row, delimiter), len(row), width, delimiter))
     start = len(head_text[: offsets[first_wide]].encode("utf-8"))
     head = [[cell_text(value) for value in row] for row in head[:first_wide]]
 
@@ -409,33 +457,48 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     if ragged:
         blank = _blank_rows_at_end(table)
         end, tail = _short_rows_at_end(
-            utf8, start, ragged, blank, table.num_rows, width, delimiter, row_like
+            utf8, start, ragged, blank, table.num_rows, width, delimiter, starts
         )
         table = table.slice(0, table.num_rows - blank)
         body = memoryview(utf8)[:end]
-    if quoted and _has_cell_taking_in_rows(table, body, start, delimiter, row_like):
+    if quoted and _has_cell_taking_in_rows(table, body, start, delimiter, starts):
         raise _NotColumnarError
     block = pa.table([clean_display_array(column) for column in table.columns], names=names)
-    if width >= _MIN_WIDTH and _line_starts_row(row_like, delimiter, head, block, tail):
+    if width >= _MIN_WIDTH and _starts_two_rows(starts, head, block, tail):
         raise _NotColumnarError
     return Grid(name="csv", rows=head, block=block, tail=tail)
 
 
-def _line_starts_row(
-    values: list[str], delimiter: str, head: list[list[str]], block: pa.Table, tail: list[list[str]]
+def _starts_two_rows(
+    starts: collections.Counter, head: list[list[str]], block: pa.Table, tail: list[list[str]]
 ) -> bool:
-    """Return whether a line of ``values`` starts with the first cell of a row (see _line_starts).
+    """Return whether a text of ``starts`` begins a row, and two or more rows and lines in all.
 
-    The rows are ``head``, ``block`` and ``tail`` of a Grid, with cleaned cells.
+    ``starts`` counts the lines that start with each text (_row_starts).
+    The rows are ``head``, ``block`` and ``tail`` of a Grid, with cleaned
+    cells. A row of one cell is not counted. Where most rows start with a
+    row number, it returns False, as read_csv finds no first cells there.
     """
-    starts = _line_starts(values, delimiter)
     if not starts:
         return False
-    outside = (row[0] for row in itertools.chain(head, tail) if len(row) > 1)
-    if not starts.isdisjoint(outside):
-        return True
-    found = pc.is_in(block.column(0), value_set=pa.array(sorted(starts), pa.string()))
-    return pc.any(found).as_py()
+    outside = [row[0] for row in itertools.chain(head, tail) if len(row) > 1]
+    first = block.column(0)
+    if _block_numbered(first, outside):
+        return False
+    counts = collections.Counter(text for text in outside if text in starts)
+    found = first.filter(pc.is_in(first, value_set=pa.array(sorted(starts), pa.string())))
+    for item in pc.value_counts(found).to_pylist():
+        counts[item["values"]] += item["counts"]
+    return any(count + starts[text] > 1 for text, count in counts.items())
+
+
+def _block_numbered(first: pa.ChunkedArray, outside: list[str]) -> bool:
+    """Return _mostly_numbered of the cells of ``first`` followed by ``outside``."""
+    filled = pc.sum(pc.not_equal(first, "")).as_py() or 0
+    numbers = pc.sum(pc.match_substring_regex(first, rf"^{_ROW_NUMBER}$")).as_py() or 0
+    filled += sum(1 for text in outside if text)
+    numbers += sum(1 for text in outside if text and _ROW_NUMBER_REGEX.fullmatch(text))
+    return 2 * numbers > filled
 
 
 def _short_rows_at_end(
@@ -446,7 +509,7 @@ def _short_rows_at_end(
     table_rows: int,
     width: int,
     delimiter: str,
-    row_like: list[str],
+    starts: collections.Counter,
 ) -> tuple[int, list[list[str]]]:
     """Return where the rows pyarrow skipped start, and the rows from there, when they end the file.
 
@@ -457,8 +520,8 @@ def _short_rows_at_end(
     rows. The csv module reads the last lines, as many as those rows and
     blank lines take. They must be just those rows, by their raw text, and
     blank lines, fewer than the table's rows. Each row over lines is then
-    checked as the other path checks it, and its cells that look like
-    rows over lines are added to ``row_like``. Otherwise this raises
+    checked as the other path checks it, and the texts its lines start
+    with are added to ``starts`` (see _row_starts). Otherwise this raises
     _NotColumnarError, and the csv module path reads the whole file.
     """
     count = len(ragged)
@@ -484,13 +547,13 @@ def _short_rows_at_end(
     rows, texts, suspects, line, line_start = [], [], [], 0, 0
     try:
         for row in reader:
-            suspects = [v for v in row if delimiter in v and _has_line_break(v)]
+            suspects = _cells_over_lines(row, delimiter)
             spans = reader.line_num > line + 1
             if len(row) == width:
                 raise _NotColumnarError
             if spans and _takes_in_rows(len(row), suspects, delimiter, width, width, row_start):
                 raise _NotColumnarError
-            row_like.extend(value for value in suspects if _row_like(value, delimiter, width))
+            starts.update(_row_starts(suspects, len(row), width, delimiter))
             if row:
                 raw = "".join(raw_lines[line : reader.line_num])
                 texts.append(_LINE_BREAK_AT_END.sub("", raw))
@@ -535,15 +598,15 @@ def _has_cell_over_limit(table: pa.Table) -> bool:
 
 
 def _has_cell_taking_in_rows(
-    table: pa.Table, utf8: bytes, start: int, delimiter: str, row_like: list[str]
+    table: pa.Table, utf8: bytes, start: int, delimiter: str, starts: collections.Counter
 ) -> bool:
     """Return whether a cell took in rows below it, by the rule of _takes_in_rows.
 
     The table was read from ``utf8[start:]``. When it has as many rows as
     those bytes have lines, no cell contains a line break, and the cells
-    are not searched. The cells over lines with a row's delimiters and no
-    numbered row start are added to ``row_like``, for the caller to look
-    for rows' first cells in them. A row with more cells than the table never gets
+    are not searched. The texts that lines of the other cells over lines
+    start with are added to ``starts`` (see _row_starts), for the caller to
+    count the rows that start with them. A row with more cells than the table never gets
     here, because pyarrow rejects it. A table of fewer than _MIN_WIDTH
     columns with cells over lines, or one whose last row has such a cell
     that the csv module does not read as closed, is left to the csv module
@@ -563,7 +626,7 @@ def _has_cell_taking_in_rows(
         if not _last_row_closed(utf8, start, last_row, delimiter):
             return True
     row_start = _row_start_pattern(delimiter)
-    for column in table.columns:
+    for index, column in enumerate(table.columns):
         for chunk in column.chunks:
             # Most columns contain no line break at all. Counting the lines
             # of their bytes shows that much faster than a search of cells.
@@ -578,7 +641,8 @@ def _has_cell_taking_in_rows(
             found = pc.and_(over_lines, pc.match_substring_regex(candidates, row_start))
             if pc.any(found).as_py():
                 return True
-            row_like.extend(candidates.filter(over_lines).to_pylist())
+            cells = ((index, value) for value in candidates.filter(over_lines).to_pylist())
+            starts.update(_row_starts(cells, width, width, delimiter))
     return False
 
 
