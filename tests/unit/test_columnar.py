@@ -388,6 +388,37 @@ def test_quote_over_authority_block_rejected():
         assert error.end == 103
 
 
+def test_quote_closed_in_only_row_rejected():
+    # The quote closes in the only row of its authority, so no row outside
+    # the cell starts as its last line does, but the rest of that line
+    # repeats the school and the intersection of other rows.
+    rows = unnumbered_rows(3000)
+    rows[100][0] = "Управление образования Курильского ГО"
+    rows[99][2] = '"' + rows[99][2]
+    rows[100][2] = rows[100][2][:4] + '"' + rows[100][2][4:]
+    header = "Управление;ОО;Промежутки пересечения;Класс\n"
+    data = (header + "".join(";".join(row) + "\n" for row in rows)).encode()
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == 101
+        assert error.end == 102
+
+
+def test_quote_closed_by_quoted_name_rejected():
+    # The stray quote closes at the opening quote of a quoted school name
+    # in the next row, whose text then follows with its quotes doubled.
+    lines = [
+        f'{authority};"МБОУ ""СОШ № {n % 7 + 1}""";2.09.2024-1.10.2024;{n % 11 + 1}А'
+        for n, (authority, *_) in enumerate(unnumbered_rows(3000))
+    ]
+    lines[99] = 'УО Анивского ГО;"Лицей № 5;2.09.2024-1.10.2024;7А'
+    lines[100] = 'УО Анивского ГО;"МБОУ ""СОШ № 2""";2.09.2024-1.10.2024;5А'
+    header = "Управление;ОО;Промежутки пересечения;Класс\n"
+    data = (header + "\n".join(lines) + "\n").encode()
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == 101
+        assert error.end == 102
+
+
 NOTE_CELLS = {
     "note-signed": (
         "Управление,ОО,Населенный пункт,Класс/группа\n",
@@ -430,6 +461,13 @@ NOTE_CELLS = {
         'Отдел образования МО «Холмский», тел. 5-12-34, каб. 5",г. Холмск,5А\n',
         1,
     ),
+    "summary-by-authority": (
+        "Управление,ОО,Населенный пункт,Класс\n",
+        "УО Анивского ГО,МБОУ СОШ № 1,г. Анива,5А\n",
+        '"Итоги сверки:\nУО Анивского ГО, дубли устранены, 2 уч.\n'
+        'Управление образования, в работе, 1 уч.\nИсполнитель Петрова А. С.",,,\n',
+        1,
+    ),
     "numbered-title-body": (
         "Отдел образования МО «Холмский»,,,,\n№ п/п,Управление,ОО,Населенный пункт,Класс\n",
         "{n},Отдел образования МО «Холмский»,МБОУ СОШ № 1,г. Холмск,5А\n",
@@ -445,12 +483,30 @@ NOTE_CELLS = {
 )
 def test_cells_naming_authorities_accepted(head, row, last, last_rows):
     # Lines of a note, a name or a signature over lines start with an
-    # authority or a title, but do not split as rows taken in would.
+    # authority or a title, but do not split as rows taken in would, or go
+    # on with text that is in no row.
     data = (head + "".join(row.format(n=n) for n in range(1, 2001)) + last).encode()
     columnar, scalar = csv_rows_both_ways(data)
     assert columnar == scalar
     filled = [row for row in scalar[0] if any(row)]
     assert len(filled) == head.count("\n") + 2000 + last_rows
+
+
+def test_small_numbered_summary_accepted():
+    # Three numbered rows under a title that names the body: the title, the
+    # header and the note outnumber the rows.
+    title = "Дублирование учащихся,,,,\nОтдел образования МО «Холмский»,,,,\n"
+    header = "№ п/п,Управление,ОО,Населенный пункт,Класс\n"
+    row = "{},Отдел образования МО «Холмский»,МБОУ СОШ № 1,г. Холмск,5А\n"
+    rows = "".join(row.format(n) for n in (1, 2, 3))
+    note = (
+        '"Итоги сверки:\nОтдел образования МО «Холмский», дубли устранены, 2 уч.\n'
+        'УО Анивского ГО, в работе, 1 уч.\nМ.П.",,,,\n'
+    )
+    columnar, scalar = csv_rows_both_ways((title + header + rows + note).encode())
+    assert columnar == scalar
+    assert len(scalar[0]) == 7
+    assert scalar[0][-1][0].startswith("Итоги сверки:")
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Container, Iterable
+from collections.abc import Iterable, Mapping, Set
 
 import numpy as np
 import pyarrow as pa
@@ -136,19 +136,14 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
         width = _table_width(len(row) for row in rows)
         longest = max(longest, width)
         row_start_regex = re.compile(_row_start_pattern(delimiter))
-        starts = collections.Counter()
+        lines = []
         if width >= _MIN_WIDTH:
             for *_, index, suspects in spanning:
-                starts.update(_row_starts(suspects, len(rows[index]), width, delimiter))
-        firsts = set()
-        if starts and not _mostly_numbered(row[0] for row in rows if len(row) > 1):
-            rows_starting = collections.Counter(
-                row[0] for row in rows if len(row) > 1 and row[0] in starts
-            )
-            firsts = {text for text, count in rows_starting.items() if count + starts[text] > 1}
+                lines.extend(_row_lines(suspects, len(rows[index]), width, delimiter))
+        found = _found_in_columns(lines, rows)
         for line, end, index, suspects in spanning:
             length = len(rows[index])
-            if _takes_in_rows(length, suspects, delimiter, width, longest, row_start_regex, firsts):
+            if _takes_in_rows(length, suspects, delimiter, width, longest, row_start_regex, found):
                 raise CellContainsRowsError(line, end)
         line, end, index, suspects = spanning[-1]
         if index == len(rows) - 1 and suspects and _quote_never_closed(text, line, delimiter):
@@ -199,11 +194,6 @@ _LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
 _LINE_BREAK_AT_END = re.compile(r"(?:\r\n|\r|\n)\Z")
 
 
-# A row number in «№ п/п» as a row starts with it.
-_ROW_NUMBER = r"(?:№ ?)?[0-9]+(?:[.)]|\.[0-9]+)?"
-_ROW_NUMBER_REGEX = re.compile(_ROW_NUMBER)
-
-
 def _row_start_pattern(delimiter: str) -> str:
     """Return a pattern, for both re and RE2, that finds a row start at the start of a cell or line.
 
@@ -214,7 +204,8 @@ def _row_start_pattern(delimiter: str) -> str:
     text a comma is followed by them, as in «37,5» or «694620, г. Холмск».
     """
     pattern = _PATTERN_OF_DELIMITER[delimiter]
-    return rf"(?:^|[\r\n])(?:{pattern}|{_ROW_NUMBER}{pattern}(?:[^0-9 ]|$))"
+    number = r"(?:№ ?)?[0-9]+(?:[.)]|\.[0-9]+)?"
+    return rf"(?:^|[\r\n])(?:{pattern}|{number}{pattern}(?:[^0-9 ]|$))"
 
 
 def _takes_in_rows(
@@ -224,7 +215,7 @@ def _takes_in_rows(
     width: int,
     longest: int,
     row_start_regex: re.Pattern,
-    firsts: Container[str] = frozenset(),
+    found: Mapping[int, Set[str]] | None = None,
 ) -> bool:
     """Return whether a row that spans lines has a cell that took in rows below it.
 
@@ -232,17 +223,15 @@ def _takes_in_rows(
     (``longest``). Or one of its ``cells``, each given with its index in
     the row, has a line break and as many delimiters as a row of the table
     (``width`` cells), and a line inside it starts as a row does. That is
-    a row start that ``row_start_regex`` from _row_start_pattern finds. Or,
-    where the rows are not numbered, the cell's lines fit rows taken in,
-    and one of them starts with one of ``firsts``: texts that two or more
-    rows of the file and such lines start with (see _row_starts). Rows may
-    be shorter than the table where a writer left out empty cells at their
-    ends, so ``longest`` is not ``width``.
+    a row start that ``row_start_regex`` from _row_start_pattern finds. Or
+    the cell's lines fit rows taken in, and one of them looks like a row of
+    the file: ``found`` is from _found_in_columns (see _looks_like_row).
+    Rows may be shorter than the table where a writer left out empty cells
+    at their ends, so ``longest`` is not ``width``.
     """
     # NOTE: rows can still be lost to a quote that closes in a row without
-    # its empty end cells, or that takes in the only rows of an authority.
-    # Validation warns of that only where the rows are numbered. In tab
-    # files a note with tab stops over lines may be rejected.
+    # its empty end cells, which validation warns of only where the rows are
+    # numbered. In tab files a note with tab stops over lines may be rejected.
     if width < _MIN_WIDTH:
         # No table outside the rows that span lines: a quote above the table
         # may have taken in all of it, so the lines inside a cell give the width.
@@ -257,20 +246,10 @@ def _takes_in_rows(
             continue
         if row_start_regex.search(value):
             return True
-        starts = _row_starts([(index, value)], length, width, delimiter)
-        if any(start in firsts for start in starts):
+        lines = _row_lines([(index, value)], length, width, delimiter)
+        if any(_looks_like_row(line, found or {}) for line in lines):
             return True
     return False
-
-
-def _mostly_numbered(first_cells: Iterable[str]) -> bool:
-    """Return whether more than half of the ``first_cells`` that are not empty are row numbers."""
-    numbers = filled = 0
-    for text in first_cells:
-        if text:
-            filled += 1
-            numbers += _ROW_NUMBER_REGEX.fullmatch(text) is not None
-    return 2 * numbers > filled
 
 
 def _cells_over_lines(row: list[str], delimiter: str) -> tuple[tuple[int, str], ...]:
@@ -287,31 +266,27 @@ def _row_like(value: str, delimiter: str, width: int) -> bool:
     return value.count(delimiter) >= width - 1 and _has_line_break(value)
 
 
-def _row_starts(
+def _row_lines(
     cells: Iterable[tuple[int, str]], length: int, width: int, delimiter: str
-) -> list[str]:
-    """Return the first cells of the rows that cells over lines took in, where their lines fit rows.
+) -> list[list[str]]:
+    """Return the lines of cells over lines that fit rows taken in, as cells.
 
     A stray quote at the start of cell ``index`` of a row may be closed by
     a quote further down. The rest of the row is then the cell's first
     line, and each row between is a line. The row where the quote closes,
-    up to the quote, is its last line. So in a table of ``width`` cells, where the row
-    with the cell has ``length`` cells, the first line has at most the
-    delimiters of the cells after ``index``, and the last line those of
-    the cells that the row lacks after the cell. Each line between has one
-    to those of a whole row. For a cell that fits, the text up to the
-    first delimiter of each line after the first that has one is a first
-    cell, cleaned as a cell is, and so is that of the first line of a
-    first cell. A text is listed once for each line it starts. Row numbers
-    are left out: _row_start_pattern finds numbered rows by what follows
-    the number, because text has lines that start with a number and a comma.
+    up to the quote, is its last line. Take a table of ``width`` cells,
+    where the row with the cell has ``length`` cells. The first line has
+    at most the delimiters of the cells after ``index``. The last line has
+    those of the cells that the row lacks after the cell, and each line
+    between one to those of a whole row. The lines after the first of a cell
+    that fits are returned as cells, cleaned as cells are, the first in
+    the table's first column. So is a first line that is a whole row.
     """
     # A note over lines in a row of the table's width fits only with no
-    # delimiter on its last line, so only its own first words are listed.
-    # In a row of one cell it needs a whole row's delimiters on its last
-    # line. So notes rarely fit. A row without its empty end cells fits only
+    # delimiter on its last line, and in a row of one cell only with a whole
+    # row's delimiters there. A row without its empty end cells fits only
     # as a first line.
-    starts = []
+    row_lines = []
     for index, value in cells:
         if not _row_like(value, delimiter, width):
             continue
@@ -323,12 +298,47 @@ def _row_starts(
             or not all(1 <= count < width for count in counts[1:-1])
         ):
             continue
-        skip = 0 if index == 0 else 1
-        for line, count in zip(lines[skip:], counts[skip:], strict=True):
-            text = cell_text(line.partition(delimiter)[0])
-            if count and text and not _ROW_NUMBER_REGEX.fullmatch(text):
-                starts.append(text)
-    return starts
+        # A first line that is a whole row counts too: the quote may close
+        # in the next row's first cell, where the last line has no other.
+        first = 0 if index == 0 and counts[0] == width - 1 else 1
+        parts = [line.split(delimiter) for line in lines[first:]]
+        if '"' in parts[-1][-1]:
+            # The quote closed at the opening quote of a quoted cell, whose
+            # text then followed unquoted, its quotes still doubled.
+            parts[-1][-1] = next(csv.reader(['"' + parts[-1][-1]], delimiter=delimiter))[0]
+        row_lines.extend([cell_text(part) for part in cells] for cells in parts)
+    return row_lines
+
+
+def _wanted_in_columns(lines: Iterable[list[str]]) -> dict[int, set[str]]:
+    """Return the texts of the cells of ``lines`` that are not empty, by column."""
+    wanted = collections.defaultdict(set)
+    for cells in lines:
+        for column, text in enumerate(cells):
+            if text:
+                wanted[column].add(text)
+    return wanted
+
+
+def _found_in_columns(lines: list[list[str]], rows: list[list[str]]) -> dict[int, set[str]]:
+    """Return, by column, the texts in cells of ``lines`` that a row of ``rows`` has there too."""
+    return {
+        column: texts.intersection(row[column] for row in rows if len(row) > column)
+        for column, texts in _wanted_in_columns(lines).items()
+    }
+
+
+def _looks_like_row(cells: list[str], found: Mapping[int, Set[str]]) -> bool:
+    """Return whether a line's ``cells`` look like a row: two or more, and half, are in ``found``.
+
+    Rows of an export repeat the values of their columns: authorities,
+    schools, settlements, classes. A line of a note rarely has more than
+    one among its other text, such as an authority at its start. Empty
+    cells are not counted.
+    """
+    filled = [(column, text) for column, text in enumerate(cells) if text]
+    matches = sum(text in found.get(column, ()) for column, text in filled)
+    return matches >= 2 and 2 * matches >= len(filled)
 
 
 def _widest_line(value: str, delimiter: str) -> int:
@@ -399,14 +409,13 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     if width < 2 or first_wide == len(head):
         raise _NotColumnarError
     row_start_regex = re.compile(_row_start_pattern(delimiter))
-    # The texts that lines of cells over lines start with, where the lines
-    # fit rows (_row_starts), each with its count. Whether rows start with
-    # them too is known once every row is read.
-    starts = collections.Counter()
+    # The lines of cells over lines that fit rows taken in (_row_lines).
+    # Whether they look like rows is known once every row is read.
+    row_lines = []
     for row in head[:first_wide]:
         if _takes_in_rows(len(row), enumerate(row), delimiter, width, width, row_start_regex):
             raise _NotColumnarError
-        starts.update(_row_starts(_cells_over_lines(row, delimiter), len(row), width, delimiter))
+        row_lines.extend(_row_lines(_cells_over_lines(row, delimiter), len(row), width, delimiter))
     start = len(head_text[: offsets[first_wide]].encode("utf-8"))
     head = [[cell_text(value) for value in row] for row in head[:first_wide]]
 
@@ -457,48 +466,32 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     if ragged:
         blank = _blank_rows_at_end(table)
         end, tail = _short_rows_at_end(
-            utf8, start, ragged, blank, table.num_rows, width, delimiter, starts
+            utf8, start, ragged, blank, table.num_rows, width, delimiter, row_lines
         )
         table = table.slice(0, table.num_rows - blank)
         body = memoryview(utf8)[:end]
-    if quoted and _has_cell_taking_in_rows(table, body, start, delimiter, starts):
+    if quoted and _has_cell_taking_in_rows(table, body, start, delimiter, row_lines):
         raise _NotColumnarError
     block = pa.table([clean_display_array(column) for column in table.columns], names=names)
-    if width >= _MIN_WIDTH and _starts_two_rows(starts, head, block, tail):
-        raise _NotColumnarError
+    if width >= _MIN_WIDTH and row_lines:
+        found = _found_in_grid(row_lines, head, block, tail)
+        if any(_looks_like_row(line, found) for line in row_lines):
+            raise _NotColumnarError
     return Grid(name="csv", rows=head, block=block, tail=tail)
 
 
-def _starts_two_rows(
-    starts: collections.Counter, head: list[list[str]], block: pa.Table, tail: list[list[str]]
-) -> bool:
-    """Return whether a text of ``starts`` begins a row, and two or more rows and lines in all.
-
-    ``starts`` counts the lines that start with each text (_row_starts).
-    The rows are ``head``, ``block`` and ``tail`` of a Grid, with cleaned
-    cells. A row of one cell is not counted. Where most rows start with a
-    row number, it returns False, as read_csv finds no first cells there.
-    """
-    if not starts:
-        return False
-    outside = [row[0] for row in itertools.chain(head, tail) if len(row) > 1]
-    first = block.column(0)
-    if _block_numbered(first, outside):
-        return False
-    counts = collections.Counter(text for text in outside if text in starts)
-    found = first.filter(pc.is_in(first, value_set=pa.array(sorted(starts), pa.string())))
-    for item in pc.value_counts(found).to_pylist():
-        counts[item["values"]] += item["counts"]
-    return any(count + starts[text] > 1 for text, count in counts.items())
-
-
-def _block_numbered(first: pa.ChunkedArray, outside: list[str]) -> bool:
-    """Return _mostly_numbered of the cells of ``first`` followed by ``outside``."""
-    filled = pc.sum(pc.not_equal(first, "")).as_py() or 0
-    numbers = pc.sum(pc.match_substring_regex(first, rf"^{_ROW_NUMBER}$")).as_py() or 0
-    filled += sum(1 for text in outside if text)
-    numbers += sum(1 for text in outside if text and _ROW_NUMBER_REGEX.fullmatch(text))
-    return 2 * numbers > filled
+def _found_in_grid(
+    lines: list[list[str]], head: list[list[str]], block: pa.Table, tail: list[list[str]]
+) -> dict[int, set[str]]:
+    """Return _found_in_columns of ``lines`` over a Grid's ``head``, ``block`` and ``tail``."""
+    found = _found_in_columns(lines, head + tail)
+    for column, texts in _wanted_in_columns(lines).items():
+        if column < block.num_columns:
+            cells = block.column(column)
+            wanted = pa.array(sorted(texts), pa.string())
+            present = pc.unique(cells.filter(pc.is_in(cells, value_set=wanted)))
+            found[column].update(present.to_pylist())
+    return found
 
 
 def _short_rows_at_end(
@@ -509,7 +502,7 @@ def _short_rows_at_end(
     table_rows: int,
     width: int,
     delimiter: str,
-    starts: collections.Counter,
+    row_lines: list[list[str]],
 ) -> tuple[int, list[list[str]]]:
     """Return where the rows pyarrow skipped start, and the rows from there, when they end the file.
 
@@ -520,8 +513,8 @@ def _short_rows_at_end(
     rows. The csv module reads the last lines, as many as those rows and
     blank lines take. They must be just those rows, by their raw text, and
     blank lines, fewer than the table's rows. Each row over lines is then
-    checked as the other path checks it, and the texts its lines start
-    with are added to ``starts`` (see _row_starts). Otherwise this raises
+    checked as the other path checks it, and its lines that fit rows taken
+    in are added to ``row_lines`` (see _row_lines). Otherwise this raises
     _NotColumnarError, and the csv module path reads the whole file.
     """
     count = len(ragged)
@@ -553,7 +546,7 @@ def _short_rows_at_end(
                 raise _NotColumnarError
             if spans and _takes_in_rows(len(row), suspects, delimiter, width, width, row_start):
                 raise _NotColumnarError
-            starts.update(_row_starts(suspects, len(row), width, delimiter))
+            row_lines.extend(_row_lines(suspects, len(row), width, delimiter))
             if row:
                 raw = "".join(raw_lines[line : reader.line_num])
                 texts.append(_LINE_BREAK_AT_END.sub("", raw))
@@ -598,15 +591,15 @@ def _has_cell_over_limit(table: pa.Table) -> bool:
 
 
 def _has_cell_taking_in_rows(
-    table: pa.Table, utf8: bytes, start: int, delimiter: str, starts: collections.Counter
+    table: pa.Table, utf8: bytes, start: int, delimiter: str, row_lines: list[list[str]]
 ) -> bool:
     """Return whether a cell took in rows below it, by the rule of _takes_in_rows.
 
     The table was read from ``utf8[start:]``. When it has as many rows as
     those bytes have lines, no cell contains a line break, and the cells
-    are not searched. The texts that lines of the other cells over lines
-    start with are added to ``starts`` (see _row_starts), for the caller to
-    count the rows that start with them. A row with more cells than the table never gets
+    are not searched. The lines of the other cells over lines that fit rows
+    taken in are added to ``row_lines`` (see _row_lines), for the caller to
+    compare with the rows. A row with more cells than the table never gets
     here, because pyarrow rejects it. A table of fewer than _MIN_WIDTH
     columns with cells over lines, or one whose last row has such a cell
     that the csv module does not read as closed, is left to the csv module
@@ -642,7 +635,7 @@ def _has_cell_taking_in_rows(
             if pc.any(found).as_py():
                 return True
             cells = ((index, value) for value in candidates.filter(over_lines).to_pylist())
-            starts.update(_row_starts(cells, width, width, delimiter))
+            row_lines.extend(_row_lines(cells, width, width, delimiter))
     return False
 
 
