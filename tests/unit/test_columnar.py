@@ -388,32 +388,35 @@ def test_quote_over_authority_block_rejected():
         assert error.end == 103
 
 
-def test_quote_closed_in_only_row_rejected():
-    # The quote closes in the only row of its authority, so no row outside
-    # the cell starts as its last line does, but the rest of that line
-    # repeats the school and the intersection of other rows.
-    rows = unnumbered_rows(3000)
-    rows[100][0] = "Управление образования Курильского ГО"
-    rows[99][2] = '"' + rows[99][2]
-    rows[100][2] = rows[100][2][:4] + '"' + rows[100][2][4:]
-    header = "Управление;ОО;Промежутки пересечения;Класс\n"
-    data = (header + "".join(";".join(row) + "\n" for row in rows)).encode()
-    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
-        assert error.line == 101
-        assert error.end == 102
-
-
-def test_quote_closed_by_quoted_name_rejected():
-    # The stray quote closes at the opening quote of a quoted school name
-    # in the next row, whose text then follows with its quotes doubled.
-    lines = [
-        f'{authority};"МБОУ ""СОШ № {n % 7 + 1}""";2.09.2024-1.10.2024;{n % 11 + 1}А'
-        for n, (authority, *_) in enumerate(unnumbered_rows(3000))
+def layout_a_rows(count: int) -> list[list[str]]:
+    """Return ``count`` rows of the two-row header layout without «№ п/п»."""
+    towns = ["г. Анива", "г. Холмск", "с. Чехов", "г. Корсаков"]
+    return [
+        [
+            AUTHORITIES[n % 3],
+            f"МБОУ СОШ № {n % 7 + 1}",
+            towns[n % 4],
+            f"{n % 11 + 1}А",
+            "2.09.2024-1.10.2024",
+            f"МБОУ СОШ № {n % 5 + 8}",
+            towns[(n + 1) % 4],
+            f"{n % 11 + 1}Б",
+        ]
+        for n in range(count)
     ]
-    lines[99] = 'УО Анивского ГО;"Лицей № 5;2.09.2024-1.10.2024;7А'
-    lines[100] = 'УО Анивского ГО;"МБОУ ""СОШ № 2""";2.09.2024-1.10.2024;5А'
-    header = "Управление;ОО;Промежутки пересечения;Класс\n"
-    data = (header + "\n".join(lines) + "\n").encode()
+
+
+def test_quote_closed_in_only_row_rejected():
+    # The quote opens the school of a row and closes in the school of the
+    # only row of another authority. That row's line has one value of its
+    # column, but the rest of the row where the quote opens has many.
+    rows = layout_a_rows(3000)
+    rows[100][0] = "Управление образования Курильского ГО"
+    rows[99][1] = '"' + rows[99][1]
+    rows[100][1] = rows[100][1][:4] + '"' + rows[100][1][4:]
+    header = ";".join(["Управление", "ОО", "Населенный пункт", "Класс", "Промежутки пересечения"])
+    header += ";ОО;Населенный пункт;Класс\n"
+    data = (header + "".join(";".join(row) + "\n" for row in rows)).encode()
     for error in rejections_both_ways(data, delimited.CellContainsRowsError):
         assert error.line == 101
         assert error.end == 102
@@ -466,6 +469,22 @@ NOTE_CELLS = {
         "УО Анивского ГО,МБОУ СОШ № 1,г. Анива,5А\n",
         '"Итоги сверки:\nУО Анивского ГО, дубли устранены, 2 уч.\n'
         'Управление образования, в работе, 1 уч.\nИсполнитель Петрова А. С.",,,\n',
+        1,
+    ),
+    "summary-with-schools": (
+        "Управление,ОО,Населенный пункт,Класс,Промежутки пересечения,ОО,Населенный пункт,Класс\n",
+        "УО Анивского ГО,МБОУ СОШ № 1,г. Анива,5А,2.09.2024-1.10.2024,МБОУ СОШ № 2,г. Холмск,6Б\n",
+        '"Итоги сверки:\nУО Анивского ГО, МБОУ СОШ № 1, устранено\n'
+        "УО Анивского ГО, МБОУ СОШ № 2, устранено\nУО Анивского ГО, МБОУ СОШ № 1, в работе\n"
+        'УО Анивского ГО, МБОУ СОШ № 2, в работе\nИсполнитель Петрова А. С.",,,,,,,\n',
+        1,
+    ),
+    "summary-in-column-order": (
+        "Управление,ОО,Населенный пункт,Класс,Промежутки пересечения,ОО,Населенный пункт,Класс\n",
+        "УО Анивского ГО,МБОУ СОШ № 1,г. Анива,5А,2.09.2024-1.10.2024,МБОУ СОШ № 2,г. Холмск,6Б\n",
+        '"Проверены:\nУО Анивского ГО, МБОУ СОШ № 1, г. Анива\n'
+        "УО Анивского ГО, МБОУ СОШ № 2, г. Холмск\nУО Анивского ГО, МБОУ СОШ № 1, г. Анива\n"
+        "УО Анивского ГО, МБОУ СОШ № 2, г. Холмск\nИсполнитель Петрова А. С.\",,,,,,,\n",
         1,
     ),
     "numbered-title-body": (

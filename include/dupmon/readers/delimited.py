@@ -247,7 +247,7 @@ def _takes_in_rows(
         if row_start_regex.search(value):
             return True
         lines = _row_lines([(index, value)], length, width, delimiter)
-        if any(_looks_like_row(line, found or {}) for line in lines):
+        if any(_looks_like_row(line, found or {}, width) for line in lines):
             return True
     return False
 
@@ -278,9 +278,10 @@ def _row_lines(
     where the row with the cell has ``length`` cells. The first line has
     at most the delimiters of the cells after ``index``. The last line has
     those of the cells that the row lacks after the cell, and each line
-    between one to those of a whole row. The lines after the first of a cell
-    that fits are returned as cells, cleaned as cells are, the first in
-    the table's first column. So is a first line that is a whole row.
+    between one to those of a whole row. The lines after the first of a
+    cell that fits are returned as cells, cleaned as cells are, the first
+    in the table's first column. So is a first line with the delimiters of
+    the rest of a row, its first cell in column ``index``.
     """
     # A note over lines in a row of the table's width fits only with no
     # delimiter on its last line, and in a row of one cell only with a whole
@@ -298,14 +299,13 @@ def _row_lines(
             or not all(1 <= count < width for count in counts[1:-1])
         ):
             continue
-        # A first line that is a whole row counts too: the quote may close
-        # in the next row's first cell, where the last line has no other.
-        first = 0 if index == 0 and counts[0] == width - 1 else 1
-        parts = [line.split(delimiter) for line in lines[first:]]
-        if '"' in parts[-1][-1]:
-            # The quote closed at the opening quote of a quoted cell, whose
-            # text then followed unquoted, its quotes still doubled.
-            parts[-1][-1] = next(csv.reader(['"' + parts[-1][-1]], delimiter=delimiter))[0]
+        parts = [line.split(delimiter) for line in lines]
+        # A first line with the delimiters of the rest of a row counts too,
+        # in the columns from ``index`` on: the last line may have one cell.
+        if counts[0] == width - 1 - index:
+            parts[0] = [""] * index + parts[0]
+        else:
+            parts = parts[1:]
         row_lines.extend([cell_text(part) for part in cells] for cells in parts)
     return row_lines
 
@@ -328,17 +328,19 @@ def _found_in_columns(lines: list[list[str]], rows: list[list[str]]) -> dict[int
     }
 
 
-def _looks_like_row(cells: list[str], found: Mapping[int, Set[str]]) -> bool:
-    """Return whether a line's ``cells`` look like a row: two or more, and half, are in ``found``.
+def _looks_like_row(cells: list[str], found: Mapping[int, Set[str]], width: int) -> bool:
+    """Return whether a line's ``cells`` look like a row of a table of ``width`` cells.
 
     Rows of an export repeat the values of their columns: authorities,
-    schools, settlements, classes. A line of a note rarely has more than
-    one among its other text, such as an authority at its start. Empty
-    cells are not counted.
+    schools, settlements, classes. So a line looks like a row where half
+    of its cells that are not empty, and half of a row's cells and at
+    least three, are values of their columns (``found``). A line of a note
+    may name an authority, a school and a settlement in the table's order,
+    but rarely goes on so.
     """
     filled = [(column, text) for column, text in enumerate(cells) if text]
     matches = sum(text in found.get(column, ()) for column, text in filled)
-    return matches >= 2 and 2 * matches >= len(filled)
+    return matches >= max(3, -(-width // 2)) and 2 * matches >= len(filled)
 
 
 def _widest_line(value: str, delimiter: str) -> int:
@@ -475,7 +477,7 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     block = pa.table([clean_display_array(column) for column in table.columns], names=names)
     if width >= _MIN_WIDTH and row_lines:
         found = _found_in_grid(row_lines, head, block, tail)
-        if any(_looks_like_row(line, found) for line in row_lines):
+        if any(_looks_like_row(line, found, width) for line in row_lines):
             raise _NotColumnarError
     return Grid(name="csv", rows=head, block=block, tail=tail)
 
