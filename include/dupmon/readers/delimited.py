@@ -306,7 +306,7 @@ def _row_lines(
             parts[0] = [""] * index + parts[0]
         else:
             parts = parts[1:]
-        row_lines.extend([cell_text(part) for part in cells] for cells in parts)
+        row_lines.extend([cell_text(part) for part in line] for line in parts)
     return row_lines
 
 
