@@ -346,8 +346,8 @@ def unnumbered_rows(count: int) -> list[list[str]]:
 @pytest.mark.parametrize("closed_in", range(4))
 @pytest.mark.parametrize("opened_in", range(4))
 def test_quote_closed_below_without_numbers_rejected(opened_in, closed_in, rows_below, delimiter):
-    # No line inside the cell starts with a row number, but the rows it
-    # took in and the row where the quote closes start with an authority.
+    # No line inside the cell starts with a row number, but the lines of
+    # the rows it took in repeat the values of the rows' columns.
     rows = unnumbered_rows(3000)
     rows[99][opened_in] = '"' + rows[99][opened_in]
     closing = rows[99 + rows_below]
@@ -361,7 +361,7 @@ def test_quote_closed_below_without_numbers_rejected(opened_in, closed_in, rows_
 
 def test_school_name_over_lines_accepted():
     # A school's name over lines with as many delimiters as a row, in an
-    # export without «№ п/п»: its lines start with no authority.
+    # export without «№ п/п»: its lines repeat no values of the columns.
     rows = unnumbered_rows(3000)
     rows[1500][1] = '"МБОУ СОШ; корпус 2;\nвход со двора; «Лицей»;\nУО ГО"'
     header = "Управление;ОО;Промежутки пересечения;Класс\n"
@@ -375,7 +375,8 @@ def test_school_name_over_lines_accepted():
 
 def test_quote_over_authority_block_rejected():
     # Rows sorted by authority: the cell takes in a row of «УО Анивского
-    # ГО» and closes in the next, and only one such row is left outside.
+    # ГО» and closes in the next, so one such row is left outside, but the
+    # other cells of its lines repeat the values of their columns.
     rows = unnumbered_rows(3000)
     for index, row in enumerate(rows):
         row[0] = "УО Анивского ГО" if index in (100, 101, 102) else "Управление образования"
@@ -507,7 +508,7 @@ def test_cells_naming_authorities_accepted(head, row, last, last_rows):
     data = (head + "".join(row.format(n=n) for n in range(1, 2001)) + last).encode()
     columnar, scalar = csv_rows_both_ways(data)
     assert columnar == scalar
-    filled = [row for row in scalar[0] if any(row)]
+    filled = [cells for cells in scalar[0] if any(cells)]
     assert len(filled) == head.count("\n") + 2000 + last_rows
 
 

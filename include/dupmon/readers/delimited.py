@@ -225,9 +225,10 @@ def _takes_in_rows(
     (``width`` cells), and a line inside it starts as a row does. That is
     a row start that ``row_start_regex`` from _row_start_pattern finds. Or
     the cell's lines fit rows taken in, and one of them looks like a row of
-    the file: ``found`` is from _found_in_columns (see _looks_like_row).
-    Rows may be shorter than the table where a writer left out empty cells
-    at their ends, so ``longest`` is not ``width``.
+    the file: ``found`` is from _found_in_columns (see _looks_like_row),
+    and without it that check is left out. Rows may be shorter than the
+    table where a writer left out empty cells at their ends, so ``longest``
+    is not ``width``.
     """
     # NOTE: rows can still be lost to a quote that closes in a row without
     # its empty end cells, which validation warns of only where the rows are
@@ -246,8 +247,10 @@ def _takes_in_rows(
             continue
         if row_start_regex.search(value):
             return True
+        if not found:
+            continue
         lines = _row_lines([(index, value)], length, width, delimiter)
-        if any(_looks_like_row(line, found or {}, width) for line in lines):
+        if any(_looks_like_row(line, found, width) for line in lines):
             return True
     return False
 
@@ -310,21 +313,21 @@ def _row_lines(
     return row_lines
 
 
-def _wanted_in_columns(lines: Iterable[list[str]]) -> dict[int, set[str]]:
+def _texts_by_column(lines: Iterable[list[str]]) -> dict[int, set[str]]:
     """Return the texts of the cells of ``lines`` that are not empty, by column."""
-    wanted = collections.defaultdict(set)
+    texts = collections.defaultdict(set)
     for cells in lines:
         for column, text in enumerate(cells):
             if text:
-                wanted[column].add(text)
-    return wanted
+                texts[column].add(text)
+    return texts
 
 
 def _found_in_columns(lines: list[list[str]], rows: list[list[str]]) -> dict[int, set[str]]:
     """Return, by column, the texts in cells of ``lines`` that a row of ``rows`` has there too."""
     return {
         column: texts.intersection(row[column] for row in rows if len(row) > column)
-        for column, texts in _wanted_in_columns(lines).items()
+        for column, texts in _texts_by_column(lines).items()
     }
 
 
@@ -487,11 +490,11 @@ def _found_in_grid(
 ) -> dict[int, set[str]]:
     """Return _found_in_columns of ``lines`` over a Grid's ``head``, ``block`` and ``tail``."""
     found = _found_in_columns(lines, head + tail)
-    for column, texts in _wanted_in_columns(lines).items():
+    for column, texts in _texts_by_column(lines).items():
         if column < block.num_columns:
             cells = block.column(column)
-            wanted = pa.array(sorted(texts), pa.string())
-            present = pc.unique(cells.filter(pc.is_in(cells, value_set=wanted)))
+            value_set = pa.array(sorted(texts), pa.string())
+            present = pc.unique(cells.filter(pc.is_in(cells, value_set=value_set)))
             found[column].update(present.to_pylist())
     return found
 
