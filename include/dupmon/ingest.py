@@ -17,7 +17,7 @@ import shutil
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dupmon.dates import find_dates, format_date
@@ -25,7 +25,7 @@ from dupmon.errors import Problem, RejectedFileError
 from dupmon.layout import ExportTable, LayoutError, parse_layout
 from dupmon.quarantine import quarantine
 from dupmon.raw_store import MappedFile, RawRecord, RawStore, make_private_dir, write_atomic
-from dupmon.readers import UnreadableExportError, detect_format, read_grids
+from dupmon.readers import UnreadableExportError, detect_format, read_grids, reader_warnings
 from dupmon.settings import Settings
 from dupmon.staging import STAGED_SCHEMA, STAGED_SUFFIX, stage_frame, stage_table, write_staged
 
@@ -65,6 +65,8 @@ class StagedExport:
     staged_path: str
     raw_path: str
     columns: list[str]
+    # The reader's warnings (Problem.to_dict), reported with validation's.
+    warnings: list[dict] = field(default_factory=list)
 
 
 class NoExportsError(FileNotFoundError):
@@ -335,6 +337,7 @@ def _parse_file(
         staged_path=str(staged_path),
         raw_path=raw_path,
         columns=table.columns,
+        warnings=[problem.to_dict() for problem in table.warnings],
     )
     return _ParsedFile(file_format, file_date, source, export)
 
@@ -352,7 +355,9 @@ def read_export(
         # readers need bytes.
         data = bytes(data)
     grids = read_grids(data, file_format, max_unpacked_bytes, max_cells)
-    return file_format, parse_layout(grids)
+    table = parse_layout(grids)
+    table.warnings = reader_warnings(grids)
+    return file_format, table
 
 
 def _monitoring_date_of(

@@ -64,6 +64,8 @@ class ExportTable:
     period_end: dt.date | None = None
     no_duplicates: bool = False
     columns: list[str] = field(default_factory=list)
+    # What the reader took as it is but may be a fault (warnings).
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def row_count(self) -> int:

@@ -154,16 +154,23 @@ def run_validate(settings: Settings, monitoring_date: dt.date) -> list[dict]:
     outcomes = [asdict(o) for o in validations]
     # The warnings go into the справка's notes, worded for its readers.
     notes = [
-        f"{outcome['file']}: {warning['message_ru']}"
-        + (f" (строка {warning['row']}, «{warning['value']}»)" if warning.get("row") else "")
-        for outcome in outcomes
-        for warning in outcome["warnings"]
+        _note(outcome["file"], warning) for outcome in outcomes for warning in outcome["warnings"]
     ]
     write_atomic(
         validation_notes_path(settings, monitoring_date),
         json.dumps(notes, ensure_ascii=False).encode("utf-8"),
     )
     return outcomes
+
+
+def _note(file_name: str, warning: dict) -> str:
+    """Return a validation warning as a note of the справка, with its row and value if any."""
+    place = []
+    if warning.get("row"):
+        place.append(f"строка {warning['row']}")
+    if warning.get("value") is not None:
+        place.append(f"«{warning['value']}»")
+    return f"{file_name}: {warning['message_ru']}" + (f" ({', '.join(place)})" if place else "")
 
 
 def validation_notes_path(settings: Settings, monitoring_date: dt.date) -> Path:

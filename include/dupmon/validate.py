@@ -812,7 +812,8 @@ def validate(
 
 
 def _outcome(settings, monitoring_date, export: StagedExport, result, frame):
-    problems = problems_from_result(result, frame, export.sha256)
+    problems = [Problem(**item) for item in export.warnings]
+    problems += problems_from_result(result, frame, export.sha256)
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
     for warning in warnings:
@@ -866,4 +867,4 @@ def check_file(path: Path, settings: Settings, directory: Directory) -> tuple[di
         "period_start": table.period_start.isoformat() if table.period_start else None,
         "period_end": table.period_end.isoformat() if table.period_end else None,
     }
-    return facts, problems_from_result(result, frame)
+    return facts, table.warnings + problems_from_result(result, frame)

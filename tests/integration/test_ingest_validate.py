@@ -509,6 +509,35 @@ def test_row_lost_to_quote_warned(inbox_settings):
     assert [(w["row"], w["value"]) for w in skips] == [(303, "302")]
 
 
+def test_rows_lost_without_numbers_warned(inbox_settings):
+    # Without «№ п/п» nothing shows the rows a quote took in: the quote
+    # opened in the last cell of row 300 closes in row 302, which lacks its
+    # empty end cell, so the merged row is as long as the others. The cell
+    # has the delimiters of a row, which the reader warns of by its lines.
+    header = HEADER.replace("№ п/п;", "", 1).replace("\n;", "\n", 1)
+    rows = [
+        f"Управление;МБОУ СОШ №{n} г.Долинск;Долинск;{n % 11 + 1}Б;"
+        f"{1 + n % 9}.01.2025 - 12.01.2025;МБОУ СОШ № {n % 7 + 1};Долинск;{n % 11 + 1}А\n"
+        for n in range(1, 3001)
+    ]
+    rows[299] = rows[299].replace(";4А\n", ';"4А\n')
+    rows[301] = rows[301].replace(";Долинск;6А\n", ';Долинск"\n')
+    path = drop(inbox_settings, "dubli_17.01.2025.csv", header + "".join(rows))
+    (outcome,) = ingest_and_validate(inbox_settings)
+    assert outcome["success"]
+    (warning,) = [w for w in outcome["warnings"] if "delimiters as a row" in w["message"]]
+    assert (warning["row"], warning["value"], warning["severity"]) == (302, None, "warning")
+    assert "lines 302 to 304" in warning["action"]
+    # The reader's warning names lines, not the cell's text.
+    assert "Управление" not in json.dumps(warning, ensure_ascii=False)
+    notes = json.loads(pipeline.validation_notes_path(inbox_settings, DAY).read_text("utf-8"))
+    assert any(note.endswith("одну ячейку (строка 302)") for note in notes)
+    directory = pipeline.load_region(inbox_settings).directory
+    facts, problems = validate.check_file(path, inbox_settings, directory)
+    assert facts["rows"] == 2998
+    assert warning in [problem.to_dict() for problem in problems]
+
+
 def test_row_numbers_in_order_not_warned(inbox_settings):
     # Numbers repeated (cells merged down), restarting at 1 (files put
     # together) or not plain digits are no gap.

@@ -135,6 +135,13 @@ def csv_rows_both_ways(data: bytes) -> tuple[list[list[str]], list[list[str]]]:
     return rows(columnar), rows(scalar)
 
 
+def cells_like_rows_both_ways(data: bytes) -> tuple[list, list]:
+    """Return the cells like rows (Grid.cells_like_rows) of both paths."""
+    columnar = read_csv(data, columnar_min_bytes=0)
+    scalar = read_csv(data, columnar_min_bytes=len(data) + 1)
+    return columnar[0].cells_like_rows, scalar[0].cells_like_rows
+
+
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.csv")), ids=lambda p: p.name)
 def test_csv_fixture_same_both_ways(path):
     columnar, scalar = csv_rows_both_ways(path.read_bytes())
@@ -359,9 +366,10 @@ def test_quote_closed_below_without_numbers_rejected(opened_in, closed_in, rows_
         assert error.end == 101 + rows_below
 
 
-def test_school_name_over_lines_accepted():
+def test_school_name_over_lines_warned():
     # A school's name over lines with as many delimiters as a row, in an
-    # export without «№ п/п»: its lines repeat no values of the columns.
+    # export without «№ п/п»: its lines repeat no values of the columns, so
+    # the file is read, with the cell's lines kept for a warning.
     rows = unnumbered_rows(3000)
     rows[1500][1] = '"МБОУ СОШ; корпус 2;\nвход со двора; «Лицей»;\nУО ГО"'
     header = "Управление;ОО;Промежутки пересечения;Класс\n"
@@ -370,6 +378,60 @@ def test_school_name_over_lines_accepted():
     assert columnar == scalar
     assert len(scalar[0]) == 3001
     assert scalar[0][1501][1].startswith("МБОУ СОШ; корпус 2;")
+    assert cells_like_rows_both_ways(data) == ([(1502, 1504)], [(1502, 1504)])
+    assert read_csv(data)[0].block is not None
+
+
+@pytest.mark.parametrize("opened_at", [100, 2997], ids=["inside", "at-end"])
+def test_quote_closed_in_trimmed_row_listed(opened_at):
+    # A quote opened in the last cell of a row closes two rows below, in a
+    # row without its empty end cell: the merged row is as long as the
+    # others, and the rows taken in repeat no values. The file is read,
+    # two rows short, and the cell's lines are listed for a warning.
+    rows = unnumbered_rows(3000)
+    for n, row in enumerate(rows):
+        row[1] = f"МБОУ СОШ № {n}"
+    rows[opened_at][3] = '"' + rows[opened_at][3]
+    rows[opened_at + 2] = rows[opened_at + 2][:3]
+    rows[opened_at + 2][2] += '"'
+    header = "Управление;ОО;Промежутки пересечения;Класс\n"
+    data = (header + "".join(";".join(row) + "\n" for row in rows)).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert len(scalar[0]) == 2999
+    line = opened_at + 2
+    assert cells_like_rows_both_ways(data) == ([(line, line + 2)], [(line, line + 2)])
+
+
+def test_rows_in_first_cell_listed():
+    # A quote opened in the first cell of a row closes in the last cell two
+    # rows below, and those rows repeat no values of their columns: the row
+    # is one cell, as a title above the header is, but it lies below the
+    # header, so its lines are listed.
+    rows = unnumbered_rows(3000)
+    for n in (500, 501, 502):
+        rows[n] = [f"УО {n}", f"МБОУ ООШ № {n}", f"{n - 499}.01.2025-12.01.2025", f"{n}Я"]
+    rows[500][0] = '"' + rows[500][0]
+    rows[502][3] += '"'
+    title = '"Список «дублей»; МО: Анивский; Долинский;\nКорсаковский; Курильский"\n'
+    header = "Управление;ОО;Промежутки пересечения;Класс\n"
+    data = (title + header + "".join(";".join(row) + "\n" for row in rows)).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert len(scalar[0]) == 2 + 2998
+    assert cells_like_rows_both_ways(data) == ([(504, 506)], [(504, 506)])
+
+
+def test_note_below_table_listed():
+    # A note of two cells below the table, one over lines with a row's
+    # delimiters, read with the columns.
+    rows = "".join(";".join(row) + "\n" for row in unnumbered_rows(3000))
+    note = 'Примечание;"Сверено: УО; ОО; период; класс\nповторно"\n'
+    data = ("Управление;ОО;Промежутки пересечения;Класс\n" + rows + note).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert scalar[0][-1][0] == "Примечание"
+    assert cells_like_rows_both_ways(data) == ([(3002, 3003)], [(3002, 3003)])
     assert read_csv(data)[0].block is not None
 
 
@@ -510,6 +572,10 @@ def test_cells_naming_authorities_accepted(head, row, last, last_rows):
     assert columnar == scalar
     filled = [cells for cells in scalar[0] if any(cells)]
     assert len(filled) == head.count("\n") + 2000 + last_rows
+    # Each has a row's delimiters, so both paths list it for a warning.
+    by_columns, by_rows = cells_like_rows_both_ways(data)
+    assert by_columns == by_rows
+    assert len(by_rows) == 1
 
 
 def test_small_numbered_summary_accepted():
@@ -556,7 +622,8 @@ def test_quote_in_last_row_accepted(last_row, columnar):
 def test_commas_and_breaks_in_cells_accepted():
     # In a comma file, a title listing the municipalities and a school
     # name listing subjects have more commas than a row, over line breaks,
-    # but no line inside them starts as a row does.
+    # but no line inside them starts as a row does. The school's lines are
+    # kept for a warning, the title's are not: it is a row of one cell.
     header = "№ п/п,Управление,ОО,Промежутки пересечения,ОО\n"
     title = '"Список «дублей»\nМО: Анивский, Долинский, Корсаковский, Курильский, Ногликский"\n'
     school = '"Лицей №1 (математика, физика, химия, биология, история)\nг. Холмск"'
@@ -569,6 +636,7 @@ def test_commas_and_breaks_in_cells_accepted():
     assert columnar == scalar
     assert len(columnar[0]) == 3002
     assert columnar[0][101][2].startswith("Лицей №1")
+    assert cells_like_rows_both_ways(data) == ([(103, 104)], [(103, 104)])
     assert read_csv(data, columnar_min_bytes=0)[0].block is not None
 
 

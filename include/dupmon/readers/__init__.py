@@ -21,7 +21,7 @@ from dupmon.readers.spreadsheetml import read_spreadsheetml
 from dupmon.readers.textcodec import decode_text
 from dupmon.readers.xlsx import read_xlsx
 
-__all__ = ["Grid", "UnreadableExportError", "detect_format", "read_grids"]
+__all__ = ["Grid", "UnreadableExportError", "detect_format", "read_grids", "reader_warnings"]
 
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP = b"PK\x03\x04"
@@ -198,6 +198,33 @@ def _stray_quote(line: int, message: str, message_ru: str) -> UnreadableExportEr
             row=line,
         )
     )
+
+
+def reader_warnings(grids: list[Grid]) -> list[Problem]:
+    """Return the warnings about what the reader took as it is but may be a fault.
+
+    That is a cell over lines with the delimiters of a row, which may have
+    taken in rows where a quote was opened by mistake. The warning names
+    its lines, not its text, which may hold a pupil's name.
+    """
+    return [
+        Problem(
+            message=f"the cell that starts on line {line} runs over line breaks to line {end} "
+            "and has as many delimiters as a row: a quote opened by mistake may have joined "
+            "the rows between into it",
+            message_ru=f"ячейка, которая начинается в строке {line}, продолжается через переносы "
+            f"до строки {end} и содержит столько же разделителей, сколько строка таблицы: "
+            "возможно, лишняя кавычка соединила строки между ними в одну ячейку",
+            action=f"Check the quotation marks on lines {line} to {end}: if rows of the report "
+            "are missing, remove the stray one or export the report again",
+            action_ru=f"Проверьте кавычки в строках с {line} по {end}: если строк отчёта не "
+            "хватает, удалите лишнюю кавычку или выгрузите отчёт заново",
+            row=line,
+            severity="warning",
+        )
+        for grid in grids
+        for line, end in grid.cells_like_rows
+    ]
 
 
 def _check_unpacked_size(data: bytes, limit: int) -> None:

@@ -14,7 +14,10 @@ A quote opened by mistake makes the rows after it part of one cell, up to
 the next quote. Both paths reject such a file and name the line where the
 cell starts: CellTooLongError when the cell is longer than the csv module
 reads, CellContainsRowsError when it takes in rows below it or runs over
-lines to the end of the file with its quote never closed.
+lines to the end of the file with its quote never closed. A cell over
+lines with the delimiters of a row that is not rejected may still have
+taken in rows, so both paths list the first and last lines of its row in
+``Grid.cells_like_rows``, for a warning.
 """
 
 from __future__ import annotations
@@ -132,6 +135,7 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
         if "field larger than field limit" not in str(error):
             raise
         raise CellTooLongError(row_start, csv.field_size_limit()) from error
+    cells_like_rows = []
     if spanning:
         width = _table_width(len(row) for row in rows)
         longest = max(longest, width)
@@ -148,7 +152,22 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
         line, end, index, suspects = spanning[-1]
         if index == len(rows) - 1 and suspects and _quote_never_closed(text, line, delimiter):
             raise CellContainsRowsError(line, end)
-    return [Grid(name="csv", rows=rows)]
+        if width >= _MIN_WIDTH:
+            # A row of one cell above the header, or without one above the
+            # first row of the table's width, may be a title that lists the
+            # municipalities over lines. The rows keep cleaned cells,
+            # ``suspects`` the raw ones.
+            head = rows[:_HEAD_ROWS]
+            headers = (i for i, row in enumerate(head) if len(row) > 1 and is_header_row(row))
+            wide = (i for i, row in enumerate(head) if len(row) == width)
+            header_at = next(headers, next(wide, len(rows)))
+            cells_like_rows = [
+                (line, end)
+                for line, end, index, suspects in spanning
+                if (index > header_at or len(rows[index]) > 1)
+                and any(_row_like(value, delimiter, width) for _, value in suspects)
+            ]
+    return [Grid(name="csv", rows=rows, cells_like_rows=cells_like_rows)]
 
 
 def _quote_never_closed(text: str, line: int, delimiter: str) -> bool:
@@ -231,8 +250,10 @@ def _takes_in_rows(
     is not ``width``.
     """
     # NOTE: rows can still be lost to a quote that closes in a row without
-    # its empty end cells, which validation warns of only where the rows are
-    # numbered. In tab files a note with tab stops over lines may be rejected.
+    # its empty end cells. Validation warns of that where the rows are
+    # numbered, and where the cell has a row's delimiters (read_csv's
+    # cells_like_rows). In tab files a note with tab stops over lines may
+    # be rejected.
     if width < _MIN_WIDTH:
         # No table outside the rows that span lines: a quote above the table
         # may have taken in all of it, so the lines inside a cell give the width.
@@ -417,10 +438,20 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     # The lines of cells over lines that fit rows taken in (_row_lines).
     # Whether they look like rows is known once every row is read.
     row_lines = []
-    for row in head[:first_wide]:
+    # The first and last lines of the rows with cells like rows, as the
+    # Grid lists them.
+    cells_like_rows = []
+    above = True
+    for index, row in enumerate(head[:first_wide]):
         if _takes_in_rows(len(row), enumerate(row), delimiter, width, width, row_start_regex):
             raise _NotColumnarError
         row_lines.extend(_row_lines(_cells_over_lines(row, delimiter), len(row), width, delimiter))
+        if _has_cell_like_rows(row, delimiter, width, above):
+            line = 1 + _break_count(head_text[: offsets[index]])
+            end = line + _break_count(head_text[offsets[index] : offsets[index + 1]]) - 1
+            cells_like_rows.append((line, end))
+        # The other path cleans the cells before it looks for the header.
+        above = above and not (len(row) > 1 and is_header_row([cell_text(v) for v in row]))
     start = len(head_text[: offsets[first_wide]].encode("utf-8"))
     head = [[cell_text(value) for value in row] for row in head[:first_wide]]
 
@@ -467,22 +498,44 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         raise _NotColumnarError from error
     if _has_cell_over_limit(table):
         raise _NotColumnarError
-    body, tail = utf8, []
+    body, tail, tail_like_rows = utf8, [], []
     if ragged:
         blank = _blank_rows_at_end(table)
-        end, tail = _short_rows_at_end(
+        end, tail, tail_like_rows = _short_rows_at_end(
             utf8, start, ragged, blank, table.num_rows, width, delimiter, row_lines
         )
         table = table.slice(0, table.num_rows - blank)
         body = memoryview(utf8)[:end]
-    if quoted and _has_cell_taking_in_rows(table, body, start, delimiter, row_lines):
+    like_rows = []
+    if quoted and _has_cell_taking_in_rows(table, body, start, delimiter, row_lines, like_rows):
         raise _NotColumnarError
     block = pa.table([clean_display_array(column) for column in table.columns], names=names)
     if width >= _MIN_WIDTH and row_lines:
         found = _found_in_grid(row_lines, head, block, tail)
         if any(_looks_like_row(line, found, width) for line in row_lines):
             raise _NotColumnarError
-    return Grid(name="csv", rows=head, block=block, tail=tail)
+    if like_rows:
+        first_line = 1 + _break_count(head_text[: offsets[first_wide]])
+        cells_like_rows.extend(_lines_of_rows(table, first_line, like_rows))
+    cells_like_rows.extend(tail_like_rows)
+    return Grid(name="csv", rows=head, block=block, tail=tail, cells_like_rows=cells_like_rows)
+
+
+def _break_count(text: str) -> int:
+    """Return the number of line breaks in ``text``: each LF, CR LF or lone CR is one."""
+    return len(_LINE_BREAK.findall(text))
+
+
+def _lines_of_rows(table: pa.Table, first_line: int, rows: list[int]) -> list[tuple[int, int]]:
+    """Return the first and last lines of ``rows``, where row 0 of ``table`` starts on ``first_line``.
+
+    Each row takes a line and one more for each line break in its cells.
+    """
+    breaks = np.zeros(table.num_rows, dtype=np.int64)
+    for column in table.columns:
+        breaks += pc.count_substring_regex(column, r"\r\n|\r|\n").to_numpy(zero_copy_only=False)
+    starts = first_line + np.arange(table.num_rows) + np.cumsum(breaks) - breaks
+    return [(int(starts[row]), int(starts[row] + breaks[row])) for row in sorted(set(rows))]
 
 
 def _found_in_grid(
@@ -499,6 +552,22 @@ def _found_in_grid(
     return found
 
 
+def _has_cell_like_rows(row: list[str], delimiter: str, width: int, above: bool = False) -> bool:
+    """Return whether a cell of ``row`` has a line break and the delimiters of a row.
+
+    Only a cell with a quote opened by mistake, or a note with a row's
+    delimiters over lines, has them: rows of an export do not. Where such
+    a cell is not rejected, its lines are kept for a warning. Above the
+    table, a row of one cell is left out (``above``): a title may list the
+    municipalities over lines.
+    """
+    if above and len(row) < 2:
+        return False
+    return width >= _MIN_WIDTH and any(
+        _row_like(value, delimiter, width) for _, value in _cells_over_lines(row, delimiter)
+    )
+
+
 def _short_rows_at_end(
     utf8: bytes,
     start: int,
@@ -508,7 +577,7 @@ def _short_rows_at_end(
     width: int,
     delimiter: str,
     row_lines: list[list[str]],
-) -> tuple[int, list[list[str]]]:
+) -> tuple[int, list[list[str]], list[tuple[int, int]]]:
     """Return where the rows pyarrow skipped start, and the rows from there, when they end the file.
 
     pyarrow skips each row of another width than the table, such as a
@@ -520,7 +589,9 @@ def _short_rows_at_end(
     blank lines, fewer than the table's rows. Each row over lines is then
     checked as the other path checks it, and its lines that fit rows taken
     in are added to ``row_lines`` (see _row_lines). Otherwise this raises
-    _NotColumnarError, and the csv module path reads the whole file.
+    _NotColumnarError, and the csv module path reads the whole file. Also
+    returned are the first and last lines in the file of the rows with a
+    cell like rows (_has_cell_like_rows).
     """
     count = len(ragged)
     if count > _MAX_TAIL_ROWS or count + blank >= table_rows:
@@ -543,6 +614,8 @@ def _short_rows_at_end(
     reader = csv.reader(iter(raw_lines), delimiter=delimiter)
     row_start = re.compile(_row_start_pattern(delimiter))
     rows, texts, suspects, line, line_start = [], [], [], 0, 0
+    # Rows with a cell like rows, by their first and last line in the tail.
+    like_rows = []
     try:
         for row in reader:
             suspects = _cells_over_lines(row, delimiter)
@@ -552,6 +625,8 @@ def _short_rows_at_end(
             if spans and _takes_in_rows(len(row), suspects, delimiter, width, width, row_start):
                 raise _NotColumnarError
             row_lines.extend(_row_lines(suspects, len(row), width, delimiter))
+            if _has_cell_like_rows(row, delimiter, width):
+                like_rows.append((line, reader.line_num - 1))
             if row:
                 raw = "".join(raw_lines[line : reader.line_num])
                 texts.append(_LINE_BREAK_AT_END.sub("", raw))
@@ -564,7 +639,11 @@ def _short_rows_at_end(
         raise _NotColumnarError
     if rows and line > line_start and suspects and _quote_never_closed(text, line_start, delimiter):
         raise _NotColumnarError
-    return window_start + tail_start, rows
+    if like_rows:
+        # The tail is the file's last ``lines`` lines.
+        first_line = _line_count(utf8, 0) - lines + 1
+        like_rows = [(first_line + first, first_line + last) for first, last in like_rows]
+    return window_start + tail_start, rows, like_rows
 
 
 def _blank_rows_at_end(table: pa.Table) -> int:
@@ -596,7 +675,12 @@ def _has_cell_over_limit(table: pa.Table) -> bool:
 
 
 def _has_cell_taking_in_rows(
-    table: pa.Table, utf8: bytes, start: int, delimiter: str, row_lines: list[list[str]]
+    table: pa.Table,
+    utf8: bytes,
+    start: int,
+    delimiter: str,
+    row_lines: list[list[str]],
+    like_rows: list[int],
 ) -> bool:
     """Return whether a cell took in rows below it, by the rule of _takes_in_rows.
 
@@ -604,11 +688,12 @@ def _has_cell_taking_in_rows(
     those bytes have lines, no cell contains a line break, and the cells
     are not searched. The lines of the other cells over lines that fit rows
     taken in are added to ``row_lines`` (see _row_lines), for the caller to
-    compare with the rows. A row with more cells than the table never gets
-    here, because pyarrow rejects it. A table of fewer than _MIN_WIDTH
-    columns with cells over lines, or one whose last row has such a cell
-    that the csv module does not read as closed, is left to the csv module
-    path.
+    compare with the rows, and the rows with a cell like rows (with a line
+    break and a row's delimiters) to ``like_rows``. A row with more cells
+    than the table never gets here, because pyarrow rejects it. A table of
+    fewer than _MIN_WIDTH columns with cells over lines, or one whose last
+    row has such a cell that the csv module does not read as closed, is
+    left to the csv module path.
     """
     width = table.num_columns
     if table.num_rows == _line_count(utf8, start):
@@ -625,7 +710,9 @@ def _has_cell_taking_in_rows(
             return True
     row_start = _row_start_pattern(delimiter)
     for index, column in enumerate(table.columns):
+        offset = 0
         for chunk in column.chunks:
+            chunk_start, offset = offset, offset + len(chunk)
             # Most columns contain no line break at all. Counting the lines
             # of their bytes shows that much faster than a search of cells.
             data = chunk.buffers()[2]
@@ -641,6 +728,8 @@ def _has_cell_taking_in_rows(
                 return True
             cells = ((index, value) for value in candidates.filter(over_lines).to_pylist())
             row_lines.extend(_row_lines(cells, width, width, delimiter))
+            positions = pc.indices_nonzero(many).filter(over_lines)
+            like_rows.extend(chunk_start + position for position in positions.to_pylist())
     return False
 
 

@@ -32,11 +32,15 @@ class Grid:
         rows: list[list[str]],
         block: pa.Table | None = None,
         tail: list[list[str]] | None = None,
+        cells_like_rows: list[tuple[int, int]] | None = None,
     ):
         self.name = name
         self._rows = rows
         self.block = block
         self._tail = tail or []
+        # Cells over lines with the delimiters of a row that the reader
+        # took as cells, each as its first and last line in the file.
+        self.cells_like_rows = cells_like_rows or []
 
     def __repr__(self) -> str:
         return f"Grid(name={self.name!r}, height={self.height})"
