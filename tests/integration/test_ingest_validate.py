@@ -525,13 +525,13 @@ def test_rows_lost_without_numbers_warned(inbox_settings):
     path = drop(inbox_settings, "dubli_17.01.2025.csv", header + "".join(rows))
     (outcome,) = ingest_and_validate(inbox_settings)
     assert outcome["success"]
-    (warning,) = [w for w in outcome["warnings"] if "delimiters as a row" in w["message"]]
-    assert (warning["row"], warning["value"], warning["severity"]) == (302, None, "warning")
-    assert "lines 302 to 304" in warning["action"]
+    (warning,) = [w for w in outcome["warnings"] if "delimiters as a whole row" in w["message"]]
+    assert (warning["row"], warning["value"], warning["severity"]) == (None, None, "warning")
+    assert "lines 302 to 304" in warning["message"]
     # The reader's warning names lines, not the cell's text.
     assert "Управление" not in json.dumps(warning, ensure_ascii=False)
     notes = json.loads(pipeline.validation_notes_path(inbox_settings, DAY).read_text("utf-8"))
-    assert any(note.endswith("одну ячейку (строка 302)") for note in notes)
+    assert f"dubli_17.01.2025.csv: {warning['message_ru']}" in notes
     directory = pipeline.load_region(inbox_settings).directory
     facts, problems = validate.check_file(path, inbox_settings, directory)
     assert facts["rows"] == 2998

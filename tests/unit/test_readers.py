@@ -28,7 +28,13 @@ from odf.table import CoveredTableCell, Table, TableCell, TableRow
 from odf.text import P
 
 from dupmon.layout import parse_layout
-from dupmon.readers import UnreadableExportError, detect_format, read_grids
+from dupmon.readers import (
+    Grid,
+    UnreadableExportError,
+    detect_format,
+    read_grids,
+    reader_warnings,
+)
 
 LIMIT = 10**9
 AUTHORITY = "УО Северного района"
@@ -795,3 +801,22 @@ def test_mhtml_without_html_rejected():
         read_grids(data, "mhtml", LIMIT)
 
     assert raised.value.problem.message == "the web archive (MHTML) contains no HTML page"
+
+
+def test_cells_like_rows_warnings_capped():
+    # Five rows get a warning each, and the other three one together.
+    spans = [(line, line + 1) for line in range(10, 26, 2)]
+    warnings = reader_warnings([Grid(name="csv", rows=[], cells_like_rows=spans)])
+    assert len(warnings) == 6
+    assert all(w.severity == "warning" and w.row is None for w in warnings)
+    assert "lines 10 to 11" in warnings[0].message
+    assert warnings[-1].message == "3 more rows on lines 20 to 25 have such a cell"
+    assert warnings[-1].message_ru.endswith("в строках файла 20–25 (ещё 3)")
+
+
+def test_one_row_beyond_cap_listed():
+    # One row beyond the five gets its own warning, not a summary of one.
+    spans = [(line, line + 1) for line in range(10, 22, 2)]
+    warnings = reader_warnings([Grid(name="csv", rows=[], cells_like_rows=spans)])
+    assert len(warnings) == 6
+    assert "lines 20 to 21" in warnings[-1].message

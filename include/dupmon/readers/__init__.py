@@ -200,31 +200,57 @@ def _stray_quote(line: int, message: str, message_ru: str) -> UnreadableExportEr
     )
 
 
+# Rows with cells like rows that get a warning each. A file with two or
+# more beyond these gets one warning for them, so that its notes stay
+# readable.
+MAX_LISTED_CELLS_LIKE_ROWS = 5
+
+
 def reader_warnings(grids: list[Grid]) -> list[Problem]:
     """Return the warnings about what the reader took as it is but may be a fault.
 
     That is a cell over lines with the delimiters of a row, which may have
-    taken in rows where a quote was opened by mistake. The warning names
-    its lines, not its text, which may hold a pupil's name.
+    joined rows where a quote was opened by mistake. A warning names the
+    lines of the file, not the cell's text, which may contain a pupil's
+    name, and no row: a row of the table and a line of the file differ
+    wherever a cell above runs over lines.
     """
-    return [
-        Problem(
-            message=f"the cell that starts on line {line} runs over line breaks to line {end} "
-            "and has as many delimiters as a row: a quote opened by mistake may have joined "
-            "the rows between into it",
-            message_ru=f"ячейка, которая начинается в строке {line}, продолжается через переносы "
-            f"до строки {end} и содержит столько же разделителей, сколько строка таблицы: "
-            "возможно, лишняя кавычка соединила строки между ними в одну ячейку",
-            action=f"Check the quotation marks on lines {line} to {end}: if rows of the report "
-            "are missing, remove the stray one or export the report again",
-            action_ru=f"Проверьте кавычки в строках с {line} по {end}: если строк отчёта не "
-            "хватает, удалите лишнюю кавычку или выгрузите отчёт заново",
-            row=line,
-            severity="warning",
+    spans = [span for grid in grids for span in grid.cells_like_rows]
+    few = len(spans) <= MAX_LISTED_CELLS_LIKE_ROWS + 1
+    listed = spans if few else spans[:MAX_LISTED_CELLS_LIKE_ROWS]
+    warnings = [_cell_like_rows(line, end) for line, end in listed]
+    rest = spans[len(listed) :]
+    if rest:
+        first, last = rest[0][0], rest[-1][1]
+        warnings.append(
+            Problem(
+                message=f"{len(rest)} more rows on lines {first} to {last} have such a cell",
+                message_ru=f"такую ячейку содержат и другие записи в строках файла {first}–{last} "
+                f"(ещё {len(rest)})",
+                action=f"Check the quotation marks on lines {first} to {last} of the file, or "
+                "export the report again",
+                action_ru=f"Проверьте кавычки в строках файла с {first} по {last} или выгрузите "
+                "отчёт заново",
+                severity="warning",
+            )
         )
-        for grid in grids
-        for line, end in grid.cells_like_rows
-    ]
+    return warnings
+
+
+def _cell_like_rows(line: int, end: int) -> Problem:
+    return Problem(
+        message=f"the row on lines {line} to {end} of the file has a cell over line breaks with "
+        "as many delimiters as a whole row: a quote opened by mistake may have joined rows "
+        "into it",
+        message_ru=f"запись в строках файла {line}–{end} содержит ячейку с переносами строк и "
+        "таким же числом разделителей, как у целой строки таблицы: возможно, лишняя кавычка "
+        "соединила в ней несколько строк",
+        action=f"Check the quotation marks on lines {line} to {end} of the file: if rows of the "
+        "report are missing, remove the stray quote or export the report again",
+        action_ru=f"Проверьте кавычки в строках файла с {line} по {end}: если строк отчёта не "
+        "хватает, удалите лишнюю кавычку или выгрузите отчёт заново",
+        severity="warning",
+    )
 
 
 def _check_unpacked_size(data: bytes, limit: int) -> None:

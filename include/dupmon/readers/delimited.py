@@ -153,18 +153,11 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
         if index == len(rows) - 1 and suspects and _quote_never_closed(text, line, delimiter):
             raise CellContainsRowsError(line, end)
         if width >= _MIN_WIDTH:
-            # A row of one cell above the header, or without one above the
-            # first row of the table's width, may be a title that lists the
-            # municipalities over lines. The rows keep cleaned cells,
-            # ``suspects`` the raw ones.
-            head = rows[:_HEAD_ROWS]
-            headers = (i for i, row in enumerate(head) if len(row) > 1 and is_header_row(row))
-            wide = (i for i, row in enumerate(head) if len(row) == width)
-            header_at = next(headers, next(wide, len(rows)))
+            # The rows keep cleaned cells, ``suspects`` the raw ones.
             cells_like_rows = [
                 (line, end)
                 for line, end, index, suspects in spanning
-                if (index > header_at or len(rows[index]) > 1)
+                if _filled_count(rows[index]) > 1
                 and any(_row_like(value, delimiter, width) for _, value in suspects)
             ]
     return [Grid(name="csv", rows=rows, cells_like_rows=cells_like_rows)]
@@ -251,9 +244,9 @@ def _takes_in_rows(
     """
     # NOTE: rows can still be lost to a quote that closes in a row without
     # its empty end cells. Validation warns of that where the rows are
-    # numbered, and where the cell has a row's delimiters (read_csv's
-    # cells_like_rows). In tab files a note with tab stops over lines may
-    # be rejected.
+    # numbered, and where the cell has a row's delimiters and is not its
+    # row's only filled cell (read_csv's cells_like_rows). In tab files a
+    # note with tab stops over lines may be rejected.
     if width < _MIN_WIDTH:
         # No table outside the rows that span lines: a quote above the table
         # may have taken in all of it, so the lines inside a cell give the width.
@@ -441,17 +434,14 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     # The first and last lines of the rows with cells like rows, as the
     # Grid lists them.
     cells_like_rows = []
-    above = True
     for index, row in enumerate(head[:first_wide]):
         if _takes_in_rows(len(row), enumerate(row), delimiter, width, width, row_start_regex):
             raise _NotColumnarError
         row_lines.extend(_row_lines(_cells_over_lines(row, delimiter), len(row), width, delimiter))
-        if _has_cell_like_rows(row, delimiter, width, above):
+        if _has_cell_like_rows(row, delimiter, width):
             line = 1 + _break_count(head_text[: offsets[index]])
             end = line + _break_count(head_text[offsets[index] : offsets[index + 1]]) - 1
             cells_like_rows.append((line, end))
-        # The other path cleans the cells before it looks for the header.
-        above = above and not (len(row) > 1 and is_header_row([cell_text(v) for v in row]))
     start = len(head_text[: offsets[first_wide]].encode("utf-8"))
     head = [[cell_text(value) for value in row] for row in head[:first_wide]]
 
@@ -514,6 +504,7 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         found = _found_in_grid(row_lines, head, block, tail)
         if any(_looks_like_row(line, found, width) for line in row_lines):
             raise _NotColumnarError
+    like_rows = _with_other_cells_filled(block, like_rows)
     if like_rows:
         first_line = 1 + _break_count(head_text[: offsets[first_wide]])
         cells_like_rows.extend(_lines_of_rows(table, first_line, like_rows))
@@ -527,15 +518,38 @@ def _break_count(text: str) -> int:
 
 
 def _lines_of_rows(table: pa.Table, first_line: int, rows: list[int]) -> list[tuple[int, int]]:
-    """Return the first and last lines of ``rows``, where row 0 of ``table`` starts on ``first_line``.
+    """Return the first and last lines of ``rows``, where row 0 of ``table`` is on ``first_line``.
 
     Each row takes a line and one more for each line break in its cells.
     """
     breaks = np.zeros(table.num_rows, dtype=np.int64)
     for column in table.columns:
-        breaks += pc.count_substring_regex(column, r"\r\n|\r|\n").to_numpy(zero_copy_only=False)
+        offset = 0
+        for chunk in column.chunks:
+            chunk_start, offset = offset, offset + len(chunk)
+            data = chunk.buffers()[2]
+            if data is None or not _bytes_contain_line_break(data):
+                continue
+            counts = pc.count_substring_regex(chunk, r"\r\n|\r|\n")
+            breaks[chunk_start:offset] += counts.to_numpy(zero_copy_only=False)
     starts = first_line + np.arange(table.num_rows) + np.cumsum(breaks) - breaks
-    return [(int(starts[row]), int(starts[row] + breaks[row])) for row in sorted(set(rows))]
+    return [(int(starts[row]), int(starts[row] + breaks[row])) for row in rows]
+
+
+def _with_other_cells_filled(block: pa.Table, rows: list[int]) -> list[int]:
+    """Return the ``rows`` of ``block``, sorted and each once, with two filled cells or more."""
+    if not rows:
+        return []
+    positions = pa.array(sorted(set(rows)), pa.int64())
+    filled = np.zeros(len(positions), dtype=np.int64)
+    for column in block.columns:
+        filled += pc.not_equal(column.take(positions), "").to_numpy(zero_copy_only=False)
+    return positions.filter(pa.array(filled > 1)).to_pylist()
+
+
+def _filled_count(cells: list[str]) -> int:
+    """Return how many of the cleaned ``cells`` are not empty."""
+    return sum(1 for cell in cells if cell)
 
 
 def _found_in_grid(
@@ -552,20 +566,19 @@ def _found_in_grid(
     return found
 
 
-def _has_cell_like_rows(row: list[str], delimiter: str, width: int, above: bool = False) -> bool:
-    """Return whether a cell of ``row`` has a line break and the delimiters of a row.
+def _has_cell_like_rows(row: list[str], delimiter: str, width: int) -> bool:
+    """Return whether a raw ``row`` has a cell with a line break and the delimiters of a row.
 
     Only a cell with a quote opened by mistake, or a note with a row's
     delimiters over lines, has them: rows of an export do not. Where such
-    a cell is not rejected, its lines are kept for a warning. Above the
-    table, a row of one cell is left out (``above``): a title may list the
-    municipalities over lines.
+    a cell is not rejected, its lines are kept for a warning. A row whose
+    only filled cell it is, is left out: a title above the table may list
+    the municipalities over lines, and a note below it may be a paragraph
+    with many commas.
     """
-    if above and len(row) < 2:
+    if width < _MIN_WIDTH or _filled_count([cell_text(value) for value in row]) < 2:
         return False
-    return width >= _MIN_WIDTH and any(
-        _row_like(value, delimiter, width) for _, value in _cells_over_lines(row, delimiter)
-    )
+    return any(_row_like(value, delimiter, width) for _, value in _cells_over_lines(row, delimiter))
 
 
 def _short_rows_at_end(
