@@ -20,12 +20,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dupmon.columns import PERSONAL_COLUMNS
 from dupmon.dates import find_dates, format_date
 from dupmon.errors import Problem, RejectedFileError
 from dupmon.layout import ExportTable, LayoutError, parse_layout
 from dupmon.quarantine import quarantine
 from dupmon.raw_store import MappedFile, RawRecord, RawStore, make_private_dir, write_atomic
-from dupmon.readers import UnreadableExportError, detect_format, read_grids, reader_warnings
+from dupmon.readers import (
+    UnreadableExportError,
+    check_rows_like_rows,
+    detect_format,
+    read_grids,
+    reader_warnings,
+)
 from dupmon.settings import Settings
 from dupmon.staging import STAGED_SCHEMA, STAGED_SUFFIX, stage_frame, stage_table, write_staged
 
@@ -356,6 +363,11 @@ def read_export(
         data = bytes(data)
     grids = read_grids(data, file_format, max_unpacked_bytes, max_cells)
     table = parse_layout(grids)
+    personal = any(column in PERSONAL_COLUMNS for column in table.columns)
+    if personal and len(grids) == 1 and grids[0].cells_like_rows:
+        # A table row's source_row is its index in the grid plus one.
+        data_rows = {row - 1 for row in table.frame["source_row"].to_pylist()}
+        check_rows_like_rows(grids, data_rows)
     table.warnings = reader_warnings(grids)
     return file_format, table
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dupmon import pipeline, validate
+from dupmon import ingest, pipeline, validate
 from dupmon.errors import RejectedFileError
 from dupmon.settings import load_settings
 from tests.conftest import SECRET
@@ -101,7 +101,7 @@ import sys
 import weakref
 from pathlib import Path
 
-from dupmon import pipeline, validate
+from dupmon import ingest, pipeline, validate
 from dupmon.settings import load_settings
 from tests.integration.test_ingest_validate import GOOD_ROW, HEADER, DAY
 
@@ -536,6 +536,70 @@ def test_rows_lost_without_numbers_warned(inbox_settings):
     facts, problems = validate.check_file(path, inbox_settings, directory)
     assert facts["rows"] == 2998
     assert warning in [problem.to_dict() for problem in problems]
+
+
+def named_rows(count: int) -> list[list[str]]:
+    """Return ``count`` rows of the fourteen-column layout without «№ п/п», invented pupils."""
+    places = ["Долинский", "Анивский", "Холмский", "Корсаковский"]
+    return [
+        [
+            f"УО {places[n % 4]}",
+            f"Примерова{n} Анна",
+            f"s{100 + n}",
+            "ЖМ"[n % 2],
+            f"{1 + n % 28}.03.2012",
+            f"МБОУ СОШ № {n}",
+            places[n % 4],
+            f"пгт {places[n % 4][:4]}",
+            f"{n % 9 + 1}А",
+            f"{n % 5 + 1}.09.2024-30.09.2024 (s{200 + n})",
+            f"МБОУ СОШ № {n + 1}",
+            places[(n + 1) % 4],
+            f"пгт {places[(n + 1) % 4][:4]}",
+        ]
+        for n in range(1, 41)
+    ]
+
+
+def test_names_joined_by_quote_rejected(inbox_settings):
+    # A quote opened in the class of row 21 closes in the class of row 22:
+    # the class cell would carry row 22's pupil, name and all, into a column
+    # that is not hashed. In a file with pupils' names that is a rejection.
+    header = (
+        "Управление;ФИО ученика;ID;Пол;Дата рождения;ОО;Район;Населенный пункт;Класс;"
+        "Промежутки пересечения;ОО;Район;Населенный пункт\n"
+    )
+    rows = named_rows(40)
+    rows[20][8] = '"' + rows[20][8]
+    rows[21][8] += '"'
+    text = "Период: 02.09.2024 - 17.01.2025\n" + header + "".join(";".join(r) + "\n" for r in rows)
+    source = drop(inbox_settings, "dubli_17.01.2025.csv", text)
+    error = rejection(inbox_settings)
+    (problem,) = error.problems
+    assert "pupils' names" in problem.message
+    assert problem.row == 23
+    assert "lines 23 to 24" in problem.message
+    assert "Примерова" not in str(error)
+    raw = [p for p in inbox_settings.raw_dir.iterdir() if p.suffix == ".csv"]
+    assert [p.read_bytes() for p in raw] == [source.read_bytes()]
+
+
+def test_same_quote_without_names_warned(inbox_settings):
+    # The same quote in rows without the pupils' columns, whose other
+    # values repeat too little to be taken for rows, gets the warning only.
+    header = "Управление;ОО;Район;Населенный пункт;Класс;Промежутки пересечения;ОО;Район;Н\n"
+    rows = [
+        [f"УО {n}", f"МБОУ СОШ № {n}", f"Район {n}", f"пгт {n}", f"{n % 9 + 1}А",
+         f"{n}.09.2024-30.09.2024", f"ООШ № {n}", f"Район {n + 1}", f"с. {n}"]
+        for n in range(1, 41)
+    ]
+    rows[20][4] = '"' + rows[20][4]
+    rows[21][4] += '"'
+    text = "Период: 02.09.2024 - 17.01.2025\n" + header + "".join(";".join(r) + "\n" for r in rows)
+    drop(inbox_settings, "dubli_17.01.2025.csv", text)
+    pipeline.run_ingest(inbox_settings, DAY)
+    (export,) = ingest.load_staged(inbox_settings, DAY)
+    assert [w["message"][:34] for w in export.warnings] == ["the row on lines 23 to 24 of the f"]
 
 
 def test_row_numbers_in_order_not_warned(inbox_settings):

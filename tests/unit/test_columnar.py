@@ -136,10 +136,17 @@ def csv_rows_both_ways(data: bytes) -> tuple[list[list[str]], list[list[str]]]:
 
 
 def cells_like_rows_both_ways(data: bytes) -> tuple[list, list]:
-    """Return the cells like rows (Grid.cells_like_rows) of both paths."""
-    columnar = read_csv(data, columnar_min_bytes=0)
-    scalar = read_csv(data, columnar_min_bytes=len(data) + 1)
-    return columnar[0].cells_like_rows, scalar[0].cells_like_rows
+    """Return the lines of the rows that both paths list for a warning.
+
+    Those are the rows of Grid.cells_like_rows with two filled cells or
+    more. The whole lists, rows' indices and counts included, are checked
+    to be the same on both paths.
+    """
+    (columnar,) = read_csv(data, columnar_min_bytes=0)
+    (scalar,) = read_csv(data, columnar_min_bytes=len(data) + 1)
+    assert columnar.cells_like_rows == scalar.cells_like_rows
+    lines = [(line, end) for line, end, _, filled in scalar.cells_like_rows if filled > 1]
+    return lines, list(lines)
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.csv")), ids=lambda p: p.name)
@@ -380,6 +387,7 @@ def test_school_name_over_lines_warned():
     assert scalar[0][1501][1].startswith("МБОУ СОШ; корпус 2;")
     assert cells_like_rows_both_ways(data) == ([(1502, 1504)], [(1502, 1504)])
     assert read_csv(data)[0].block is not None
+    assert read_csv(data)[0].cells_like_rows == [(1502, 1504, 1501, 4)]
 
 
 @pytest.mark.parametrize("opened_at", [100, 2997], ids=["inside", "at-end"])
@@ -420,7 +428,7 @@ ONE_FILLED_CELL = {
 
 
 @pytest.mark.parametrize(("above", "below"), ONE_FILLED_CELL.values(), ids=ONE_FILLED_CELL.keys())
-def test_one_filled_cell_not_listed(above, below):
+def test_one_filled_cell_not_warned(above, below):
     # A title or a note is a row whose only filled cell runs over lines,
     # here with the commas of a row of eight cells: no warning.
     header = "Управление,ОО,Населенный пункт,Класс/группа,Промежутки пересечения,ОО,Н,К\n"
@@ -442,6 +450,7 @@ def test_note_below_table_listed():
     assert scalar[0][-1][0] == "Примечание"
     assert cells_like_rows_both_ways(data) == ([(3002, 3003)], [(3002, 3003)])
     assert read_csv(data)[0].block is not None
+    assert read_csv(data)[0].cells_like_rows == [(3002, 3003, 3001, 2)]
 
 
 def test_quote_over_authority_block_rejected():

@@ -805,7 +805,7 @@ def test_mhtml_without_html_rejected():
 
 def test_cells_like_rows_warnings_capped():
     # Five rows get a warning each, and the other three one together.
-    spans = [(line, line + 1) for line in range(10, 26, 2)]
+    spans = [(line, line + 1, line - 1, 3) for line in range(10, 26, 2)]
     warnings = reader_warnings([Grid(name="csv", rows=[], cells_like_rows=spans)])
     assert len(warnings) == 6
     assert all(w.severity == "warning" and w.row is None for w in warnings)
@@ -816,7 +816,7 @@ def test_cells_like_rows_warnings_capped():
 
 def test_one_row_beyond_cap_listed():
     # One row beyond the five gets its own warning, not a summary of one.
-    spans = [(line, line + 1) for line in range(10, 22, 2)]
+    spans = [(line, line + 1, line - 1, 3) for line in range(10, 22, 2)]
     warnings = reader_warnings([Grid(name="csv", rows=[], cells_like_rows=spans)])
     assert len(warnings) == 6
     assert "lines 20 to 21" in warnings[-1].message

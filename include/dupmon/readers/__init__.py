@@ -21,7 +21,14 @@ from dupmon.readers.spreadsheetml import read_spreadsheetml
 from dupmon.readers.textcodec import decode_text
 from dupmon.readers.xlsx import read_xlsx
 
-__all__ = ["Grid", "UnreadableExportError", "detect_format", "read_grids", "reader_warnings"]
+__all__ = [
+    "Grid",
+    "UnreadableExportError",
+    "check_rows_like_rows",
+    "detect_format",
+    "read_grids",
+    "reader_warnings",
+]
 
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP = b"PK\x03\x04"
@@ -215,7 +222,14 @@ def reader_warnings(grids: list[Grid]) -> list[Problem]:
     name, and no row: a row of the table and a line of the file differ
     wherever a cell above runs over lines.
     """
-    spans = [span for grid in grids for span in grid.cells_like_rows]
+    # A row whose only filled cell it is may be a title that lists the
+    # municipalities over lines, or a note below the table with many commas.
+    spans = [
+        (line, end)
+        for grid in grids
+        for line, end, _, filled in grid.cells_like_rows
+        if filled > 1
+    ]
     few = len(spans) <= MAX_LISTED_CELLS_LIKE_ROWS + 1
     listed = spans if few else spans[:MAX_LISTED_CELLS_LIKE_ROWS]
     warnings = [_cell_like_rows(line, end) for line, end in listed]
@@ -235,6 +249,32 @@ def reader_warnings(grids: list[Grid]) -> list[Problem]:
             )
         )
     return warnings
+
+
+def check_rows_like_rows(grids: list[Grid], data_rows: set[int]) -> None:
+    """Raise UnreadableExportError where a data row of a file with names has a cell like rows.
+
+    ``data_rows`` are the indices of the grid's rows that the layout took
+    as rows of the table. A quote opened by mistake that joined rows into
+    a cell puts their cells, names among them, into a column that is not
+    hashed, and from there into snapshots and documents. So a file whose
+    layout has the pupils' names is rejected where the reader of a file
+    without them only warns. A note below the table is not a data row.
+    """
+    for grid in grids:
+        for line, end, row, _ in grid.cells_like_rows:
+            if row in data_rows:
+                raise _stray_quote(
+                    line,
+                    f"the row on lines {line} to {end} has a cell over line breaks with as many "
+                    "delimiters as a whole row: a quote opened by mistake has probably joined rows "
+                    "into it, and their cells, pupils' names among them, would be read as the "
+                    "row's values",
+                    f"запись в строках файла {line}–{end} содержит ячейку с переносами строк и "
+                    "таким же числом разделителей, как у целой строки таблицы: вероятно, лишняя "
+                    "кавычка соединила в ней несколько строк, и их ячейки, в том числе ФИО "
+                    "учащихся, были бы прочитаны как значения этой строки",
+                )
 
 
 def _cell_like_rows(line: int, end: int) -> Problem:

@@ -16,8 +16,8 @@ cell starts: CellTooLongError when the cell is longer than the csv module
 reads, CellContainsRowsError when it takes in rows below it or runs over
 lines to the end of the file with its quote never closed. A cell over
 lines with the delimiters of a row that is not rejected may still have
-taken in rows, so both paths list the first and last lines of its row in
-``Grid.cells_like_rows``, for a warning.
+taken in rows, so both paths list its row in ``Grid.cells_like_rows``,
+for a warning or, in a file with pupils' names, a rejection.
 """
 
 from __future__ import annotations
@@ -155,10 +155,9 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
         if width >= _MIN_WIDTH:
             # The rows keep cleaned cells, ``suspects`` the raw ones.
             cells_like_rows = [
-                (line, end)
+                (line, end, index, _filled_count(rows[index]))
                 for line, end, index, suspects in spanning
-                if _filled_count(rows[index]) > 1
-                and any(_row_like(value, delimiter, width) for _, value in suspects)
+                if any(_row_like(value, delimiter, width) for _, value in suspects)
             ]
     return [Grid(name="csv", rows=rows, cells_like_rows=cells_like_rows)]
 
@@ -244,9 +243,11 @@ def _takes_in_rows(
     """
     # NOTE: rows can still be lost to a quote that closes in a row without
     # its empty end cells. Validation warns of that where the rows are
-    # numbered, and where the cell has a row's delimiters and is not its
-    # row's only filled cell (read_csv's cells_like_rows). In tab files a
-    # note with tab stops over lines may be rejected.
+    # numbered, and where the cell has a row's delimiters (read_csv's
+    # cells_like_rows), which a file with pupils' names is rejected for. A
+    # quote that joins two rows and closes before the cell where it opened
+    # leaves fewer delimiters and goes unnoticed. In tab files a note with
+    # tab stops over lines may be rejected.
     if width < _MIN_WIDTH:
         # No table outside the rows that span lines: a quote above the table
         # may have taken in all of it, so the lines inside a cell give the width.
@@ -431,8 +432,7 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
     # The lines of cells over lines that fit rows taken in (_row_lines).
     # Whether they look like rows is known once every row is read.
     row_lines = []
-    # The first and last lines of the rows with cells like rows, as the
-    # Grid lists them.
+    # The rows with a cell like rows, as Grid.cells_like_rows lists them.
     cells_like_rows = []
     for index, row in enumerate(head[:first_wide]):
         if _takes_in_rows(len(row), enumerate(row), delimiter, width, width, row_start_regex):
@@ -441,7 +441,7 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         if _has_cell_like_rows(row, delimiter, width):
             line = 1 + _break_count(head_text[: offsets[index]])
             end = line + _break_count(head_text[offsets[index] : offsets[index + 1]]) - 1
-            cells_like_rows.append((line, end))
+            cells_like_rows.append((line, end, index, _filled_count(map(cell_text, row))))
     start = len(head_text[: offsets[first_wide]].encode("utf-8"))
     head = [[cell_text(value) for value in row] for row in head[:first_wide]]
 
@@ -496,6 +496,8 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         )
         table = table.slice(0, table.num_rows - blank)
         body = memoryview(utf8)[:end]
+        below = first_wide + table.num_rows
+        tail_like_rows = [(line, end, below + row, n) for line, end, row, n in tail_like_rows]
     like_rows = []
     if quoted and _has_cell_taking_in_rows(table, body, start, delimiter, row_lines, like_rows):
         raise _NotColumnarError
@@ -504,10 +506,12 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         found = _found_in_grid(row_lines, head, block, tail)
         if any(_looks_like_row(line, found, width) for line in row_lines):
             raise _NotColumnarError
-    like_rows = _with_other_cells_filled(block, like_rows)
     if like_rows:
+        like_rows, filled = _filled_counts(block, like_rows)
         first_line = 1 + _break_count(head_text[: offsets[first_wide]])
-        cells_like_rows.extend(_lines_of_rows(table, first_line, like_rows))
+        lines = _lines_of_rows(table, first_line, like_rows)
+        for (line, end), row, count in zip(lines, like_rows, filled, strict=True):
+            cells_like_rows.append((line, end, first_wide + row, count))
     cells_like_rows.extend(tail_like_rows)
     return Grid(name="csv", rows=head, block=block, tail=tail, cells_like_rows=cells_like_rows)
 
@@ -536,18 +540,16 @@ def _lines_of_rows(table: pa.Table, first_line: int, rows: list[int]) -> list[tu
     return [(int(starts[row]), int(starts[row] + breaks[row])) for row in rows]
 
 
-def _with_other_cells_filled(block: pa.Table, rows: list[int]) -> list[int]:
-    """Return the ``rows`` of ``block``, sorted and each once, with two filled cells or more."""
-    if not rows:
-        return []
+def _filled_counts(block: pa.Table, rows: list[int]) -> tuple[list[int], list[int]]:
+    """Return the ``rows`` of ``block``, sorted and each once, and the filled cells of each."""
     positions = pa.array(sorted(set(rows)), pa.int64())
     filled = np.zeros(len(positions), dtype=np.int64)
     for column in block.columns:
         filled += pc.not_equal(column.take(positions), "").to_numpy(zero_copy_only=False)
-    return positions.filter(pa.array(filled > 1)).to_pylist()
+    return positions.to_pylist(), filled.tolist()
 
 
-def _filled_count(cells: list[str]) -> int:
+def _filled_count(cells: Iterable[str]) -> int:
     """Return how many of the cleaned ``cells`` are not empty."""
     return sum(1 for cell in cells if cell)
 
@@ -571,12 +573,9 @@ def _has_cell_like_rows(row: list[str], delimiter: str, width: int) -> bool:
 
     Only a cell with a quote opened by mistake, or a note with a row's
     delimiters over lines, has them: rows of an export do not. Where such
-    a cell is not rejected, its lines are kept for a warning. A row whose
-    only filled cell it is, is left out: a title above the table may list
-    the municipalities over lines, and a note below it may be a paragraph
-    with many commas.
+    a cell is not rejected, its row is listed in ``Grid.cells_like_rows``.
     """
-    if width < _MIN_WIDTH or _filled_count([cell_text(value) for value in row]) < 2:
+    if width < _MIN_WIDTH:
         return False
     return any(_row_like(value, delimiter, width) for _, value in _cells_over_lines(row, delimiter))
 
@@ -603,8 +602,9 @@ def _short_rows_at_end(
     checked as the other path checks it, and its lines that fit rows taken
     in are added to ``row_lines`` (see _row_lines). Otherwise this raises
     _NotColumnarError, and the csv module path reads the whole file. Also
-    returned are the first and last lines in the file of the rows with a
-    cell like rows (_has_cell_like_rows).
+    returned, for each row with a cell like rows (_has_cell_like_rows), are
+    its first and last lines in the file, its index among these rows and
+    the number of its filled cells.
     """
     count = len(ragged)
     if count > _MAX_TAIL_ROWS or count + blank >= table_rows:
@@ -627,7 +627,8 @@ def _short_rows_at_end(
     reader = csv.reader(iter(raw_lines), delimiter=delimiter)
     row_start = re.compile(_row_start_pattern(delimiter))
     rows, texts, suspects, line, line_start = [], [], [], 0, 0
-    # Rows with a cell like rows, by their first and last line in the tail.
+    # Rows with a cell like rows: their first and last line in the tail,
+    # their index among the tail's rows and their filled cells.
     like_rows = []
     try:
         for row in reader:
@@ -639,7 +640,8 @@ def _short_rows_at_end(
                 raise _NotColumnarError
             row_lines.extend(_row_lines(suspects, len(row), width, delimiter))
             if _has_cell_like_rows(row, delimiter, width):
-                like_rows.append((line, reader.line_num - 1))
+                filled = _filled_count(map(cell_text, row))
+                like_rows.append((line, reader.line_num - 1, len(rows), filled))
             if row:
                 raw = "".join(raw_lines[line : reader.line_num])
                 texts.append(_LINE_BREAK_AT_END.sub("", raw))
@@ -655,7 +657,10 @@ def _short_rows_at_end(
     if like_rows:
         # The tail is the file's last ``lines`` lines.
         first_line = _line_count(utf8, 0) - lines + 1
-        like_rows = [(first_line + first, first_line + last) for first, last in like_rows]
+        like_rows = [
+            (first_line + first, first_line + last, row, filled)
+            for first, last, row, filled in like_rows
+        ]
     return window_start + tail_start, rows, like_rows
 
 

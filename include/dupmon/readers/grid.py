@@ -32,14 +32,15 @@ class Grid:
         rows: list[list[str]],
         block: pa.Table | None = None,
         tail: list[list[str]] | None = None,
-        cells_like_rows: list[tuple[int, int]] | None = None,
+        cells_like_rows: list[tuple[int, int, int, int]] | None = None,
     ):
         self.name = name
         self._rows = rows
         self.block = block
         self._tail = tail or []
-        # Cells over lines with the delimiters of a row that the reader
-        # took as cells, each as its first and last line in the file.
+        # Rows with a cell over lines and the delimiters of a row that the
+        # reader took as it is: the first and last line in the file, the
+        # row's index in ``rows`` and the number of its filled cells.
         self.cells_like_rows = cells_like_rows or []
 
     def __repr__(self) -> str:
