@@ -28,8 +28,8 @@ from dupmon.quarantine import quarantine
 from dupmon.raw_store import MappedFile, RawRecord, RawStore, make_private_dir, write_atomic
 from dupmon.readers import (
     UnreadableExportError,
-    check_rows_like_rows,
     detect_format,
+    joined_rows_problem,
     read_grids,
     reader_warnings,
 )
@@ -318,6 +318,8 @@ def _parse_file(
     file_date, source = _monitoring_date_of(name, table, name_date, monitoring_date)
     if file_date != monitoring_date:
         return _ParsedFile(file_format, file_date, source, None)
+    if table.fault is not None:
+        raise _reject(name, table.fault)
 
     frame = stage_frame(table, sha256, secret)
     staged_path = staged_dir / f"{sha256}{STAGED_SUFFIX}"
@@ -355,6 +357,9 @@ def read_export(
     """Tell the format of an export and parse its table.
 
     Raises UnreadableExportError or LayoutError, each carrying a Problem.
+    A fault found in a table that could be read, such as rows joined by a
+    stray quote in a file with pupils' names, is the table's ``fault``:
+    the caller rejects the file for it only when the file is of its date.
     """
     file_format = detect_format(data)
     if file_format != "csv" and not isinstance(data, bytes):
@@ -367,7 +372,7 @@ def read_export(
     if personal and len(grids) == 1 and grids[0].cells_like_rows:
         # A table row's source_row is its index in the grid plus one.
         data_rows = {row - 1 for row in table.frame["source_row"].to_pylist()}
-        check_rows_like_rows(grids, data_rows)
+        table.fault = joined_rows_problem(grids, data_rows)
     table.warnings = reader_warnings(grids)
     return file_format, table
 

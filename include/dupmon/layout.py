@@ -66,6 +66,8 @@ class ExportTable:
     columns: list[str] = field(default_factory=list)
     # What the reader took as it is but may be a fault (warnings).
     warnings: list[Problem] = field(default_factory=list)
+    # A fault that rejects the file once its date shows it is of the run.
+    fault: Problem | None = None
 
     @property
     def row_count(self) -> int:

@@ -852,6 +852,8 @@ def check_file(path: Path, settings: Settings, directory: Directory) -> tuple[di
         file_format, table = read_export(data, settings.max_unpacked_bytes, settings.max_cells)
     except (UnreadableExportError, LayoutError) as error:
         return {"file": str(path)}, [error.problem]
+    if table.fault is not None:
+        return {"file": str(path)}, [table.fault]
     # The hashes are thrown away, so a one-off secret will do.
     staged = read_staged_frames_of(stage_frame(table, "check", secrets.token_bytes(32)))
     period = tuple(d.isoformat() if d else None for d in (table.period_start, table.period_end))

@@ -582,6 +582,27 @@ def test_names_joined_by_quote_rejected(inbox_settings):
     assert "Примерова" not in str(error)
     raw = [p for p in inbox_settings.raw_dir.iterdir() if p.suffix == ".csv"]
     assert [p.read_bytes() for p in raw] == [source.read_bytes()]
+    directory = pipeline.load_region(inbox_settings).directory
+    _, problems = validate.check_file(source, inbox_settings, directory)
+    assert [p.message for p in problems] == [problem.message]
+
+
+def test_joined_names_other_date_skipped(inbox_settings):
+    # Such a file of another period, with no date in its name, is skipped
+    # as a file of another date, and the run takes the file of its own.
+    header = (
+        "Управление;ФИО ученика;ID;Пол;Дата рождения;ОО;Район;Населенный пункт;Класс;"
+        "Промежутки пересечения;ОО;Район;Населенный пункт\n"
+    )
+    rows = named_rows(40)
+    rows[20][8] = '"' + rows[20][8]
+    rows[21][8] += '"'
+    text = "Период: 02.09.2024 - 17.10.2024\n" + header + "".join(";".join(r) + "\n" for r in rows)
+    drop(inbox_settings, "dubli_old.csv", text)
+    drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
+    pipeline.run_ingest(inbox_settings, DAY)
+    exports = ingest.load_staged(inbox_settings, DAY)
+    assert [export.original_name for export in exports] == ["dubli_17.01.2025.csv"]
 
 
 def test_same_quote_without_names_warned(inbox_settings):

@@ -24,8 +24,8 @@ from dupmon.readers.xlsx import read_xlsx
 __all__ = [
     "Grid",
     "UnreadableExportError",
-    "check_rows_like_rows",
     "detect_format",
+    "joined_rows_problem",
     "read_grids",
     "reader_warnings",
 ]
@@ -251,8 +251,8 @@ def reader_warnings(grids: list[Grid]) -> list[Problem]:
     return warnings
 
 
-def check_rows_like_rows(grids: list[Grid], data_rows: set[int]) -> None:
-    """Raise UnreadableExportError where a data row of a file with names has a cell like rows.
+def joined_rows_problem(grids: list[Grid], data_rows: set[int]) -> Problem | None:
+    """Return the problem of the first data row with a cell like rows, for a file with names.
 
     ``data_rows`` are the indices of the grid's rows that the layout took
     as rows of the table. A quote opened by mistake that joined rows into
@@ -264,7 +264,7 @@ def check_rows_like_rows(grids: list[Grid], data_rows: set[int]) -> None:
     for grid in grids:
         for line, end, row, _ in grid.cells_like_rows:
             if row in data_rows:
-                raise _stray_quote(
+                return _stray_quote(
                     line,
                     f"the row on lines {line} to {end} has a cell over line breaks with as many "
                     "delimiters as a whole row: a quote opened by mistake has probably joined rows "
@@ -274,7 +274,8 @@ def check_rows_like_rows(grids: list[Grid], data_rows: set[int]) -> None:
                     "таким же числом разделителей, как у целой строки таблицы: вероятно, лишняя "
                     "кавычка соединила в ней несколько строк, и их ячейки, в том числе ФИО "
                     "учащихся, были бы прочитаны как значения этой строки",
-                )
+                ).problem
+    return None
 
 
 def _cell_like_rows(line: int, end: int) -> Problem:
