@@ -510,10 +510,10 @@ def test_row_lost_to_quote_warned(inbox_settings):
 
 
 def test_rows_lost_without_numbers_warned(inbox_settings):
-    # Without «№ п/п» nothing shows the rows a quote took in: the quote
+    # Without «№ п/п» nothing shows the rows a quote took in. The quote
     # opened in the last cell of row 300 closes in row 302, which lacks its
     # empty end cell, so the merged row is as long as the others. The cell
-    # has the delimiters of a row, which the reader warns of by its lines.
+    # has the delimiters of a row, and the reader warns of its lines.
     header = HEADER.replace("№ п/п;", "", 1).replace("\n;", "\n", 1)
     rows = [
         f"Управление;МБОУ СОШ №{n} г.Долинск;Долинск;{n % 11 + 1}Б;"
@@ -561,10 +561,13 @@ def named_rows(count: int) -> list[list[str]]:
     ]
 
 
-def test_names_joined_by_quote_rejected(inbox_settings):
-    # A quote opened in the class of row 21 closes in the class of row 22:
-    # the class cell would carry row 22's pupil, name and all, into a column
-    # that is not hashed. In a file with pupils' names that is a rejection.
+def names_joined_by_quote(period_end: str) -> str:
+    """Return an export with names whose class cell of row 21 takes in row 22.
+
+    The quote opened in the class of row 21 closes in the class of row 22,
+    so that cell would carry row 22's pupil, name and all, into a column
+    that is not hashed.
+    """
     header = (
         "Управление;ФИО ученика;ID;Пол;Дата рождения;ОО;Район;Населенный пункт;Класс;"
         "Промежутки пересечения;ОО;Район;Населенный пункт\n"
@@ -572,7 +575,13 @@ def test_names_joined_by_quote_rejected(inbox_settings):
     rows = named_rows(40)
     rows[20][8] = '"' + rows[20][8]
     rows[21][8] += '"'
-    text = "Период: 02.09.2024 - 17.01.2025\n" + header + "".join(";".join(r) + "\n" for r in rows)
+    body = "".join(";".join(row) + "\n" for row in rows)
+    return f"Период: 02.09.2024 - {period_end}\n" + header + body
+
+
+def test_names_joined_by_quote_rejected(inbox_settings):
+    # In a file with pupils' names such a cell rejects the file.
+    text = names_joined_by_quote("17.01.2025")
     source = drop(inbox_settings, "dubli_17.01.2025.csv", text)
     error = rejection(inbox_settings)
     (problem,) = error.problems
@@ -590,15 +599,7 @@ def test_names_joined_by_quote_rejected(inbox_settings):
 def test_joined_names_other_date_skipped(inbox_settings):
     # Such a file of another period, with no date in its name, is skipped
     # as a file of another date, and the run takes the file of its own.
-    header = (
-        "Управление;ФИО ученика;ID;Пол;Дата рождения;ОО;Район;Населенный пункт;Класс;"
-        "Промежутки пересечения;ОО;Район;Населенный пункт\n"
-    )
-    rows = named_rows(40)
-    rows[20][8] = '"' + rows[20][8]
-    rows[21][8] += '"'
-    text = "Период: 02.09.2024 - 17.10.2024\n" + header + "".join(";".join(r) + "\n" for r in rows)
-    drop(inbox_settings, "dubli_old.csv", text)
+    drop(inbox_settings, "dubli_old.csv", names_joined_by_quote("17.10.2024"))
     drop(inbox_settings, "dubli_17.01.2025.csv", HEADER + GOOD_ROW)
     pipeline.run_ingest(inbox_settings, DAY)
     exports = ingest.load_staged(inbox_settings, DAY)

@@ -194,16 +194,18 @@ def read_grids(
 
 
 def _stray_quote(line: int, message: str, message_ru: str) -> UnreadableExportError:
-    return UnreadableExportError(
-        Problem(
-            message=message,
-            message_ru=message_ru,
-            action=f"Check the quotation marks on line {line}: remove the stray one or close it, "
-            "or export the report again",
-            action_ru=f"Проверьте кавычки в строке {line}: удалите лишнюю или закройте её, либо "
-            "выгрузите отчёт заново",
-            row=line,
-        )
+    return UnreadableExportError(_stray_quote_problem(line, message, message_ru))
+
+
+def _stray_quote_problem(line: int, message: str, message_ru: str) -> Problem:
+    return Problem(
+        message=message,
+        message_ru=message_ru,
+        action=f"Check the quotation marks on line {line}: remove the stray one or close it, "
+        "or export the report again",
+        action_ru=f"Проверьте кавычки в строке {line}: удалите лишнюю или закройте её, либо "
+        "выгрузите отчёт заново",
+        row=line,
     )
 
 
@@ -232,7 +234,7 @@ def reader_warnings(grids: list[Grid]) -> list[Problem]:
     ]
     few = len(spans) <= MAX_LISTED_CELLS_LIKE_ROWS + 1
     listed = spans if few else spans[:MAX_LISTED_CELLS_LIKE_ROWS]
-    warnings = [_cell_like_rows(line, end) for line, end in listed]
+    warnings = [_cell_like_rows_warning(line, end) for line, end in listed]
     rest = spans[len(listed) :]
     if rest:
         first, last = rest[0][0], rest[-1][1]
@@ -264,7 +266,7 @@ def joined_rows_problem(grids: list[Grid], data_rows: set[int]) -> Problem | Non
     for grid in grids:
         for line, end, row, _ in grid.cells_like_rows:
             if row in data_rows:
-                return _stray_quote(
+                return _stray_quote_problem(
                     line,
                     f"the row on lines {line} to {end} has a cell over line breaks with as many "
                     "delimiters as a whole row: a quote opened by mistake has probably joined rows "
@@ -274,11 +276,12 @@ def joined_rows_problem(grids: list[Grid], data_rows: set[int]) -> Problem | Non
                     "таким же числом разделителей, как у целой строки таблицы: вероятно, лишняя "
                     "кавычка соединила в ней несколько строк, и их ячейки, в том числе ФИО "
                     "учащихся, были бы прочитаны как значения этой строки",
-                ).problem
+                )
     return None
 
 
-def _cell_like_rows(line: int, end: int) -> Problem:
+def _cell_like_rows_warning(line: int, end: int) -> Problem:
+    """Return the warning about a row with a cell like rows on lines ``line`` to ``end``."""
     return Problem(
         message=f"the row on lines {line} to {end} of the file has a cell over line breaks with "
         "as many delimiters as a whole row: a quote opened by mistake may have joined rows "

@@ -28,7 +28,7 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Iterator, Mapping, Set
 
 import numpy as np
 import pyarrow as pa
@@ -528,14 +528,9 @@ def _lines_of_rows(table: pa.Table, first_line: int, rows: list[int]) -> list[tu
     """
     breaks = np.zeros(table.num_rows, dtype=np.int64)
     for column in table.columns:
-        offset = 0
-        for chunk in column.chunks:
-            chunk_start, offset = offset, offset + len(chunk)
-            data = chunk.buffers()[2]
-            if data is None or not _bytes_contain_line_break(data):
-                continue
+        for chunk_start, chunk in _chunks_with_line_breaks(column):
             counts = pc.count_substring_regex(chunk, r"\r\n|\r|\n")
-            breaks[chunk_start:offset] += counts.to_numpy(zero_copy_only=False)
+            breaks[chunk_start : chunk_start + len(chunk)] += counts.to_numpy(zero_copy_only=False)
     starts = first_line + np.arange(table.num_rows) + np.cumsum(breaks) - breaks
     return [(int(starts[row]), int(starts[row] + breaks[row])) for row in rows]
 
@@ -589,7 +584,7 @@ def _short_rows_at_end(
     width: int,
     delimiter: str,
     row_lines: list[list[str]],
-) -> tuple[int, list[list[str]], list[tuple[int, int]]]:
+) -> tuple[int, list[list[str]], list[tuple[int, int, int, int]]]:
     """Return where the rows pyarrow skipped start, and the rows from there, when they end the file.
 
     pyarrow skips each row of another width than the table, such as a
@@ -728,14 +723,7 @@ def _has_cell_taking_in_rows(
             return True
     row_start = _row_start_pattern(delimiter)
     for index, column in enumerate(table.columns):
-        offset = 0
-        for chunk in column.chunks:
-            chunk_start, offset = offset, offset + len(chunk)
-            # Most columns contain no line break at all. Counting the lines
-            # of their bytes shows that much faster than a search of cells.
-            data = chunk.buffers()[2]
-            if data is None or not _bytes_contain_line_break(data):
-                continue
+        for chunk_start, chunk in _chunks_with_line_breaks(column):
             many = pc.greater_equal(pc.count_substring(chunk, delimiter), width - 1)
             candidates = chunk.filter(many)
             if len(candidates) == 0:
@@ -749,6 +737,18 @@ def _has_cell_taking_in_rows(
             positions = pc.indices_nonzero(many).filter(over_lines)
             like_rows.extend(chunk_start + position for position in positions.to_pylist())
     return False
+
+
+def _chunks_with_line_breaks(column: pa.ChunkedArray) -> Iterator[tuple[int, pa.Array]]:
+    """Yield each chunk of ``column`` that contains a line break, with its first row's index."""
+    chunk_start = 0
+    for chunk in column.chunks:
+        # Most columns contain no line break at all. Counting the lines of
+        # their bytes shows that much faster than a search of cells.
+        data = chunk.buffers()[2]
+        if data is not None and _bytes_contain_line_break(data):
+            yield chunk_start, chunk
+        chunk_start += len(chunk)
 
 
 def _last_row_closed(utf8: bytes, start: int, cells: list[str], delimiter: str) -> bool:
