@@ -369,7 +369,7 @@ def read_export(
     grids = read_grids(data, file_format, max_unpacked_bytes, max_cells)
     table = parse_layout(grids)
     personal = any(column in PERSONAL_COLUMNS for column in table.columns)
-    if personal and len(grids) == 1 and grids[0].cells_like_rows:
+    if personal and len(grids) == 1 and grids[0].rows_over_lines:
         # A table row's source_row is its index in the grid plus one.
         data_rows = {row - 1 for row in table.frame["source_row"].to_pylist()}
         table.fault = joined_rows_problem(grids, data_rows)

@@ -561,27 +561,39 @@ def named_rows(count: int) -> list[list[str]]:
     ]
 
 
-def names_joined_by_quote(period_end: str) -> str:
-    """Return an export with names whose class cell of row 21 takes in row 22.
+def names_joined_by_quote(period_end: str, opened_in: int = 8, closed_in: int = 8) -> str:
+    """Return an export with names where a quote joins rows 21 and 22 into a cell.
 
-    The quote opened in the class of row 21 closes in the class of row 22,
-    so that cell would carry row 22's pupil, name and all, into a column
-    that is not hashed.
+    The quote opened in cell ``opened_in`` of row 21 closes in cell
+    ``closed_in`` of row 22, so that cell would carry row 22's pupil, name
+    and all, into a column that is not hashed. Where it closes before the
+    last cell, row 22 lacks the cells after that one, as a writer leaves
+    out empty end cells. Otherwise the joined row would be longer than the
+    others.
     """
     header = (
         "Управление;ФИО ученика;ID;Пол;Дата рождения;ОО;Район;Населенный пункт;Класс;"
         "Промежутки пересечения;ОО;Район;Населенный пункт\n"
     )
     rows = named_rows(40)
-    rows[20][8] = '"' + rows[20][8]
-    rows[21][8] += '"'
+    rows[20][opened_in] = '"' + rows[20][opened_in]
+    if closed_in < opened_in:
+        del rows[21][closed_in + 1 :]
+    rows[21][closed_in] += '"'
     body = "".join(";".join(row) + "\n" for row in rows)
     return f"Период: 02.09.2024 - {period_end}\n" + header + body
 
 
-def test_names_joined_by_quote_rejected(inbox_settings):
-    # In a file with pupils' names such a cell rejects the file.
-    text = names_joined_by_quote("17.01.2025")
+@pytest.mark.parametrize(
+    ("opened_in", "closed_in"),
+    [(8, 8), (12, 11), (9, 1)],
+    ids=["row-of-delimiters", "last-cell-empty", "few-cells"],
+)
+def test_names_joined_by_quote_rejected(inbox_settings, opened_in, closed_in):
+    # In a file with pupils' names such a cell rejects the file, also
+    # where it has fewer delimiters than a row, which gets no warning in a
+    # file without names.
+    text = names_joined_by_quote("17.01.2025", opened_in, closed_in)
     source = drop(inbox_settings, "dubli_17.01.2025.csv", text)
     error = rejection(inbox_settings)
     (problem,) = error.problems

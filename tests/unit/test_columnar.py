@@ -145,6 +145,7 @@ def cells_like_rows_both_ways(data: bytes) -> list[tuple[int, int]]:
     (columnar,) = read_csv(data, columnar_min_bytes=0)
     (scalar,) = read_csv(data, columnar_min_bytes=len(data) + 1)
     assert columnar.cells_like_rows == scalar.cells_like_rows
+    assert columnar.rows_over_lines == scalar.rows_over_lines
     return [(line, end) for line, end, _, filled in scalar.cells_like_rows if filled > 1]
 
 
@@ -389,18 +390,29 @@ def test_school_name_over_lines_warned():
     assert read_csv(data)[0].cells_like_rows == [(1502, 1504, 1501, 4)]
 
 
+def rows_with_quote_closed_below(opened_at: int, below: int, closed_in: int) -> list[list[str]]:
+    """Return 3000 rows where a quote in the last cell of row ``opened_at`` closes further down.
+
+    It closes ``below`` rows lower, in cell ``closed_in`` of a row that
+    lacks the cells after that one, as a writer leaves out empty end
+    cells. The rows taken in repeat no values.
+    """
+    rows = unnumbered_rows(3000)
+    for n, row in enumerate(rows):
+        row[1] = f"МБОУ СОШ № {n}"
+    rows[opened_at][3] = '"' + rows[opened_at][3]
+    rows[opened_at + below] = rows[opened_at + below][: closed_in + 1]
+    rows[opened_at + below][closed_in] += '"'
+    return rows
+
+
 @pytest.mark.parametrize("opened_at", [100, 2997], ids=["inside", "at-end"])
 def test_quote_closed_in_trimmed_row_listed(opened_at):
     # A quote opened in the last cell of a row closes two rows below, in a
     # row without its empty end cell: the merged row is as long as the
     # others, and the rows taken in repeat no values. The file is read,
     # two rows short, and the cell's lines are listed for a warning.
-    rows = unnumbered_rows(3000)
-    for n, row in enumerate(rows):
-        row[1] = f"МБОУ СОШ № {n}"
-    rows[opened_at][3] = '"' + rows[opened_at][3]
-    rows[opened_at + 2] = rows[opened_at + 2][:3]
-    rows[opened_at + 2][2] += '"'
+    rows = rows_with_quote_closed_below(opened_at, 2, 2)
     header = "Управление;ОО;Промежутки пересечения;Класс\n"
     data = (header + "".join(";".join(row) + "\n" for row in rows)).encode()
     columnar, scalar = csv_rows_both_ways(data)
@@ -688,6 +700,38 @@ def test_prose_with_commas_accepted():
     columnar, scalar = csv_rows_both_ways(data)
     assert columnar == scalar
     assert columnar[0][-1][0].startswith("Устранено")
+
+
+@pytest.mark.parametrize("opened_at", [100, 2997], ids=["inside", "at-end"])
+def test_quote_short_of_row_listed(opened_at):
+    # A quote opened in the last cell of a row closes in the next row's
+    # third cell, that row lacking its empty last cell. The joined cell has
+    # two delimiters, short of a row's three, so it gets no warning, but
+    # its row is listed with the others that have a cell over lines with a
+    # delimiter: above the table, in it and below it. A cell over lines
+    # without one is not listed.
+    rows = rows_with_quote_closed_below(opened_at, 1, 2)
+    rows[50][1] = '"МБОУ СОШ № 50\nкорпус 2"'
+    rows[60][1] = '"МБОУ СОШ № 60;\nкорпус 2"'
+    title = '"Список учащихся-«дублей»;\nМО «Анивский»"\n'
+    header = "Управление;ОО;Промежутки пересечения;Класс\n"
+    note = '"Примечание; см.\nвыше"\n'
+    data = (title + header + "".join(";".join(row) + "\n" for row in rows) + note).encode()
+    columnar, scalar = csv_rows_both_ways(data)
+    assert columnar == scalar
+    assert len(scalar[0]) == 3002
+    assert cells_like_rows_both_ways(data) == []
+    (grid,) = read_csv(data)
+    assert grid.block is not None
+    # Row n of the table is on line n + 4, and on a line more after each
+    # of the two cells over lines above it.
+    line = opened_at + 6
+    assert grid.rows_over_lines == [
+        (1, 2, 0),
+        (65, 66, 62),
+        (line, line + 1, opened_at + 2),
+        (3006, 3007, 3001),
+    ]
 
 
 def test_breaks_with_delimiters_read_both_ways():

@@ -254,28 +254,33 @@ def reader_warnings(grids: list[Grid]) -> list[Problem]:
 
 
 def joined_rows_problem(grids: list[Grid], data_rows: set[int]) -> Problem | None:
-    """Return the problem of the first data row with a cell like rows, for a file with names.
+    """Return the problem of the first data row with a cell over lines, for a file with names.
 
     ``data_rows`` are the indices of the grid's rows that the layout took
-    as rows of the table. A quote opened by mistake that joined rows into
-    a cell puts their cells, names among them, into a column that is not
-    hashed, and from there into snapshots and documents. So a file whose
-    layout has the pupils' names is rejected where the reader of a file
-    without them only warns. A note below the table is not a data row.
+    as rows of the table. A quote opened by mistake and closed in a row
+    below makes one cell of the rest of its row, the rows between and the
+    start of the row where it closes. That cell has a line break and,
+    unless it joins the last cell of one row to the first of the next, a
+    delimiter. It puts their cells, names among them, into a column that is
+    not hashed, and from there into snapshots and documents. Rows of an
+    export with names (schools, classes, dates) have no such cell, so a
+    file whose layout has the pupils' names is rejected for one, where the
+    reader of a file without them warns only of a cell with a row's
+    delimiters. A note below the table is not a data row.
     """
     for grid in grids:
-        for line, end, row, _ in grid.cells_like_rows:
+        for line, end, row in grid.rows_over_lines:
             if row in data_rows:
                 return _stray_quote_problem(
                     line,
-                    f"the row on lines {line} to {end} has a cell over line breaks with as many "
-                    "delimiters as a whole row: a quote opened by mistake has probably joined rows "
-                    "into it, and their cells, pupils' names among them, would be read as the "
-                    "row's values",
+                    f"the row on lines {line} to {end} has a cell over line breaks with "
+                    "delimiters in it: a quote opened by mistake has probably joined rows into "
+                    "it, and their cells, pupils' names among them, would be read as the row's "
+                    "values",
                     f"запись в строках файла {line}–{end} содержит ячейку с переносами строк и "
-                    "таким же числом разделителей, как у целой строки таблицы: вероятно, лишняя "
-                    "кавычка соединила в ней несколько строк, и их ячейки, в том числе ФИО "
-                    "учащихся, были бы прочитаны как значения этой строки",
+                    "разделителями: вероятно, лишняя кавычка соединила в ней несколько строк, и "
+                    "их ячейки, в том числе ФИО учащихся, были бы прочитаны как значения этой "
+                    "строки",
                 )
     return None
 

@@ -33,6 +33,7 @@ class Grid:
         block: pa.Table | None = None,
         tail: list[list[str]] | None = None,
         cells_like_rows: list[tuple[int, int, int, int]] | None = None,
+        rows_over_lines: list[tuple[int, int, int]] | None = None,
     ):
         self.name = name
         self._rows = rows
@@ -42,6 +43,10 @@ class Grid:
         # reader took as it is: the first and last line in the file, the
         # row's index in ``rows`` and the number of its filled cells.
         self.cells_like_rows = cells_like_rows or []
+        # Rows with a cell over lines that contains a delimiter, the rows of
+        # cells_like_rows among them: the first and last line in the file
+        # and the row's index.
+        self.rows_over_lines = rows_over_lines or []
 
     def __repr__(self) -> str:
         return f"Grid(name={self.name!r}, height={self.height})"
