@@ -608,6 +608,18 @@ def test_names_joined_by_quote_rejected(inbox_settings, opened_in, closed_in):
     assert [p.message for p in problems] == [problem.message]
 
 
+def test_joined_names_row_counts_records(inbox_settings):
+    # A school's name over two lines without a delimiter, above the joined
+    # cell, is read as it is. The problem's row is then the record that a
+    # spreadsheet program shows, one less than the line.
+    text = names_joined_by_quote("17.01.2025", 12, 11)
+    text = text.replace("МБОУ СОШ № 5;", '"МБОУ СОШ № 5\nкорпус 2";', 1)
+    drop(inbox_settings, "dubli_17.01.2025.csv", text)
+    (problem,) = rejection(inbox_settings).problems
+    assert "lines 24 to 25" in problem.message
+    assert problem.row == 23
+
+
 def test_joined_names_other_date_skipped(inbox_settings):
     # Such a file of another period, with no date in its name, is skipped
     # as a file of another date, and the run takes the file of its own.

@@ -197,7 +197,14 @@ def _stray_quote(line: int, message: str, message_ru: str) -> UnreadableExportEr
     return UnreadableExportError(_stray_quote_problem(line, message, message_ru))
 
 
-def _stray_quote_problem(line: int, message: str, message_ru: str) -> Problem:
+def _stray_quote_problem(
+    line: int, message: str, message_ru: str, row: int | None = None
+) -> Problem:
+    """Return the problem of a stray quote on ``line`` of the file.
+
+    Its row is ``row`` where the caller knows the row as a spreadsheet
+    program shows it, and the line otherwise.
+    """
     return Problem(
         message=message,
         message_ru=message_ru,
@@ -205,7 +212,7 @@ def _stray_quote_problem(line: int, message: str, message_ru: str) -> Problem:
         "or export the report again",
         action_ru=f"Проверьте кавычки в строке {line}: удалите лишнюю или закройте её, либо "
         "выгрузите отчёт заново",
-        row=line,
+        row=line if row is None else row,
     )
 
 
@@ -281,6 +288,10 @@ def joined_rows_problem(grids: list[Grid], data_rows: set[int]) -> Problem | Non
                     "разделителями: вероятно, лишняя кавычка соединила в ней несколько строк, и "
                     "их ячейки, в том числе ФИО учащихся, были бы прочитаны как значения этой "
                     "строки",
+                    # A spreadsheet program shows grid row n as row n + 1, as
+                    # validation's messages number rows. A cell over lines
+                    # above makes that row differ from the line.
+                    row=row + 1,
                 )
     return None
 
