@@ -608,6 +608,31 @@ def test_names_joined_by_quote_rejected(inbox_settings, opened_in, closed_in):
     assert [p.message for p in problems] == [problem.message]
 
 
+@pytest.mark.parametrize(
+    ("delimiter", "column", "cell"),
+    [
+        (";", 9, '"2.09.2024-10.09.2024 (s900001);\n16.09.2024-20.09.2024 (s900002)"'),
+        (",", 8, '"8А,\n8Б"'),
+        (",", 5, '"МБОУ СОШ № 5\n, корпус 2"'),
+    ],
+    ids=["ranges", "classes", "school"],
+)
+def test_names_cell_listing_over_lines_read(delimiter, column, cell):
+    # A cell of a file with names whose lines meet at the delimiter, as a
+    # list of ranges or classes, is read and not taken for joined rows.
+    header = (
+        "Управление;ФИО ученика;ID;Пол;Дата рождения;ОО;Район;Населенный пункт;Класс;"
+        "Промежутки пересечения;ОО;Район;Населенный пункт"
+    )
+    rows = named_rows(40)
+    rows[20][column] = cell
+    lines = [header.replace(";", delimiter)] + [delimiter.join(row) for row in rows]
+    text = "Период: 02.09.2024 - 17.01.2025\n" + "\n".join(lines) + "\n"
+    _, table = ingest.read_export(text.encode(), 1 << 30)
+    assert table.fault is None
+    assert table.row_count == 40
+
+
 def test_joined_names_row_counts_records(inbox_settings):
     # A school's name over two lines without a delimiter, above the joined
     # cell, is read as it is. The problem's row is then the record that a

@@ -706,14 +706,15 @@ def test_prose_with_commas_accepted():
 def test_quote_short_of_row_listed(opened_at):
     # A quote opened in the last cell of a row closes in the next row's
     # third cell, that row lacking its empty last cell. The joined cell has
-    # two delimiters, short of a row's three, so it gets no warning, but
-    # its row is listed with the others that have a cell over lines with a
-    # delimiter: above the table, in it and below it. A cell over lines
-    # without one is not listed.
+    # two delimiters, short of a row's three, so it gets no warning. Its
+    # row is listed, as are rows above, in and below the table with a cell
+    # over lines and a delimiter inside a line. A cell over lines without
+    # one, or with one only beside a line break, is not listed.
     rows = rows_with_quote_closed_below(opened_at, 1, 2)
     rows[50][1] = '"МБОУ СОШ № 50\nкорпус 2"'
-    rows[60][1] = '"МБОУ СОШ № 60;\nкорпус 2"'
-    title = '"Список учащихся-«дублей»;\nМО «Анивский»"\n'
+    rows[60][1] = '"МБОУ СОШ № 60; корпус 2\nвход со двора"'
+    rows[70][1] = '"МБОУ СОШ № 70 ;\n; корпус 2"'
+    title = '"Список; «дубли»\nМО «Анивский»"\n'
     header = "Управление;ОО;Промежутки пересечения;Класс\n"
     note = '"Примечание; см.\nвыше"\n'
     data = (title + header + "".join(";".join(row) + "\n" for row in rows) + note).encode()
@@ -724,14 +725,45 @@ def test_quote_short_of_row_listed(opened_at):
     (grid,) = read_csv(data)
     assert grid.block is not None
     # Row n of the table is on line n + 4, and on a line more after each
-    # of the two cells over lines above it.
-    line = opened_at + 6
+    # of the three cells over lines above it.
+    line = opened_at + 7
     assert grid.rows_over_lines == [
         (1, 2, 0),
         (65, 66, 62),
         (line, line + 1, opened_at + 2),
-        (3006, 3007, 3001),
+        (3007, 3008, 3001),
     ]
+
+
+def test_delimiters_at_breaks_only_warned():
+    # A cell with a row's delimiters, each beside a line break, is listed
+    # for a warning with its lines, but not with the cells that have one
+    # inside a line.
+    rows = unnumbered_rows(3000)
+    rows[1500][1] = '"МБОУ СОШ ;\n ;корпус 2 ;\n ;вход со двора"'
+    header = "Управление;ОО;Промежутки пересечения;Класс\n"
+    data = (header + "".join(";".join(row) + "\n" for row in rows)).encode()
+    assert cells_like_rows_both_ways(data) == [(1502, 1504)]
+    (grid,) = read_csv(data)
+    assert grid.block is not None
+    assert grid.rows_over_lines == []
+
+
+def test_rows_over_lines_listed_up_to_limit():
+    # Both paths list the same first rows with a cell over lines and a
+    # delimiter inside a line, up to the limit.
+    rows = unnumbered_rows(3000)
+    for row in rows[100:1300]:
+        row[1] = '"МБОУ СОШ; корпус 2\nвход со двора"'
+    header = "Управление;ОО;Промежутки пересечения;Класс\n"
+    data = (header + "".join(";".join(row) + "\n" for row in rows)).encode()
+    (columnar,) = read_csv(data, columnar_min_bytes=0)
+    (scalar,) = read_csv(data, columnar_min_bytes=len(data) + 1)
+    assert columnar.block is not None
+    assert columnar.rows_over_lines == scalar.rows_over_lines
+    assert len(scalar.rows_over_lines) == delimited.MAX_ROWS_OVER_LINES
+    assert scalar.rows_over_lines[0] == (102, 103, 101)
+    assert scalar.rows_over_lines[-1] == (2100, 2101, 1100)
 
 
 def test_breaks_with_delimiters_read_both_ways():

@@ -267,12 +267,13 @@ def joined_rows_problem(grids: list[Grid], data_rows: set[int]) -> Problem | Non
     as rows of the table. A quote opened by mistake and closed in a row
     below makes one cell of the rest of its row, the rows between and the
     start of the row where it closes. That cell has a line break and,
-    unless it joins the last cell of one row to the first of the next, a
-    delimiter. It puts their cells, names among them, into a column that is
-    not hashed, and from there into snapshots and documents. Rows of an
-    export with names (schools, classes, dates) have no such cell, so a
-    file whose layout has the pupils' names is rejected for one, where the
-    reader of a file without them warns only of a cell with a row's
+    unless it takes at most one filled cell of each of two rows, a
+    delimiter inside a line. It puts their cells, names among them, into a
+    column that is not hashed, and from there into snapshots and documents.
+    Cells of an export with names (schools, classes, dates) have no such
+    delimiter, though a list over lines may end a line with one. So a file
+    whose layout has the pupils' names is rejected for such a cell, where
+    the reader of a file without them warns only of a cell with a row's
     delimiters. A note below the table is not a data row.
     """
     for grid in grids:

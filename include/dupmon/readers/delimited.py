@@ -17,9 +17,9 @@ reads, CellContainsRowsError when it takes in rows below it or runs over
 lines to the end of the file with its quote never closed. A cell over
 lines with the delimiters of a row that is not rejected may still have
 taken in rows, so both paths list its row in ``Grid.cells_like_rows``
-for a warning. They list each row with a cell over lines that contains a
-delimiter in ``Grid.rows_over_lines``, which rejects a file with pupils'
-names where it is a row of the table.
+for a warning. They list each row with a cell over lines that has a
+delimiter inside a line in ``Grid.rows_over_lines``, which rejects a file
+with pupils' names where it is a row of the table.
 """
 
 from __future__ import annotations
@@ -161,9 +161,12 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
                 for line, end, index, suspects in spanning
                 if any(_row_like(value, delimiter, width) for _, value in suspects)
             ]
-            rows_over_lines = [
-                (line, end, index) for line, end, index, suspects in spanning if suspects
-            ]
+            listed = (
+                (line, end, index)
+                for line, end, index, suspects in spanning
+                if any(_delimiter_within_lines(value, delimiter) for _, value in suspects)
+            )
+            rows_over_lines = list(itertools.islice(listed, MAX_ROWS_OVER_LINES))
     return [
         Grid(
             name="csv", rows=rows, cells_like_rows=cells_like_rows, rows_over_lines=rows_over_lines
@@ -205,6 +208,10 @@ def _table_width(lengths: Iterable[int]) -> int:
 # two is too common in ordinary text to be taken for rows.
 _MIN_WIDTH = 3
 _PATTERN_OF_DELIMITER = {";": ";", ",": ",", "\t": r"\t"}
+# The rows with a cell over lines and a delimiter that Grid.rows_over_lines
+# lists, the first in the file. A file with pupils' names is rejected for
+# the first of them in a row of the table, and other files do not use them.
+MAX_ROWS_OVER_LINES = 1000
 # Rows of another width below the table that the columnar path reads with
 # the csv module. More of them, and the csv module path reads the file.
 _MAX_TAIL_ROWS = 1000
@@ -255,10 +262,10 @@ def _takes_in_rows(
     # numbered, and where the cell has a row's delimiters (read_csv's
     # cells_like_rows). A quote that joins two rows and closes before the
     # cell where it opened leaves fewer delimiters and goes unnoticed in a
-    # file without pupils' names. A file with them is rejected for any
-    # cell over lines with a delimiter in a row of the table (read_csv's
-    # rows_over_lines). In tab files a note with tab stops over lines may
-    # be rejected.
+    # file without pupils' names. A file with them is rejected for a cell
+    # over lines with a delimiter inside a line in a row of the table
+    # (read_csv's rows_over_lines). In tab files a note with tab stops over
+    # lines may be rejected.
     if width < _MIN_WIDTH:
         # No table outside the rows that span lines: a quote above the table
         # may have taken in all of it, so the lines inside a cell give the width.
@@ -279,6 +286,33 @@ def _takes_in_rows(
         if any(_looks_like_row(line, found, width) for line in lines):
             return True
     return False
+
+
+def _within_line_pattern(delimiter: str, end: str) -> str:
+    """Return a pattern that finds a delimiter with no line break next to it, spaces aside.
+
+    ``end`` is the end of the text: ``\\Z`` in re, ``$`` in RE2, whose
+    ``$`` matches only there. The start or the end of the cell is not a
+    line break.
+    """
+    pattern = _PATTERN_OF_DELIMITER[delimiter]
+    return rf"(?:^|[^\r\n ]) *{pattern}(?: *[^\r\n ]| *{end})"
+
+
+_WITHIN_LINE = {
+    delimiter: re.compile(_within_line_pattern(delimiter, r"\Z")) for delimiter in ";,\t"
+}
+
+
+def _delimiter_within_lines(value: str, delimiter: str) -> bool:
+    """Return whether a cell over lines has a delimiter with no line break next to it.
+
+    A cell that lists ranges or classes may end a line with the delimiter,
+    as in «8А,» over «8Б». A cell that a stray quote joined from rows has
+    one inside a line, unless it joins the end of one row to the start of
+    the next and takes at most one filled cell of each.
+    """
+    return _WITHIN_LINE[delimiter].search(value) is not None
 
 
 def _cells_over_lines(row: list[str], delimiter: str) -> tuple[tuple[int, str], ...]:
@@ -454,7 +488,8 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         if suspects and width >= _MIN_WIDTH:
             line = 1 + _break_count(head_text[: offsets[index]])
             end = line + _break_count(head_text[offsets[index] : offsets[index + 1]]) - 1
-            rows_over_lines.append((line, end, index))
+            if any(_delimiter_within_lines(value, delimiter) for _, value in suspects):
+                rows_over_lines.append((line, end, index))
             if _has_cell_like_rows(row, delimiter, width):
                 cells_like_rows.append((line, end, index, _filled_count(map(cell_text, row))))
     start = len(head_text[: offsets[first_wide]].encode("utf-8"))
@@ -524,22 +559,23 @@ def _read_utf8(utf8: bytes, head_text: str, encoded_here: bool = False) -> Grid:
         found = _found_in_grid(row_lines, head, block, tail)
         if any(_looks_like_row(line, found, width) for line in row_lines):
             raise _NotColumnarError
-    if over_lines:
-        # Sorted, each row once. np.unique took 0.22 s for 400,000 rows.
-        rows = np.sort(np.concatenate(over_lines))
-        rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+    if over_lines or like_rows:
+        listed = np.concatenate(over_lines) if over_lines else np.zeros(0, np.int64)
+        listed = _sorted_once(listed)[: MAX_ROWS_OVER_LINES - len(rows_over_lines)]
+        like_rows, filled = _filled_counts(block, like_rows)
+        rows = _sorted_once(np.concatenate((listed, np.array(like_rows, np.int64))))
         first_line = 1 + _break_count(head_text[: offsets[first_wide]])
         starts, ends = _lines_of_rows(table, first_line, rows)
-        rows_over_lines.extend(zip(starts.tolist(), ends.tolist(), (first_wide + rows).tolist()))
-        if like_rows:
-            # Every row with a cell like rows has a cell over lines.
-            like_rows, filled = _filled_counts(block, like_rows)
-            at = np.searchsorted(rows, like_rows)
-            lines = zip(starts[at].tolist(), ends[at].tolist(), like_rows, filled, strict=True)
-            for line, end, row, count in lines:
-                cells_like_rows.append((line, end, first_wide + row, count))
+        at = np.searchsorted(rows, listed)
+        rows_over_lines.extend(
+            zip(starts[at].tolist(), ends[at].tolist(), (first_wide + listed).tolist(), strict=True)
+        )
+        at = np.searchsorted(rows, like_rows)
+        lines = zip(starts[at].tolist(), ends[at].tolist(), like_rows, filled, strict=True)
+        for line, end, row, count in lines:
+            cells_like_rows.append((line, end, first_wide + row, count))
     cells_like_rows.extend(tail_like_rows)
-    rows_over_lines.extend(tail_over_lines)
+    rows_over_lines = (rows_over_lines + tail_over_lines)[:MAX_ROWS_OVER_LINES]
     return Grid(
         name="csv",
         rows=head,
@@ -555,13 +591,22 @@ def _break_count(text: str) -> int:
     return len(_LINE_BREAK.findall(text))
 
 
+def _sorted_once(rows: np.ndarray) -> np.ndarray:
+    """Return ``rows`` sorted, each once. np.unique took 0.22 s for 400,000 rows."""
+    rows = np.sort(rows)
+    return np.concatenate((rows[:1], rows[1:][rows[1:] != rows[:-1]]))
+
+
 def _lines_of_rows(
     table: pa.Table, first_line: int, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the first and last lines of ``rows``, where row 0 of ``table`` is on ``first_line``.
 
     Each row takes a line and one more for each line break in its cells.
+    ``rows`` are sorted, and the rows below the last are not read.
     """
+    if len(rows):
+        table = table.slice(0, int(rows[-1]) + 1)
     breaks = np.zeros(table.num_rows, dtype=np.int64)
     for column in table.columns:
         for chunk_start, chunk in _chunks_with_line_breaks(column):
@@ -672,7 +717,8 @@ def _short_rows_at_end(
             if spans and _takes_in_rows(len(row), suspects, delimiter, width, width, row_start):
                 raise _NotColumnarError
             row_lines.extend(_row_lines(suspects, len(row), width, delimiter))
-            if suspects and width >= _MIN_WIDTH:
+            within = any(_delimiter_within_lines(value, delimiter) for _, value in suspects)
+            if within and width >= _MIN_WIDTH:
                 over_lines.append((line, reader.line_num - 1, len(rows)))
             if _has_cell_like_rows(row, delimiter, width):
                 filled = _filled_count(map(cell_text, row))
@@ -689,7 +735,7 @@ def _short_rows_at_end(
         raise _NotColumnarError
     if rows and line > line_start and suspects and _quote_never_closed(text, line_start, delimiter):
         raise _NotColumnarError
-    if over_lines:
+    if like_rows or over_lines:
         # The tail is the file's last ``lines`` lines.
         first_line = _line_count(utf8, 0) - lines + 1
         like_rows = [
@@ -767,6 +813,7 @@ def _has_cell_taking_in_rows(
         if not _last_row_closed(utf8, start, last_row, delimiter):
             return True
     row_start = _row_start_pattern(delimiter)
+    within_line = _within_line_pattern(delimiter, "$")
     for index, column in enumerate(table.columns):
         for chunk_start, chunk in _chunks_with_line_breaks(column):
             counts = pc.count_substring(chunk, delimiter)
@@ -777,8 +824,12 @@ def _has_cell_taking_in_rows(
             broken = pc.match_substring_regex(cells, "[\r\n]")
             cells = cells.filter(broken)
             positions = pc.indices_nonzero(some).filter(broken)
-            if len(positions):
-                over_lines.append(positions.to_numpy().astype(np.int64) + chunk_start)
+            within = pc.match_substring_regex(cells, within_line)
+            # Only the first rows of each chunk can be among the first rows
+            # listed, and the others would cost a sort.
+            listed = positions.filter(within)[:MAX_ROWS_OVER_LINES]
+            if len(listed):
+                over_lines.append(listed.to_numpy().astype(np.int64) + chunk_start)
             many = pc.greater_equal(counts.filter(some).filter(broken), width - 1)
             candidates = cells.filter(many)
             if len(candidates) == 0:

@@ -43,9 +43,9 @@ class Grid:
         # reader took as it is: the first and last line in the file, the
         # row's index in ``rows`` and the number of its filled cells.
         self.cells_like_rows = cells_like_rows or []
-        # Rows with a cell over lines that contains a delimiter, the rows of
-        # cells_like_rows among them: the first and last line in the file
-        # and the row's index.
+        # The first rows with a cell over lines that has a delimiter inside a
+        # line (see delimited.MAX_ROWS_OVER_LINES): the first and last line
+        # in the file and the row's index.
         self.rows_over_lines = rows_over_lines or []
 
     def __repr__(self) -> str:
