@@ -20,8 +20,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from dupmon.columns import PERSONAL_COLUMNS
 from dupmon.dates import find_dates, format_date
 from dupmon.errors import Problem, RejectedFileError
@@ -370,21 +368,13 @@ def read_export(
         data = bytes(data)
     grids = read_grids(data, file_format, max_unpacked_bytes, max_cells)
     table = parse_layout(grids)
-    data_rows: set[int] = set()
-    if len(grids) == 1 and grids[0].rows_over_lines:
-        data_rows = _data_rows_among(table, [row for _, _, row in grids[0].rows_over_lines])
-        if any(column in PERSONAL_COLUMNS for column in table.columns):
-            table.fault = joined_rows_problem(grids, data_rows)
-    table.warnings = reader_warnings(grids, data_rows)
+    personal = any(column in PERSONAL_COLUMNS for column in table.columns)
+    if personal and len(grids) == 1 and grids[0].rows_over_lines:
+        # A table row's source_row is its index in the grid plus one.
+        data_rows = {row - 1 for row in table.frame["source_row"].to_pylist()}
+        table.fault = joined_rows_problem(grids, data_rows)
+    table.warnings = reader_warnings(grids)
     return file_format, table
-
-
-def _data_rows_among(table: ExportTable, rows: list[int]) -> set[int]:
-    """Return those of the grid's ``rows`` that the layout took as rows of ``table``."""
-    # A table row's source_row is its index in the grid plus one.
-    grid_rows = table.frame["source_row"].to_numpy() - 1
-    candidates = np.array(rows, np.int64)
-    return set(candidates[np.isin(candidates, grid_rows)].tolist())
 
 
 def _monitoring_date_of(

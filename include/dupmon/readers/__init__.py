@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Set
 
 from dupmon.errors import Problem
 from dupmon.readers.biff import read_xls
@@ -223,36 +222,26 @@ def _stray_quote_problem(
 MAX_LISTED_CELLS_LIKE_ROWS = 5
 
 
-def reader_warnings(grids: list[Grid], data_rows: Set[int] = frozenset()) -> list[Problem]:
+def reader_warnings(grids: list[Grid]) -> list[Problem]:
     """Return the warnings about what the reader took as it is but may be a fault.
 
-    That is a cell over lines with the delimiters of a row, or, in a row of
-    the table, one with a delimiter inside a line. Either may have joined
-    rows where a quote was opened by mistake. ``data_rows`` are the indices
-    of the grid's rows that the layout took as rows of the table. A warning
-    names the lines of the file, not the cell's text, which may contain a
-    pupil's name, and no row: a row of the table and a line of the file
-    differ wherever a cell above runs over lines.
+    That is a cell over lines with the delimiters of a row, which may have
+    joined rows where a quote was opened by mistake. A warning names the
+    lines of the file, not the cell's text, which may contain a pupil's
+    name, and no row: a row of the table and a line of the file differ
+    wherever a cell above runs over lines.
     """
     # A row whose only filled cell it is may be a title that lists the
     # municipalities over lines, or a note below the table with many commas.
-    like_rows = {
-        (line, end) for grid in grids for line, end, _, filled in grid.cells_like_rows if filled > 1
-    }
-    # Notes and titles with a comma inside a line over lines are common, so
-    # only rows of the table count here.
-    joined = {
-        (line, end) for grid in grids for line, end, row in grid.rows_over_lines if row in data_rows
-    }
-    spans = sorted(like_rows | joined)
+    spans = [
+        (line, end)
+        for grid in grids
+        for line, end, _, filled in grid.cells_like_rows
+        if filled > 1
+    ]
     few = len(spans) <= MAX_LISTED_CELLS_LIKE_ROWS + 1
     listed = spans if few else spans[:MAX_LISTED_CELLS_LIKE_ROWS]
-    warnings = [
-        _cell_like_rows_warning(line, end)
-        if (line, end) in like_rows
-        else _joined_cell_warning(line, end)
-        for line, end in listed
-    ]
+    warnings = [_cell_like_rows_warning(line, end) for line, end in listed]
     rest = spans[len(listed) :]
     if rest:
         first, last = rest[0][0], rest[-1][1]
@@ -284,8 +273,8 @@ def joined_rows_problem(grids: list[Grid], data_rows: set[int]) -> Problem | Non
     Cells of an export with names (schools, classes, dates) have no such
     delimiter, though a list over lines may end a line with one. So a file
     whose layout has the pupils' names is rejected for such a cell, where
-    a file without them gets a warning (reader_warnings). A note below the
-    table is not a data row.
+    the reader of a file without them warns only of a cell with a row's
+    delimiters. A note below the table is not a data row.
     """
     for grid in grids:
         for line, end, row in grid.rows_over_lines:
@@ -306,21 +295,6 @@ def joined_rows_problem(grids: list[Grid], data_rows: set[int]) -> Problem | Non
                     row=row + 1,
                 )
     return None
-
-
-def _joined_cell_warning(line: int, end: int) -> Problem:
-    """Return the warning about a table row with a cell over lines and a delimiter in a line."""
-    return Problem(
-        message=f"the row on lines {line} to {end} of the file has a cell over line breaks with "
-        "a delimiter inside a line: a quote opened by mistake may have joined rows into it",
-        message_ru=f"запись в строках файла {line}–{end} содержит ячейку с переносами строк и "
-        "разделителем внутри строки: возможно, лишняя кавычка соединила в ней несколько строк",
-        action=f"Check the quotation marks on lines {line} to {end} of the file: if rows of the "
-        "report are missing, remove the stray quote or export the report again",
-        action_ru=f"Проверьте кавычки в строках файла с {line} по {end}: если строк отчёта не "
-        "хватает, удалите лишнюю кавычку или выгрузите отчёт заново",
-        severity="warning",
-    )
 
 
 def _cell_like_rows_warning(line: int, end: int) -> Problem:

@@ -18,8 +18,8 @@ lines to the end of the file with its quote never closed. A cell over
 lines with the delimiters of a row that is not rejected may still have
 taken in rows, so both paths list its row in ``Grid.cells_like_rows``
 for a warning. They list each row with a cell over lines that has a
-delimiter inside a line in ``Grid.rows_over_lines``. Where it is a row of
-the table, that rejects a file with pupils' names and warns of any other.
+delimiter inside a line in ``Grid.rows_over_lines``, which rejects a file
+with pupils' names where it is a row of the table.
 """
 
 from __future__ import annotations
@@ -210,8 +210,7 @@ _MIN_WIDTH = 3
 _PATTERN_OF_DELIMITER = {";": ";", ",": ",", "\t": r"\t"}
 # The rows with a cell over lines and a delimiter that Grid.rows_over_lines
 # lists, the first in the file. A file with pupils' names is rejected for
-# the first of them in a row of the table, and any other file warns of up
-# to five.
+# the first of them in a row of the table, and other files do not use them.
 MAX_ROWS_OVER_LINES = 1000
 # Rows of another width below the table that the columnar path reads with
 # the csv module. More of them, and the csv module path reads the file.
@@ -262,11 +261,11 @@ def _takes_in_rows(
     # its empty end cells. Validation warns of that where the rows are
     # numbered, and where the cell has a row's delimiters (read_csv's
     # cells_like_rows). A quote that joins two rows and closes before the
-    # cell where it opened leaves fewer delimiters. Where one of them is
-    # inside a line (read_csv's rows_over_lines) and the row is a row of
-    # the table, a file with pupils' names is rejected and any other gets
-    # a warning. In tab files a note with tab stops over lines may be
-    # rejected.
+    # cell where it opened leaves fewer delimiters and goes unnoticed in a
+    # file without pupils' names. A file with them is rejected for a cell
+    # over lines with a delimiter inside a line in a row of the table
+    # (read_csv's rows_over_lines). In tab files a note with tab stops over
+    # lines may be rejected.
     if width < _MIN_WIDTH:
         # No table outside the rows that span lines: a quote above the table
         # may have taken in all of it, so the lines inside a cell give the width.
