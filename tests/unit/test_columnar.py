@@ -344,6 +344,21 @@ def test_unclosed_quote_without_numbers_rejected(stray_row):
         assert error.end == 3001
 
 
+@pytest.mark.parametrize("count", [3000, 20], ids=["columnar", "small"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_quote_open_in_last_row_rejected(count, newline):
+    # The quote takes in only the file's last line break and the row's
+    # later cells, so the row ends on the line where it starts, short of
+    # the table's width. Both paths reject it and name that line.
+    rows = ["УО;ОО;2.09.2024-1.10.2024;7А;5Б"] * count
+    rows[-1] = 'УО;ОО;"2.09.2024-1.10.2024;7А;5Б'
+    header = "Управление;ОО;Промежутки пересечения;Класс;Класс"
+    data = newline.join([header, *rows, ""]).encode()
+    for error in rejections_both_ways(data, delimited.CellContainsRowsError):
+        assert error.line == count + 1
+        assert error.end == count + 1
+
+
 AUTHORITIES = ["Отдел образования МО «Холмский»", "УО Анивского ГО", "Управление образования"]
 
 

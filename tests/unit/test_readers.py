@@ -803,6 +803,19 @@ def test_mhtml_without_html_rejected():
     assert raised.value.problem.message == "the web archive (MHTML) contains no HTML page"
 
 
+def test_quote_open_in_last_row_named():
+    # The clerk reads which line's quote is never closed, and no cell.
+    data = "Управление;ОО;Промежутки пересечения;Класс\nУО Холмский;МБОУ СОШ;\"1.09.2024;7А\n"
+
+    with pytest.raises(UnreadableExportError) as raised:
+        read_grids(data.encode(), "csv", LIMIT)
+
+    problem = raised.value.problem
+    assert problem.message.startswith("a quote opened on line 2, the file's last row, is never")
+    assert problem.row == 2
+    assert "МБОУ" not in problem.message
+
+
 def test_cells_like_rows_warnings_capped():
     # Five rows get a warning each, and the other three one together.
     spans = [(line, line + 1, line - 1, 3) for line in range(10, 26, 2)]

@@ -155,6 +155,14 @@ def read_grids(
             "одна ячейка",
         ) from error
     except CellContainsRowsError as error:
+        if error.line == error.end:
+            raise _stray_quote(
+                error.line,
+                f"a quote opened on line {error.line}, the file's last row, is never closed, so "
+                "the cells of the row after it read as one cell",
+                f"кавычка, открытая в строке {error.line}, последней записи файла, не закрыта, "
+                "и ячейки записи после неё читаются как одна ячейка",
+            ) from error
         raise _stray_quote(
             error.line,
             f"{error}: a quote opened on line {error.line} is probably closed only further "

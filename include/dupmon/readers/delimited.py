@@ -137,6 +137,14 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
         if "field larger than field limit" not in str(error):
             raise
         raise CellTooLongError(row_start, csv.field_size_limit()) from error
+    last_spans = bool(spanning) and spanning[-1][2] == len(rows) - 1
+    if rows and not last_spans and any(_has_line_break(value) for value in row):
+        # A quote left open in the last row takes in only the file's last
+        # line break, and the csv module ends the row on the line where it
+        # starts. It is checked as a row over lines, so the open quote is
+        # found.
+        line = row_start - 1
+        spanning.append((line, line, len(rows) - 1, _cells_over_lines(row, delimiter)))
     cells_like_rows, rows_over_lines = [], []
     if spanning:
         width = _table_width(len(row) for row in rows)
@@ -733,7 +741,9 @@ def _short_rows_at_end(
         raise _NotColumnarError from None
     if len(rows) != count + blank or sorted(texts) != sorted(row.text for row in ragged):
         raise _NotColumnarError
-    if rows and line > line_start and suspects and _quote_never_closed(text, line_start, delimiter):
+    # The last row may end with the file's last line break inside a cell,
+    # on the line where it starts, where a quote is left open.
+    if rows and suspects and _quote_never_closed(text, line_start, delimiter):
         raise _NotColumnarError
     if like_rows or over_lines:
         # The tail is the file's last ``lines`` lines.
