@@ -752,8 +752,8 @@ def test_quote_short_of_row_listed(opened_at):
 
 def test_delimiters_at_breaks_only_warned():
     # A cell with a row's delimiters, each beside a line break, is listed
-    # for a warning with its lines, but not with the cells that have one
-    # inside a line.
+    # for a warning with its lines, but not among the rows with a
+    # delimiter inside a line.
     rows = unnumbered_rows(3000)
     rows[1500][1] = '"МБОУ СОШ ;\n ;корпус 2 ;\n ;вход со двора"'
     header = "Управление;ОО;Промежутки пересечения;Класс\n"

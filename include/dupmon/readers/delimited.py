@@ -13,8 +13,8 @@ layout skips both.
 A quote opened by mistake makes the rows after it part of one cell, up to
 the next quote. Both paths reject such a file and name the line where the
 cell starts: CellTooLongError when the cell is longer than the csv module
-reads, CellContainsRowsError when it takes in rows below it or runs over
-lines to the end of the file with its quote never closed. A cell over
+reads, CellContainsRowsError when it takes in rows below it or runs to
+the end of the file with its quote never closed. A cell over
 lines with the delimiters of a row that is not rejected may still have
 taken in rows, so both paths list its row in ``Grid.cells_like_rows``
 for a warning. They list each row with a cell over lines that has a
@@ -139,10 +139,10 @@ def read_csv(data: bytes, *, columnar_min_bytes: int = COLUMNAR_MIN_BYTES) -> li
         raise CellTooLongError(row_start, csv.field_size_limit()) from error
     last_spans = bool(spanning) and spanning[-1][2] == len(rows) - 1
     if rows and not last_spans and any(_has_line_break(value) for value in row):
-        # A quote left open in the last row takes in only the file's last
-        # line break, and the csv module ends the row on the line where it
-        # starts. It is checked as a row over lines, so the open quote is
-        # found.
+        # A quote left open in the last row (``row``, still bound to the
+        # last raw row) takes in only the file's last line break, so the
+        # csv module ends the row on the line where it starts. Checked as a
+        # row over lines, it gets the test for a quote never closed.
         line = row_start - 1
         spanning.append((line, line, len(rows) - 1, _cells_over_lines(row, delimiter)))
     cells_like_rows, rows_over_lines = [], []
@@ -216,9 +216,9 @@ def _table_width(lengths: Iterable[int]) -> int:
 # two is too common in ordinary text to be taken for rows.
 _MIN_WIDTH = 3
 _PATTERN_OF_DELIMITER = {";": ";", ",": ",", "\t": r"\t"}
-# The rows with a cell over lines and a delimiter that Grid.rows_over_lines
-# lists, the first in the file. A file with pupils' names is rejected for
-# the first of them in a row of the table, and other files do not use them.
+# How many rows Grid.rows_over_lines lists at most, the first in the file.
+# A file with pupils' names is rejected for the first of them in a row of
+# the table, and other files do not use them.
 MAX_ROWS_OVER_LINES = 1000
 # Rows of another width below the table that the columnar path reads with
 # the csv module. More of them, and the csv module path reads the file.
@@ -600,7 +600,11 @@ def _break_count(text: str) -> int:
 
 
 def _sorted_once(rows: np.ndarray) -> np.ndarray:
-    """Return ``rows`` sorted, each once. np.unique took 0.22 s for 400,000 rows."""
+    """Return ``rows`` sorted, each once.
+
+    np.unique, which hashes, took 0.22 s on 400,000 rows on a 2-core AMD
+    EPYC, and the sort 0.02 s.
+    """
     rows = np.sort(rows)
     return np.concatenate((rows[:1], rows[1:][rows[1:] != rows[:-1]]))
 
@@ -689,7 +693,7 @@ def _short_rows_at_end(
     returned, for each row with a cell like rows (_has_cell_like_rows), are
     its first and last lines in the file, its index among these rows and
     the number of its filled cells. So are the same, without the count,
-    for each row with a cell over lines that contains a delimiter.
+    for each row with a cell over lines and a delimiter inside a line.
     """
     count = len(ragged)
     if count > _MAX_TAIL_ROWS or count + blank >= table_rows:
@@ -714,7 +718,7 @@ def _short_rows_at_end(
     rows, texts, suspects, line, line_start = [], [], [], 0, 0
     # Rows with a cell like rows: their first and last line in the tail,
     # their index among the tail's rows and their filled cells. The same,
-    # without the count, for rows with a cell over lines and a delimiter.
+    # without the count, for rows with a delimiter inside a line of a cell.
     like_rows, over_lines = [], []
     try:
         for row in reader:
@@ -741,8 +745,8 @@ def _short_rows_at_end(
         raise _NotColumnarError from None
     if len(rows) != count + blank or sorted(texts) != sorted(row.text for row in ragged):
         raise _NotColumnarError
-    # The last row may end with the file's last line break inside a cell,
-    # on the line where it starts, where a quote is left open.
+    # A quote left open in the last row may take in only the file's last
+    # line break, so that row may end on the line where it starts.
     if rows and suspects and _quote_never_closed(text, line_start, delimiter):
         raise _NotColumnarError
     if like_rows or over_lines:
